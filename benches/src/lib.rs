@@ -1,0 +1,1 @@
+//! Shared helpers for the latency harness (filled by the pipeline issue).

@@ -1,0 +1,15 @@
+//! Option pricing: Black-76 on the forward, Greeks in quote (USD) and coin units,
+//! implied volatility, and a structure-of-arrays batch path (DESIGN 5).
+
+pub mod batch;
+pub mod black76;
+pub mod error;
+pub mod implied_vol;
+pub mod inverse;
+pub mod normal;
+
+pub use batch::{BatchGreeks, BatchInputs, BatchPricingError, black76_batch};
+pub use black76::{Greeks, OptionInputs, OptionKind, black76, black76_price};
+pub use error::PricingError;
+pub use implied_vol::{implied_vol, implied_vol_coin};
+pub use inverse::{CoinGreeks, coin_greeks};

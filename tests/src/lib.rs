@@ -1,0 +1,51 @@
+//! Helpers shared by Keel's integration tests.
+//!
+//! Reference data lives beside the repository in `../shared/data` (never copied into it).
+//! A test that needs it calls [`shared_data_dir`], which prints one line and returns
+//! `None` when the folder is absent, so the test passes as skipped on a user's clone.
+
+use std::path::PathBuf;
+
+/// Environment variable that overrides where the shared reference data is.
+pub const SHARED_DATA_ENV: &str = "KEEL_SHARED_DATA";
+
+/// The shared reference-data folder, or `None` (after printing why) when it is absent.
+pub fn shared_data_dir(test_name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(SHARED_DATA_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("..")
+                .join("shared")
+                .join("data")
+        });
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!(
+            "SKIPPED {test_name}: reference data not found at {} (set {SHARED_DATA_ENV})",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Median of a non-empty sample (sorts in place); `NaN` for an empty one.
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Relative difference `|got − expected| / |expected|` (absolute when expected is 0).
+pub fn relative_error(got: f64, expected: f64) -> f64 {
+    let difference = (got - expected).abs();
+    if expected == 0.0 {
+        difference
+    } else {
+        difference / expected.abs()
+    }
+}

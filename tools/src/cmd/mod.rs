@@ -1,0 +1,6 @@
+//! One module per subcommand, plus the JSON-lines driver they share.
+
+pub mod demo;
+pub mod iv;
+pub mod json_lines;
+pub mod price;

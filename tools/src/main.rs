@@ -1,0 +1,64 @@
+//! `keel`: the command-line front of the Keel risk engine.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "keel",
+    version,
+    about = "Keel: a low-latency, event-sourced risk engine for crypto-derivatives portfolios",
+    long_about = "Keel: a low-latency, event-sourced risk engine for crypto-derivatives \
+                  portfolios.\n\nLogging goes to stderr and honours RUST_LOG \
+                  (e.g. RUST_LOG=keel=debug)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the built-in demonstration (for now: price a built-in BTC option chain).
+    Demo(cmd::demo::DemoArgs),
+    /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
+    Price(cmd::price::PriceArgs),
+    /// Implied volatility of one option price, or of JSON lines on stdin.
+    Iv(cmd::iv::IvArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(&args),
+        Command::Price(args) => cmd::price::run(&args),
+        Command::Iv(args) => cmd::iv::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        // A closed pipe (`keel demo | head`) is the reader's choice, not our failure.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
