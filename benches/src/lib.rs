@@ -1,1 +1,5 @@
-//! Shared helpers for the latency harness (filled by the pipeline issue).
+//! Shared pieces of Keel's benchmarks: deterministic inputs and the paired
+//! ours-versus-baseline summary every benchmark prints.
+
+pub mod option_chain;
+pub mod paired;

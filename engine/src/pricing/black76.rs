@@ -6,7 +6,7 @@ use std::str::FromStr;
 use implied_vol::{DefaultSpecialFn, PriceBlackScholes};
 
 use super::error::PricingError;
-use super::normal::{norm_cdf, norm_pdf};
+use super::normal::{CENTRAL_LIMIT, FRAC_1_SQRT_2PI, gaussian, norm_cdf_pair};
 
 /// Largest accepted volatility (10 000 %): far beyond any market, small enough that
 /// `σ²T/2` stays finite and meaningful.
@@ -20,7 +20,7 @@ pub const DAYS_PER_YEAR: f64 = 365.0;
 /// When the textbook difference `F·N(d1) − K·N(d2)` is below `1/CANCELLATION_RATIO` of its
 /// larger term, it has lost too many digits; the price then comes from Jaeckel's
 /// normalised Black function, which keeps full relative accuracy deep out of the money.
-const CANCELLATION_RATIO: f64 = 64.0;
+pub(crate) const CANCELLATION_RATIO: f64 = 64.0;
 
 /// Call or put.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -144,9 +144,10 @@ pub fn black76_price(inputs: &OptionInputs) -> Result<f64, PricingError> {
     Ok(black76(inputs)?.price_usd)
 }
 
-/// Black-76 on inputs already validated. Edge cases are defined, never NaN:
-/// `years ≤ 0` gives the payoff with all Greeks 0 (the option has settled);
-/// `vol = 0` gives discounted intrinsic value with step delta, zero gamma.
+/// Black-76 on validated inputs, the scalar path (libm `exp`/`ln`, lowest latency).
+/// Edge cases are defined, never NaN: `years ≤ 0` gives the payoff with all Greeks 0
+/// (the option has settled); `vol = 0` gives discounted intrinsic value with step delta,
+/// zero gamma.
 #[inline(always)]
 pub(crate) fn black76_unchecked(inputs: &OptionInputs) -> Greeks {
     let OptionInputs {
@@ -163,10 +164,15 @@ pub(crate) fn black76_unchecked(inputs: &OptionInputs) -> Greeks {
             ..Greeks::default()
         };
     }
-    let discount = (-rate * years).exp();
+    let discount = if rate == 0.0 {
+        1.0
+    } else {
+        (-rate * years).exp()
+    };
     let sqrt_years = years.sqrt();
     let std_dev = vol * sqrt_years;
-    let log_moneyness = (forward / strike).ln();
+    let moneyness = forward / strike;
+    let log_moneyness = moneyness.ln();
 
     let (d1, d2) = if std_dev > 0.0 {
         let d1 = log_moneyness / std_dev + 0.5 * std_dev;
@@ -182,73 +188,73 @@ pub(crate) fn black76_unchecked(inputs: &OptionInputs) -> Greeks {
         };
         (limit, limit)
     };
-    let pdf_d1 = if d1.is_finite() { norm_pdf(d1) } else { 0.0 };
-
-    let (price_undiscounted, delta_undiscounted, rho_factor) = match kind {
-        OptionKind::Call => {
-            let (n_d1, n_d2) = (norm_cdf(d1), norm_cdf(d2));
-            let long = forward * n_d1;
-            let short = strike * n_d2;
-            (
-                accurate_difference(long, short, inputs),
-                n_d1,
-                strike * n_d2,
-            )
-        }
-        OptionKind::Put => {
-            let (n_minus_d1, n_minus_d2) = (norm_cdf(-d1), norm_cdf(-d2));
-            let long = strike * n_minus_d2;
-            let short = forward * n_minus_d1;
-            (
-                accurate_difference(long, short, inputs),
-                -n_minus_d1,
-                -strike * n_minus_d2,
-            )
-        }
+    // exp(−d2²/2) = exp(−d1²/2)·F/K exactly: one Gaussian factor serves N(d1), N(d2) and
+    // φ(d1) unless a tail makes the product underflow.
+    let gaussian_d1 = gaussian(d1);
+    let gaussian_d2 = if d1.abs() <= CENTRAL_LIMIT && d2.abs() <= CENTRAL_LIMIT {
+        gaussian_d1 * moneyness
+    } else {
+        gaussian(d2)
     };
+    let (n_d1, n_minus_d1) = norm_cdf_pair(d1, gaussian_d1);
+    let (n_d2, n_minus_d2) = norm_cdf_pair(d2, gaussian_d2);
 
+    // Price = intrinsic + time value, where the time value is that of the out-of-the-money
+    // option at this strike (the same for call and put, by parity). Computed on the OTM
+    // side it keeps full precision; an ITM formula would carry an error of ε·F into it.
+    let otm_is_call = forward <= strike;
+    let time_value = if otm_is_call {
+        accurate_difference(forward * n_d1, strike * n_d2, true, inputs)
+    } else {
+        accurate_difference(strike * n_minus_d2, forward * n_minus_d1, false, inputs)
+    };
+    let price_undiscounted = kind.intrinsic(forward, strike) + time_value;
+    let (delta_undiscounted, rho_factor) = match kind {
+        OptionKind::Call => (n_d1, strike * n_d2),
+        OptionKind::Put => (-n_minus_d1, -strike * n_minus_d2),
+    };
+    let pdf_d1 = FRAC_1_SQRT_2PI * gaussian_d1;
     let price_usd = discount * price_undiscounted;
     let gamma_per_usd = if std_dev > 0.0 {
         discount * pdf_d1 / (forward * std_dev)
     } else {
         0.0 // a point mass of gamma at the strike cannot be represented
     };
-    let vega_usd = discount * forward * pdf_d1 * sqrt_years / 100.0;
-    let theta_instant_per_year =
-        -discount * forward * pdf_d1 * vol / (2.0 * sqrt_years) + rate * price_usd;
-    let theta_usd_per_day = theta_instant_per_year / DAYS_PER_YEAR;
+    let theta_usd_per_day = (-discount * forward * pdf_d1 * vol / (2.0 * sqrt_years)
+        + rate * price_usd)
+        / DAYS_PER_YEAR;
     let time_value_usd = (price_usd - discount * kind.intrinsic(forward, strike)).max(0.0);
     Greeks {
         price_usd,
         delta: discount * delta_undiscounted,
         gamma_per_usd,
-        vega_usd,
+        vega_usd: discount * forward * pdf_d1 * sqrt_years / 100.0,
         theta_usd_per_day,
         theta_bounded_usd_per_day: theta_usd_per_day.max(-time_value_usd),
         rho_usd: rho_factor * years * discount / 100.0,
     }
 }
 
-/// `long − short`, recomputed with Jaeckel's normalised Black function when the
-/// subtraction would cancel most significant digits (deep out of the money).
+/// `long − short`, the value of the OTM option (a call when `otm_is_call`), recomputed
+/// with Jaeckel's normalised Black function when the subtraction would cancel most
+/// significant digits (deep out of the money).
 #[inline(always)]
-fn accurate_difference(long: f64, short: f64, inputs: &OptionInputs) -> f64 {
+fn accurate_difference(long: f64, short: f64, otm_is_call: bool, inputs: &OptionInputs) -> f64 {
     let difference = (long - short).max(0.0);
     if difference * CANCELLATION_RATIO >= long || inputs.vol <= 0.0 {
         return difference;
     }
-    price_deep_out_of_the_money(inputs)
+    price_deep_out_of_the_money(inputs, otm_is_call)
 }
 
 #[cold]
-#[inline(never)]
-fn price_deep_out_of_the_money(inputs: &OptionInputs) -> f64 {
+fn price_deep_out_of_the_money(inputs: &OptionInputs, is_call: bool) -> f64 {
     PriceBlackScholes::builder()
         .forward(inputs.forward)
         .strike(inputs.strike)
         .volatility(inputs.vol)
         .expiry(inputs.years)
-        .is_call(inputs.kind.is_call())
+        .is_call(is_call)
         .build_unchecked()
         .calculate::<DefaultSpecialFn>()
 }

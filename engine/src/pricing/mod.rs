@@ -3,13 +3,17 @@
 
 pub mod batch;
 pub mod black76;
+pub mod columns;
 pub mod error;
+pub mod fast_math;
 pub mod implied_vol;
 pub mod inverse;
+mod lanes;
 pub mod normal;
 
 pub use batch::{BatchGreeks, BatchInputs, BatchPricingError, black76_batch};
 pub use black76::{Greeks, OptionInputs, OptionKind, black76, black76_price};
+pub use columns::{GreeksColumns, OptionColumns};
 pub use error::PricingError;
 pub use implied_vol::{implied_vol, implied_vol_coin};
 pub use inverse::{CoinGreeks, coin_greeks};
