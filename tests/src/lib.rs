@@ -49,3 +49,17 @@ pub fn relative_error(got: f64, expected: f64) -> f64 {
         difference / expected.abs()
     }
 }
+
+/// Deterministic payload for record `seq`: 1 to 200 bytes derived from `seq`, so a test
+/// can check every record's content without storing it.
+pub fn journal_payload(seq: u64) -> Vec<u8> {
+    let len = 1 + (seq.wrapping_mul(0x9E37_79B9) % 200) as usize;
+    (0..len)
+        .map(|i| (seq as usize).wrapping_mul(31).wrapping_add(i) as u8)
+        .collect()
+}
+
+/// Kind stored with record `seq` in tests.
+pub fn journal_kind(seq: u64) -> u16 {
+    (seq % 7) as u16
+}

@@ -1,0 +1,350 @@
+//! Opening a journal for writing: the recovery policy (DESIGN 7).
+//!
+//! - A torn tail (an incomplete or CRC-failing last record, with no valid record after
+//!   it) is truncated and reported; appending continues after the last whole record.
+//! - Damage anywhere else (bad CRC or length with valid records after it, a sequence gap,
+//!   a broken or unchained seal, a bad header) refuses to open, naming file and offset.
+//! - A closed segment left unsealed by a crash is sealed now.
+
+use std::path::{Path, PathBuf};
+
+use crate::config::JournalConfig;
+use crate::error::{JournalError, Result};
+use crate::faults::Faults;
+use crate::format::{
+    Durability, END_MARKER, PAYLOAD_MAX_BYTES, RECORD_HEADER_LEN, SEAL_LEN, SEGMENT_HEADER_LEN,
+    SEGMENT_TAIL_RESERVE, align_record,
+};
+use crate::index::write_index;
+use crate::scan::{IndexEntry, ScanEnd, scan, valid_record_after};
+use crate::seal::seal_segment;
+use crate::segment::{Segment, list_segments};
+
+/// What recovery found and did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryReport {
+    pub segments: u64,
+    /// First sequence number held (1 for a new journal).
+    pub first_seq: u64,
+    /// Last whole record's sequence number (`first_seq − 1` when empty).
+    pub last_seq: u64,
+    pub torn_tail: Option<TornTail>,
+    /// Closed segments a crash had left unsealed, sealed during this open.
+    pub sealed_on_open: Vec<u64>,
+}
+
+/// A truncated torn tail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TornTail {
+    pub segment: PathBuf,
+    pub offset: u64,
+    pub bytes_dropped: u64,
+    pub reason: String,
+}
+
+/// The writer's starting point.
+pub(crate) struct Recovered {
+    pub active: Segment,
+    pub end_offset: usize,
+    pub next_seq: u64,
+    pub records_in_active: u64,
+    pub active_index: Vec<IndexEntry>,
+    pub last_seal: [u8; 32],
+}
+
+pub(crate) fn recover(
+    dir: &Path,
+    config: &JournalConfig,
+    faults: &Faults,
+) -> Result<(Recovered, RecoveryReport)> {
+    let segments = list_segments(dir)?;
+    let mut report = RecoveryReport {
+        segments: segments.len() as u64,
+        first_seq: 1,
+        last_seq: 0,
+        torn_tail: None,
+        sealed_on_open: Vec::new(),
+    };
+    let Some(last_position) = segments.len().checked_sub(1) else {
+        let active = create(dir, 0, 1, config, faults)?;
+        report.segments = 1;
+        return Ok((fresh(active, 1, [0; 32]), report));
+    };
+    let mut previous_seal: Option<[u8; 32]> = None;
+    let mut expected_first_seq: Option<u64> = None;
+    for (position, (index, path)) in segments.iter().enumerate() {
+        let segment = Segment::open(path, true)?;
+        check_header(&segment, *index, expected_first_seq, &mut report)?;
+        if position < last_position {
+            let (seal_hash, last_seq) = recover_closed(
+                &segment,
+                previous_seal,
+                config.durability,
+                faults,
+                &mut report,
+            )?;
+            previous_seal = Some(seal_hash);
+            expected_first_seq = Some(last_seq + 1);
+            continue;
+        }
+        let last_seal = previous_seal.unwrap_or([0; 32]);
+        return recover_last(dir, segment, last_seal, config, faults, report);
+    }
+    unreachable!("the loop returns at the last segment")
+}
+
+fn create(
+    dir: &Path,
+    index: u64,
+    first_seq: u64,
+    config: &JournalConfig,
+    faults: &Faults,
+) -> Result<Segment> {
+    Segment::create(
+        dir,
+        index,
+        first_seq,
+        config.segment_size_bytes,
+        config.durability,
+        faults,
+    )
+}
+
+fn fresh(active: Segment, next_seq: u64, last_seal: [u8; 32]) -> Recovered {
+    Recovered {
+        active,
+        end_offset: SEGMENT_HEADER_LEN,
+        next_seq,
+        records_in_active: 0,
+        active_index: Vec::new(),
+        last_seal,
+    }
+}
+
+fn check_header(
+    segment: &Segment,
+    index: u64,
+    expected_first_seq: Option<u64>,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    let header = &segment.header;
+    if header.segment_index != index {
+        return Err(JournalError::damaged(
+            &segment.path,
+            16,
+            format!(
+                "header says segment {}, file name says {index}",
+                header.segment_index
+            ),
+        ));
+    }
+    match expected_first_seq {
+        Some(expected) if header.first_seq != expected => Err(JournalError::damaged(
+            &segment.path,
+            24,
+            format!(
+                "first sequence {} where {expected} was expected",
+                header.first_seq
+            ),
+        )),
+        Some(_) => Ok(()),
+        None => {
+            report.first_seq = header.first_seq;
+            Ok(())
+        }
+    }
+}
+
+/// A segment with a successor: check its seal, or (crash before sealing) seal it now.
+/// Returns its seal hash and last sequence number.
+fn recover_closed(
+    segment: &Segment,
+    previous_seal: Option<[u8; 32]>,
+    durability: Durability,
+    faults: &Faults,
+    report: &mut RecoveryReport,
+) -> Result<([u8; 32], u64)> {
+    let seal_offset = (segment.len() - SEAL_LEN) as u64;
+    if let Some(seal) = segment.seal()? {
+        let data_end = seal.data_end as usize;
+        let marker_ok = data_end >= SEGMENT_HEADER_LEN
+            && data_end + SEGMENT_TAIL_RESERVE <= segment.len()
+            && data_end % 4 == 0
+            && segment.length_word(data_end) == END_MARKER;
+        if !marker_ok {
+            return Err(JournalError::damaged(
+                &segment.path,
+                seal.data_end,
+                "no end marker where the seal says the records end",
+            ));
+        }
+        let chained = match previous_seal {
+            Some(previous) => seal.previous_seal == previous,
+            None => segment.index() != 0 || seal.previous_seal == [0; 32],
+        };
+        let count_ok = seal.last_seq + 1 >= segment.header.first_seq
+            && seal.record_count == seal.last_seq + 1 - segment.header.first_seq;
+        if !chained || !count_ok {
+            return Err(JournalError::damaged(
+                &segment.path,
+                seal_offset,
+                "seal does not chain to the previous segment or disagrees with the header",
+            ));
+        }
+        return Ok((seal.seal_hash, seal.last_seq));
+    }
+    // Unsealed: the crash came after the successor was created, before sealing finished.
+    let outcome = scan(segment);
+    match &outcome.end {
+        ScanEnd::Damaged { offset, reason } => {
+            return Err(JournalError::damaged(
+                &segment.path,
+                *offset,
+                reason.clone(),
+            ));
+        }
+        ScanEnd::Open => write_end_marker(segment, outcome.end_offset, durability, faults)?,
+        ScanEnd::Closed => {}
+    }
+    let seal = seal_segment(
+        segment,
+        outcome.end_offset,
+        outcome.record_count,
+        outcome.last_seq,
+        previous_seal.unwrap_or([0; 32]),
+        durability,
+        faults,
+    )?;
+    write_index(&segment.path, &outcome.index)?;
+    report.sealed_on_open.push(segment.index());
+    Ok((seal.seal_hash, outcome.last_seq))
+}
+
+fn write_end_marker(
+    segment: &Segment,
+    offset: usize,
+    durability: Durability,
+    faults: &Faults,
+) -> Result<()> {
+    // SAFETY: in bounds (the scan stopped at a record position, which always leaves room
+    // for the end marker); the journal is locked, so no writer or sealer touches it.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            END_MARKER.to_le_bytes().as_ptr(),
+            segment.base_ptr().add(offset),
+            4,
+        );
+    }
+    if durability != Durability::None {
+        segment.sync_range(offset, 4, faults)?;
+    }
+    Ok(())
+}
+
+/// The last segment: find the end of its records, truncating a torn tail.
+fn recover_last(
+    dir: &Path,
+    segment: Segment,
+    last_seal: [u8; 32],
+    config: &JournalConfig,
+    faults: &Faults,
+    mut report: RecoveryReport,
+) -> Result<(Recovered, RecoveryReport)> {
+    let outcome = scan(&segment);
+    report.last_seq = outcome.last_seq;
+    match outcome.end {
+        ScanEnd::Open => {}
+        ScanEnd::Closed => {
+            // Closed but never succeeded: seal it (if needed) and start the next segment.
+            let seal_hash = match segment.seal()? {
+                Some(seal) => seal.seal_hash,
+                None => {
+                    let seal = seal_segment(
+                        &segment,
+                        outcome.end_offset,
+                        outcome.record_count,
+                        outcome.last_seq,
+                        last_seal,
+                        config.durability,
+                        faults,
+                    )?;
+                    write_index(&segment.path, &outcome.index)?;
+                    report.sealed_on_open.push(segment.index());
+                    seal.seal_hash
+                }
+            };
+            let next = create(
+                dir,
+                segment.index() + 1,
+                outcome.last_seq + 1,
+                config,
+                faults,
+            )?;
+            report.segments += 1;
+            return Ok((fresh(next, outcome.last_seq + 1, seal_hash), report));
+        }
+        ScanEnd::Damaged { offset, reason } => {
+            if let Some(seq) = valid_record_after(&segment, offset as usize, outcome.last_seq) {
+                return Err(JournalError::damaged(
+                    &segment.path,
+                    offset,
+                    format!("{reason}; record {seq} follows it, so this is not a torn tail"),
+                ));
+            }
+            report.torn_tail = Some(truncate_tail(
+                &segment,
+                offset as usize,
+                reason,
+                config.durability,
+                faults,
+            )?);
+        }
+    }
+    let recovered = Recovered {
+        end_offset: outcome.end_offset,
+        next_seq: outcome.last_seq + 1,
+        records_in_active: outcome.record_count,
+        active_index: outcome.index,
+        last_seal,
+        active: segment,
+    };
+    Ok((recovered, report))
+}
+
+/// Zeroes the torn record at `offset` (its claimed extent, or just its length word when
+/// the length itself is implausible) so the next append starts on clean ground.
+fn truncate_tail(
+    segment: &Segment,
+    offset: usize,
+    reason: String,
+    durability: Durability,
+    faults: &Faults,
+) -> Result<TornTail> {
+    let word = segment.length_word(offset) as usize;
+    let room = segment.len() - SEAL_LEN - offset;
+    let plausible = (RECORD_HEADER_LEN..=RECORD_HEADER_LEN + PAYLOAD_MAX_BYTES).contains(&word);
+    let dropped = if plausible {
+        align_record(word).min(room)
+    } else {
+        4
+    };
+    // SAFETY: `[offset, offset + dropped)` lies before the seal area (bounded by `room`);
+    // the journal is locked, so no other writer exists.
+    unsafe { std::ptr::write_bytes(segment.base_ptr().add(offset), 0, dropped) };
+    if durability != Durability::None {
+        segment.sync_range(offset, dropped, faults)?;
+    }
+    tracing::warn!(
+        segment = %segment.path.display(),
+        offset,
+        bytes_dropped = dropped,
+        %reason,
+        "journal: torn tail truncated"
+    );
+    Ok(TornTail {
+        segment: segment.path.clone(),
+        offset: offset as u64,
+        bytes_dropped: dropped as u64,
+        reason,
+    })
+}
