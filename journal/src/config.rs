@@ -17,6 +17,9 @@ pub struct JournalConfig {
     pub segment_size_bytes: u64,
     pub durability: Durability,
     pub prefault_ahead_bytes: usize,
+    /// Recompute every closed segment's content hash on open, so damage anywhere stops
+    /// start-up (costs one read of the journal; BLAKE3 runs at GB/s).
+    pub verify_closed_segments_on_open: bool,
     /// Test-only failure injection; leave at its default.
     pub faults: FaultPlan,
 }
@@ -27,6 +30,7 @@ impl Default for JournalConfig {
             segment_size_bytes: SEGMENT_SIZE_DEFAULT_BYTES,
             durability: Durability::None,
             prefault_ahead_bytes: PREFAULT_AHEAD_DEFAULT_BYTES,
+            verify_closed_segments_on_open: true,
             faults: FaultPlan::default(),
         }
     }

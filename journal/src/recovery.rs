@@ -57,6 +57,7 @@ pub(crate) fn recover(
     config: &JournalConfig,
     faults: &Faults,
 ) -> Result<(Recovered, RecoveryReport)> {
+    crate::segment::remove_stale_temporaries(dir)?;
     let segments = list_segments(dir)?;
     let mut report = RecoveryReport {
         segments: segments.len() as u64,
@@ -73,16 +74,14 @@ pub(crate) fn recover(
     let mut previous_seal: Option<[u8; 32]> = None;
     let mut expected_first_seq: Option<u64> = None;
     for (position, (index, path)) in segments.iter().enumerate() {
+        if position == last_position {
+            restore_short_file(path)?;
+        }
         let segment = Segment::open(path, true)?;
         check_header(&segment, *index, expected_first_seq, &mut report)?;
         if position < last_position {
-            let (seal_hash, last_seq) = recover_closed(
-                &segment,
-                previous_seal,
-                config.durability,
-                faults,
-                &mut report,
-            )?;
+            let (seal_hash, last_seq) =
+                recover_closed(&segment, previous_seal, config, faults, &mut report)?;
             previous_seal = Some(seal_hash);
             expected_first_seq = Some(last_seq + 1);
             continue;
@@ -160,10 +159,11 @@ fn check_header(
 fn recover_closed(
     segment: &Segment,
     previous_seal: Option<[u8; 32]>,
-    durability: Durability,
+    config: &JournalConfig,
     faults: &Faults,
     report: &mut RecoveryReport,
 ) -> Result<([u8; 32], u64)> {
+    let durability = config.durability;
     let seal_offset = (segment.len() - SEAL_LEN) as u64;
     if let Some(seal) = segment.seal()? {
         let data_end = seal.data_end as usize;
@@ -190,6 +190,9 @@ fn recover_closed(
                 seal_offset,
                 "seal does not chain to the previous segment or disagrees with the header",
             ));
+        }
+        if config.verify_closed_segments_on_open {
+            check_content(segment, &seal)?;
         }
         return Ok((seal.seal_hash, seal.last_seq));
     }
@@ -218,6 +221,59 @@ fn recover_closed(
     write_index(&segment.path, &outcome.index)?;
     report.sealed_on_open.push(segment.index());
     Ok((seal.seal_hash, outcome.last_seq))
+}
+
+/// Recomputes a sealed segment's content hash; on a mismatch, names the first damaged
+/// record (or the seal, if every record is whole).
+fn check_content(segment: &Segment, seal: &crate::format::Seal) -> Result<()> {
+    // SAFETY: a sealed segment is closed; the journal is locked against writers.
+    let data = unsafe { segment.bytes_unchecked(seal.data_end as usize) };
+    if *blake3::hash(data).as_bytes() == seal.content_hash {
+        return Ok(());
+    }
+    let outcome = scan(segment);
+    let (offset, reason) = match outcome.end {
+        ScanEnd::Damaged { offset, reason } => (offset, reason),
+        _ if outcome.last_seq != seal.last_seq || outcome.end_offset as u64 != seal.data_end => (
+            outcome.end_offset as u64,
+            "records end elsewhere than the seal says".to_string(),
+        ),
+        _ => (
+            (segment.len() - SEAL_LEN) as u64,
+            "segment contents do not match the seal".to_string(),
+        ),
+    };
+    Err(JournalError::damaged(&segment.path, offset, reason))
+}
+
+/// A last segment shorter than its header says (cut by a copy or restore): give it back
+/// its size with zeros, so the cut is handled as a torn tail.
+fn restore_short_file(path: &Path) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| JournalError::io(path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| JournalError::io(path, e))?
+        .len();
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    if len < SEGMENT_HEADER_LEN as u64
+        || std::os::unix::fs::FileExt::read_exact_at(&file, &mut header, 0).is_err()
+    {
+        return Ok(()); // opening reports the missing header
+    }
+    let Ok(decoded) = crate::format::SegmentHeader::decode(&header) else {
+        return Ok(());
+    };
+    if len < decoded.segment_size {
+        tracing::warn!(path = %path.display(), len, size = decoded.segment_size, "journal: last segment was cut short; restoring its size");
+        file.set_len(decoded.segment_size)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| JournalError::io(path, e))?;
+    }
+    Ok(())
 }
 
 fn write_end_marker(

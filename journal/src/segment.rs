@@ -15,6 +15,24 @@ use crate::format::{
 };
 
 const SEGMENT_SUFFIX: &str = ".seg";
+/// Extension of a segment being created (ignored by listings, removed on open).
+const TMP_SUFFIX: &str = "seg.tmp";
+
+/// Removes segments whose creation a crash interrupted.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| JournalError::io(dir, e))?;
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.ends_with(".seg.tmp"))
+        {
+            std::fs::remove_file(entry.path()).map_err(|e| JournalError::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
 
 /// Path of segment `index` in `dir`: `00000000.seg`, `00000001.seg`, …
 pub fn segment_path(dir: &Path, index: u64) -> PathBuf {
@@ -65,9 +83,10 @@ pub struct Segment {
 }
 
 impl Segment {
-    /// Creates segment `index` in `dir`: preallocated to `size` bytes (so a full disk
-    /// fails here, not as a fault on a later write), header written, file and directory
-    /// fsynced, then mapped read-write.
+    /// Creates segment `index` in `dir`: built under a temporary name, preallocated to
+    /// `size` bytes (so a full disk fails here, not as a fault on a later write), header
+    /// written and fsynced, then renamed into place and the directory fsynced. A crash at
+    /// any point leaves either no segment or a whole empty one.
     pub fn create(
         dir: &Path,
         index: u64,
@@ -77,13 +96,19 @@ impl Segment {
         faults: &Faults,
     ) -> Result<Segment> {
         let path = segment_path(dir, index);
-        let result = Self::create_at(&path, index, first_seq, size, durability, faults);
-        if result.is_err() {
-            // Leave no half-made segment behind for recovery to trip over.
-            let _ = std::fs::remove_file(&path);
-        }
-        let segment = result?;
+        let tmp = path.with_extension(TMP_SUFFIX);
+        let _ = std::fs::remove_file(&tmp); // left by a crashed attempt
+        let result = Self::create_at(&tmp, index, first_seq, size, durability, faults);
+        let mut segment = match result {
+            Ok(segment) => segment,
+            Err(error) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(error);
+            }
+        };
+        std::fs::rename(&tmp, &path).map_err(|e| JournalError::io(&path, e))?;
         sync_dir(dir)?;
+        segment.path = path;
         Ok(segment)
     }
 

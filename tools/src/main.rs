@@ -29,6 +29,8 @@ enum Command {
     Price(cmd::price::PriceArgs),
     /// Implied volatility of one option price, or of JSON lines on stdin.
     Iv(cmd::iv::IvArgs),
+    /// Inspect, verify or dump a journal directory.
+    Journal(cmd::journal::JournalArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Price(args) => cmd::price::run(&args),
         Command::Iv(args) => cmd::iv::run(&args),
+        Command::Journal(args) => cmd::journal::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -2,5 +2,6 @@
 
 pub mod demo;
 pub mod iv;
+pub mod journal;
 pub mod json_lines;
 pub mod price;

@@ -1,0 +1,262 @@
+//! Pins the recovery policy against damage (DESIGN 9.2, 9.3):
+//! - cutting the last segment at every byte of its last records (zeroed or physically
+//!   truncated) recovers exactly the whole records before the cut, and appends continue;
+//! - every single-bit flip in the open segment, and in the sealed segment's header, end
+//!   marker and seal plus a sample of its records, is detected: in the last record it is a
+//!   torn tail, truncated; anywhere else opening fails naming the file and the offset of
+//!   the damaged record. No flip panics.
+
+use std::path::{Path, PathBuf};
+
+use keel_journal::format::{RECORD_HEADER_LEN, SEAL_LEN, SEGMENT_HEADER_LEN};
+use keel_journal::{Durability, JournalConfig, JournalError, JournalReader, JournalWriter};
+use keel_tests::{journal_kind, journal_payload};
+
+const SEGMENT_BYTES: u64 = 64 * 1024;
+
+fn config() -> JournalConfig {
+    JournalConfig {
+        segment_size_bytes: SEGMENT_BYTES,
+        durability: Durability::None,
+        ..JournalConfig::default()
+    }
+}
+
+/// A record's place: segment position (0 or 1), offset, unpadded length.
+#[derive(Clone, Copy, Debug)]
+struct Placed {
+    seq: u64,
+    segment: usize,
+    offset: usize,
+    len: usize,
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+    files: [PathBuf; 2],
+    pristine: [Vec<u8>; 2],
+    records: Vec<Placed>,
+    /// End of the open segment's records.
+    data_end: usize,
+    sealed_data_end: usize,
+}
+
+impl Fixture {
+    /// Two segments: the first full and sealed, the second open with 12 records.
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let (mut writer, _) = JournalWriter::open(&dir, config()).expect("open");
+        let mut seq = 1;
+        while !dir.join("00000001.seg").exists() {
+            writer
+                .append(journal_kind(seq), seq, &journal_payload(seq))
+                .expect("append");
+            seq += 1;
+        }
+        for _ in 0..11 {
+            writer
+                .append(journal_kind(seq), seq, &journal_payload(seq))
+                .expect("append");
+            seq += 1;
+        }
+        writer.close().expect("close");
+        let reader = JournalReader::open(&dir).expect("reader");
+        let second_first = reader.segments()[1].header.first_seq;
+        let records: Vec<Placed> = reader
+            .records_from(1)
+            .expect("records")
+            .map(|r| {
+                let r = r.expect("whole");
+                Placed {
+                    seq: r.meta.seq,
+                    segment: usize::from(r.meta.seq >= second_first),
+                    offset: r.offset,
+                    len: RECORD_HEADER_LEN + r.payload.len(),
+                }
+            })
+            .collect();
+        drop(reader);
+        let end_of = |segment: usize| {
+            records
+                .iter()
+                .filter(|r| r.segment == segment)
+                .map(|r| r.offset + r.len.div_ceil(8) * 8)
+                .max()
+                .expect("records in segment")
+        };
+        let files = [dir.join("00000000.seg"), dir.join("00000001.seg")];
+        let pristine = files
+            .clone()
+            .map(|f| std::fs::read(f).expect("read segment"));
+        Fixture {
+            data_end: end_of(1),
+            sealed_data_end: end_of(0),
+            _dir: tmp,
+            dir,
+            files,
+            pristine,
+            records,
+        }
+    }
+
+    fn restore(&self) {
+        for (file, bytes) in self.files.iter().zip(&self.pristine) {
+            std::fs::write(file, bytes).expect("restore segment");
+        }
+        for index in ["00000000.idx", "00000001.idx", "00000002.seg"] {
+            let _ = std::fs::remove_file(self.dir.join(index));
+        }
+    }
+
+    fn in_segment(&self, segment: usize) -> impl Iterator<Item = &Placed> {
+        self.records.iter().filter(move |r| r.segment == segment)
+    }
+
+    fn record_at(&self, segment: usize, byte: usize) -> Option<&Placed> {
+        self.in_segment(segment)
+            .find(|r| (r.offset..r.offset + r.len.div_ceil(8) * 8).contains(&byte))
+    }
+}
+
+fn flip(path: &Path, byte: usize, bit: usize) {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[byte] ^= 1 << bit;
+    std::fs::write(path, bytes).expect("write");
+}
+
+fn damaged_offset(
+    result: Result<(JournalWriter, keel_journal::RecoveryReport), JournalError>,
+) -> (PathBuf, u64) {
+    match result {
+        Err(JournalError::Damaged { path, offset, .. }) => (path, offset),
+        Err(other) => panic!("expected damage, got {other}"),
+        Ok((_, report)) => panic!("expected damage, opened: {report:?}"),
+    }
+}
+
+#[test]
+fn cut_at_every_byte_of_the_last_records_recovers_the_whole_ones() {
+    let fixture = Fixture::new();
+    let open_records: Vec<&Placed> = fixture.in_segment(1).collect();
+    let first_cut = open_records[open_records.len() - 5].offset;
+    let last_seq = open_records.last().expect("records").seq;
+    let pristine = &fixture.pristine[1];
+    for cut in first_cut..=fixture.data_end {
+        for physically in [false, true] {
+            fixture.restore();
+            if physically {
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&fixture.files[1])
+                    .expect("open");
+                file.set_len(cut as u64).expect("truncate");
+            } else {
+                let mut bytes = pristine.clone();
+                bytes[cut..fixture.data_end].fill(0);
+                std::fs::write(&fixture.files[1], bytes).expect("write");
+            }
+            // A record survives if the cut removed none of its non-zero bytes.
+            let survives = |r: &&&Placed| {
+                pristine[cut.max(r.offset).min(r.offset + r.len)..r.offset + r.len]
+                    .iter()
+                    .all(|&b| b == 0)
+            };
+            let whole = open_records.iter().take_while(survives).count();
+            let expected_last = open_records[0].seq - 1 + whole as u64;
+            let (mut writer, report) = JournalWriter::open(&fixture.dir, config())
+                .unwrap_or_else(|e| panic!("cut at {cut} (physical {physically}): {e}"));
+            assert_eq!(
+                report.last_seq, expected_last,
+                "cut at {cut} (physical {physically})"
+            );
+            let next = writer
+                .append(9, 0, b"after the cut")
+                .expect("append continues");
+            assert_eq!(next, expected_last + 1);
+            writer.close().expect("close");
+            let reader = JournalReader::open(&fixture.dir).expect("reader");
+            let mut count = 0u64;
+            for record in reader.records_from(1).expect("records") {
+                record.expect("every record whole after recovery");
+                count += 1;
+            }
+            assert_eq!(count, expected_last + 1);
+        }
+    }
+    assert!(last_seq > 5);
+}
+
+#[test]
+fn every_bit_flip_in_the_open_segment_is_detected() {
+    let fixture = Fixture::new();
+    let last = *fixture.in_segment(1).last().expect("records");
+    for byte in 0..fixture.data_end + 4 {
+        for bit in 0..8 {
+            fixture.restore();
+            flip(&fixture.files[1], byte, bit);
+            let result = JournalWriter::open(&fixture.dir, config());
+            let at = format!("byte {byte} bit {bit}");
+            if byte < SEGMENT_HEADER_LEN {
+                assert_eq!(
+                    damaged_offset(result),
+                    (fixture.files[1].clone(), 0),
+                    "{at}"
+                );
+            } else if byte >= fixture.data_end {
+                // The zero length word after the last record: a torn tail losing nothing.
+                let (_, report) = result.unwrap_or_else(|e| panic!("{at}: {e}"));
+                let torn = report.torn_tail.expect("torn tail reported");
+                assert_eq!(
+                    (torn.offset, report.last_seq),
+                    (fixture.data_end as u64, last.seq),
+                    "{at}"
+                );
+            } else if byte >= last.offset {
+                let (_, report) = result.unwrap_or_else(|e| panic!("{at}: {e}"));
+                let torn = report.torn_tail.expect("torn tail reported");
+                assert_eq!(
+                    (torn.offset, report.last_seq),
+                    (last.offset as u64, last.seq - 1),
+                    "{at}"
+                );
+            } else {
+                let record = fixture.record_at(1, byte).expect("byte inside a record");
+                let expected = (fixture.files[1].clone(), record.offset as u64);
+                assert_eq!(damaged_offset(result), expected, "{at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bit_flips_in_the_sealed_segment_refuse_to_open() {
+    let fixture = Fixture::new();
+    let seal_start = SEGMENT_BYTES as usize - SEAL_LEN;
+    let mut bytes: Vec<usize> = (0..SEGMENT_HEADER_LEN).collect();
+    bytes.extend(fixture.sealed_data_end..fixture.sealed_data_end + 4);
+    bytes.extend(seal_start..SEGMENT_BYTES as usize);
+    bytes.extend((SEGMENT_HEADER_LEN..fixture.sealed_data_end).step_by(61));
+    let mut checked = 0;
+    for byte in bytes {
+        for bit in [0, 3, 7] {
+            fixture.restore();
+            flip(&fixture.files[0], byte, bit);
+            let (path, offset) = damaged_offset(JournalWriter::open(&fixture.dir, config()));
+            assert_eq!(path, fixture.files[0], "byte {byte} bit {bit}");
+            let expected = if byte < SEGMENT_HEADER_LEN {
+                0
+            } else if byte >= seal_start {
+                seal_start as u64
+            } else if byte >= fixture.sealed_data_end {
+                fixture.sealed_data_end as u64
+            } else {
+                fixture.record_at(0, byte).expect("inside a record").offset as u64
+            };
+            assert_eq!(offset, expected, "byte {byte} bit {bit}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 1_000);
+}
