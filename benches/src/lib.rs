@@ -1,5 +1,6 @@
 //! Shared pieces of Keel's benchmarks: deterministic inputs and the paired
 //! ours-versus-baseline summary every benchmark prints.
 
+pub mod latency;
 pub mod option_chain;
 pub mod paired;

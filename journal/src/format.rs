@@ -91,12 +91,18 @@ impl std::fmt::Display for Durability {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
     pub segment_index: u64,
+    /// Sequence number of the segment's first record; 0 marks a spare, created ahead of
+    /// need and not yet adopted by the writer (it holds nothing).
     pub first_seq: u64,
     pub segment_size: u64,
     pub durability: Durability,
 }
 
 impl SegmentHeader {
+    pub fn is_spare(&self) -> bool {
+        self.first_seq == 0
+    }
+
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
         let mut bytes = [0u8; SEGMENT_HEADER_LEN];
         bytes[0..8].copy_from_slice(&SEGMENT_MAGIC);
@@ -135,9 +141,6 @@ impl SegmentHeader {
             segment_size: read_u64(bytes, 32),
             durability,
         };
-        if header.first_seq == 0 {
-            return Err("first sequence is 0");
-        }
         Ok(header)
     }
 }

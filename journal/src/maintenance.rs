@@ -38,10 +38,13 @@ pub struct ClosedSegment {
     pub index: Vec<IndexEntry>,
 }
 
-/// What the writer hands over under the lock (only at segment rolls).
+/// What the writer and the thread exchange under the lock (only around segment rolls).
 pub struct Handover {
     pub active: Arc<Segment>,
     pub closed: VecDeque<ClosedSegment>,
+    /// The next segment, created ahead of need so a roll does not wait for the disk.
+    /// Created under this lock, so it never races the writer creating the same file.
+    pub spare: Option<Segment>,
 }
 
 /// State shared by the writer, its background thread and status readers.
@@ -61,6 +64,8 @@ pub struct Shared {
     pub durability: Durability,
     pub prefault_ahead_bytes: usize,
     pub last_seal: Mutex<[u8; 32]>,
+    pub dir: std::path::PathBuf,
+    pub segment_size_bytes: u64,
 }
 
 impl Shared {
@@ -94,8 +99,20 @@ impl Shared {
     }
 }
 
+/// Nice value of the background thread: hashing a closed segment or syncing must never
+/// take the CPU from the writer on a machine with few cores.
+const BACKGROUND_NICE: i32 = 10;
+
 /// The thread's body. Returns when `shared.stop` is set, after a final pass.
 pub fn run(shared: Arc<Shared>) {
+    let mut spare_populated = 0usize;
+    // On Linux, a thread id names just this thread for setpriority.
+    if let Err(error) =
+        rustix::process::setpriority_process(Some(rustix::thread::gettid()), BACKGROUND_NICE)
+    {
+        tracing::debug!(%error, "journal: could not lower the background thread's priority");
+    }
+    let mut spare_failed_for: Option<u64> = None;
     let mut prefaulted = (u64::MAX, 0usize); // (segment index, offset pre-faulted up to)
     let mut synced = (u64::MAX, 0usize); // (segment index, offset synced up to)
     let mut last_sync = Instant::now();
@@ -110,6 +127,9 @@ pub fn run(shared: Arc<Shared>) {
                 stopping,
             ) {
                 shared.fail(&error);
+            }
+            if !stopping {
+                prepare_spare(&shared, &mut spare_failed_for, &mut spare_populated);
             }
         }
         if stopping {
@@ -163,6 +183,45 @@ fn tick(
         }
     }
     Ok(())
+}
+
+/// Creates the next segment ahead of need (header marked spare), then pre-faults all of
+/// it, one step per tick, so that after the roll the writer meets only mapped pages. A
+/// creation failure (say, a full disk) is not the writer's failure yet: it is logged once,
+/// and the roll that needs the segment tries again and reports it.
+fn prepare_spare(shared: &Shared, spare_failed_for: &mut Option<u64>, spare_populated: &mut usize) {
+    let mut handover = shared.lock_handover();
+    let next_index = handover.active.index() + 1;
+    if let Some(spare) = &handover.spare {
+        if *spare_populated < spare.len() {
+            let step = PREFAULT_STEP_BYTES.min(spare.len() - *spare_populated);
+            if spare.populate_for_write(*spare_populated, step).is_err() {
+                *spare_populated = spare.len(); // unsupported: stop trying
+            }
+            *spare_populated += step;
+        }
+        return;
+    }
+    if *spare_failed_for == Some(next_index) {
+        return;
+    }
+    match Segment::create(
+        &shared.dir,
+        next_index,
+        0,
+        shared.segment_size_bytes,
+        shared.durability,
+        &shared.faults,
+    ) {
+        Ok(spare) => {
+            handover.spare = Some(spare);
+            *spare_populated = 0;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "journal: could not create the next segment ahead of time");
+            *spare_failed_for = Some(next_index);
+        }
+    }
 }
 
 fn seal_closed(shared: &Shared, closed: ClosedSegment) -> Result<()> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{JournalError, Result};
 use crate::format::{RecordView, SEGMENT_HEADER_LEN, Slot};
 use crate::index::load_or_rebuild;
-use crate::segment::{Segment, list_segments};
+use crate::segment::{Segment, open_data_segments};
 
 /// A read-only view of a journal's segments as they were when opened (new records
 /// appended later to the last segment are seen too; new segments are not).
@@ -17,31 +17,15 @@ pub struct JournalReader {
 
 impl JournalReader {
     pub fn open(dir: &Path) -> Result<JournalReader> {
-        let listed = list_segments(dir)?;
-        if listed.is_empty() {
+        let segments = open_data_segments(dir)?;
+        if segments.is_empty() {
             return Err(JournalError::Empty(dir.to_path_buf()));
         }
-        let mut segments = Vec::with_capacity(listed.len());
-        for (index, path) in listed {
-            let segment = Segment::open(&path, false)?;
-            if segment.index() != index {
-                return Err(JournalError::damaged(
-                    &path,
-                    16,
-                    "segment index differs from file name",
-                ));
+        for pair in segments.windows(2) {
+            if pair[1].header.first_seq <= pair[0].header.first_seq {
+                let reason = "first sequence does not increase";
+                return Err(JournalError::damaged(&pair[1].path, 24, reason));
             }
-            if let Some(previous) = segments.last() {
-                let previous: &Segment = previous;
-                if segment.header.first_seq <= previous.header.first_seq {
-                    return Err(JournalError::damaged(
-                        &path,
-                        24,
-                        "first sequence does not increase",
-                    ));
-                }
-            }
-            segments.push(segment);
         }
         Ok(JournalReader {
             dir: dir.to_path_buf(),

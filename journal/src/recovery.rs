@@ -58,7 +58,11 @@ pub(crate) fn recover(
     faults: &Faults,
 ) -> Result<(Recovered, RecoveryReport)> {
     crate::segment::remove_stale_temporaries(dir)?;
-    let segments = list_segments(dir)?;
+    let mut segments = list_segments(dir)?;
+    if let Some((_, last_path)) = segments.last() {
+        restore_short_file(last_path)?;
+    }
+    drop_empty_successors(dir, &mut segments)?;
     let mut report = RecoveryReport {
         segments: segments.len() as u64,
         first_seq: 1,
@@ -74,9 +78,6 @@ pub(crate) fn recover(
     let mut previous_seal: Option<[u8; 32]> = None;
     let mut expected_first_seq: Option<u64> = None;
     for (position, (index, path)) in segments.iter().enumerate() {
-        if position == last_position {
-            restore_short_file(path)?;
-        }
         let segment = Segment::open(path, true)?;
         check_header(&segment, *index, expected_first_seq, &mut report)?;
         if position < last_position {
@@ -90,6 +91,38 @@ pub(crate) fn recover(
         return recover_last(dir, segment, last_seal, config, faults, report);
     }
     unreachable!("the loop returns at the last segment")
+}
+
+/// Removes trailing segments that hold nothing: a spare never adopted, or an empty
+/// segment whose predecessor was never closed (a crash between creating or adopting the
+/// next segment and writing the previous one's end marker). The predecessor is then the
+/// last segment again, with the torn-tail policy that belongs to the last segment.
+fn drop_empty_successors(dir: &Path, segments: &mut Vec<(u64, PathBuf)>) -> Result<()> {
+    let Some((_, last_path)) = segments.last() else {
+        return Ok(());
+    };
+    let last = Segment::open(last_path, false)?;
+    let remove = if last.header.is_spare() {
+        true
+    } else if segments.len() >= 2 {
+        let last_scan = scan(&last);
+        let empty = last_scan.record_count == 0 && last_scan.end == ScanEnd::Open;
+        empty && {
+            let previous = Segment::open(&segments[segments.len() - 2].1, false)?;
+            previous.seal()?.is_none() && scan(&previous).end != ScanEnd::Closed
+        }
+    } else {
+        false
+    };
+    if remove {
+        drop(last);
+        if let Some((_, path)) = segments.pop() {
+            tracing::info!(path = %path.display(), "journal: removing an empty trailing segment");
+            std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
+            crate::segment::sync_dir(dir)?;
+        }
+    }
+    Ok(())
 }
 
 fn create(

@@ -39,6 +39,19 @@ pub fn segment_path(dir: &Path, index: u64) -> PathBuf {
     dir.join(format!("{index:08}{SEGMENT_SUFFIX}"))
 }
 
+/// Opens the segments of `dir` read-only, leaving out a trailing spare (which holds
+/// nothing).
+pub fn open_data_segments(dir: &Path) -> Result<Vec<Segment>> {
+    let mut segments = Vec::new();
+    for (_, path) in list_segments(dir)? {
+        segments.push(Segment::open(&path, false)?);
+    }
+    if segments.last().is_some_and(|s| s.header.is_spare()) {
+        segments.pop();
+    }
+    Ok(segments)
+}
+
 /// The segment files of `dir`, sorted by index; their indices must be contiguous.
 pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let entries = std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))?;
@@ -200,6 +213,27 @@ impl Segment {
 
     pub fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// Makes a spare segment the next one: writes its real header (through the mapping,
+    /// so no syscall unless `sync` durability asks for one).
+    pub fn adopt(&mut self, first_seq: u64, durability: Durability, faults: &Faults) -> Result<()> {
+        let header = SegmentHeader {
+            first_seq,
+            durability,
+            ..self.header
+        };
+        let bytes = header.encode();
+        // SAFETY: the header is in bounds; a spare is owned by the writer alone and no
+        // reader looks at it before the previous segment's end marker is published.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base_ptr(), SEGMENT_HEADER_LEN)
+        };
+        self.header = header;
+        if durability == Durability::Sync {
+            self.sync_range(0, SEGMENT_HEADER_LEN, faults)?;
+        }
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{JournalError, Result};
 use crate::format::{RecordView, SEGMENT_HEADER_LEN, Slot};
 use crate::reader::seek_in_segment;
-use crate::segment::{Segment, list_segments, segment_path};
+use crate::segment::{Segment, open_data_segments, segment_path};
 
 pub struct Tailer {
     dir: PathBuf,
@@ -19,10 +19,8 @@ pub struct Tailer {
 impl Tailer {
     /// A tailer whose first record will be `from_seq` (or the first held, if older).
     pub fn open(dir: &Path, from_seq: u64) -> Result<Tailer> {
-        let listed = list_segments(dir)?;
         let mut chosen = None;
-        for (_, path) in &listed {
-            let segment = Segment::open(path, false)?;
+        for segment in open_data_segments(dir)? {
             if segment.header.first_seq > from_seq && chosen.is_some() {
                 break;
             }

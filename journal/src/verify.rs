@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{JournalError, Result};
 use crate::format::{Durability, SEAL_LEN, Seal, read_u64};
 use crate::scan::{ScanEnd, scan};
-use crate::segment::{Segment, list_segments};
+use crate::segment::{Segment, open_data_segments};
 
 /// One segment as verified or inspected.
 #[derive(Clone, Debug)]
@@ -52,7 +52,7 @@ pub fn check_journal(
     depth: Depth,
     progress: &mut dyn FnMut(u64),
 ) -> Result<JournalSummary> {
-    let listed = list_segments(dir)?;
+    let listed = open_data_segments(dir)?;
     if listed.is_empty() {
         return Err(JournalError::Empty(dir.to_path_buf()));
     }
@@ -66,15 +66,8 @@ pub fn check_journal(
     let mut previous_seal: Option<[u8; 32]> = None;
     let mut checked_bytes = 0u64;
     let last_position = listed.len() - 1;
-    for (position, (index, path)) in listed.iter().enumerate() {
-        let segment = Segment::open(path, false)?;
-        if segment.index() != *index {
-            return Err(JournalError::damaged(
-                path,
-                16,
-                "segment index differs from file name",
-            ));
-        }
+    for (position, segment) in listed.iter().enumerate() {
+        let path = &segment.path;
         let expected_first = summary
             .segments
             .last()
@@ -93,8 +86,8 @@ pub fn check_journal(
         let seal = segment.seal()?;
         let closed = position < last_position;
         let segment_summary = match (depth, seal) {
-            (Depth::Inspect, Some(seal)) => summarize_sealed(&segment, &seal, previous_seal)?,
-            _ => scan_segment(&segment, seal, previous_seal, closed)?,
+            (Depth::Inspect, Some(seal)) => summarize_sealed(segment, &seal, previous_seal)?,
+            _ => scan_segment(segment, seal, previous_seal, closed)?,
         };
         checked_bytes += segment_summary.bytes_used;
         progress(checked_bytes);

@@ -94,11 +94,14 @@ impl JournalWriter {
             handover: Mutex::new(Handover {
                 active: active.clone(),
                 closed: VecDeque::new(),
+                spare: None,
             }),
             faults,
             durability: config.durability,
             prefault_ahead_bytes: config.prefault_ahead_bytes,
             last_seal: Mutex::new(recovered.last_seal),
+            dir: dir.to_path_buf(),
+            segment_size_bytes: config.segment_size_bytes,
         });
         let thread_shared = shared.clone();
         let maintenance = std::thread::Builder::new()
@@ -202,26 +205,48 @@ impl JournalWriter {
         Ok(seq)
     }
 
-    /// Closes the active segment and continues in a new one. The new segment is created
-    /// (preallocated, fsynced with its directory) before the old one is closed, so a
-    /// failure here leaves the journal as it was; the writer then stops.
+    /// Closes the active segment and continues in a new one: the spare the background
+    /// thread prepared (adopted by writing its header), or one created now. The new
+    /// segment is ready before the old one is closed, so a failure here leaves the journal
+    /// as it was; the writer then stops.
     fn roll(&mut self) -> Result<()> {
-        let next_index = self.active.index() + 1;
-        let created = Segment::create(
-            &self.dir,
-            next_index,
-            self.next_seq,
-            self.config.segment_size_bytes,
-            self.config.durability,
-            &self.shared.faults,
-        );
-        let next = match created {
-            Ok(segment) => Arc::new(segment),
-            Err(error) => {
-                self.shared.fail(&error);
-                return Err(error);
+        // One lock hold for the whole switch: the background thread must not see the old
+        // active segment after the spare is taken, or it would prepare the same index again.
+        let shared = self.shared.clone();
+        let mut handover = shared.lock_handover();
+        match self.switch_segment(&mut handover) {
+            Ok(()) => {
+                drop(handover);
+                if let Some(thread) = &self.maintenance {
+                    thread.thread().unpark();
+                }
+                Ok(())
             }
+            Err(error) => {
+                drop(handover);
+                self.shared.fail(&error);
+                Err(error)
+            }
+        }
+    }
+
+    fn switch_segment(&mut self, handover: &mut Handover) -> Result<()> {
+        let next_index = self.active.index() + 1;
+        let next = match handover.spare.take() {
+            Some(mut spare) if spare.index() == next_index => {
+                spare.adopt(self.next_seq, self.config.durability, &self.shared.faults)?;
+                spare
+            }
+            _ => Segment::create(
+                &self.dir,
+                next_index,
+                self.next_seq,
+                self.config.segment_size_bytes,
+                self.config.durability,
+                &self.shared.faults,
+            )?,
         };
+        let next = Arc::new(next);
         let _ = next.populate_for_write(SEGMENT_HEADER_LEN, INITIAL_PREFAULT_BYTES);
         // SAFETY: `offset` is a record position, which always leaves the 4-byte end-marker
         // room; single writer; the word is read by others only with acquire loads.
@@ -230,23 +255,17 @@ impl JournalWriter {
                 .store(END_MARKER, Ordering::Release);
         }
         if self.config.durability == Durability::Sync {
-            if let Err(error) = self.active.sync_range(self.offset, 4, &self.shared.faults) {
-                self.shared.fail(&error);
-                return Err(error);
-            }
+            self.active
+                .sync_range(self.offset, 4, &self.shared.faults)?;
         }
-        let closed = ClosedSegment {
+        handover.closed.push_back(ClosedSegment {
             segment: self.active.clone(),
             data_end: self.offset,
             record_count: self.records_in_active,
             last_seq: self.next_seq - 1,
             index: std::mem::replace(&mut self.index, index_with_capacity(&next)),
-        };
-        {
-            let mut handover = self.shared.lock_handover();
-            handover.closed.push_back(closed);
-            handover.active = next.clone();
-        }
+        });
+        handover.active = next.clone();
         self.active = next;
         self.offset = SEGMENT_HEADER_LEN;
         self.records_in_active = 0;
@@ -254,9 +273,6 @@ impl JournalWriter {
         self.shared
             .published_position
             .store(position, Ordering::Release);
-        if let Some(thread) = &self.maintenance {
-            thread.thread().unpark();
-        }
         Ok(())
     }
 
@@ -264,6 +280,11 @@ impl JournalWriter {
     /// `interval` — synced by the background thread; `sync` — appended and synced.
     pub fn acknowledged_seq(&self) -> u64 {
         acknowledged(&self.shared)
+    }
+
+    /// Index of the segment appends currently go to.
+    pub fn active_segment_index(&self) -> u64 {
+        self.active.index()
     }
 
     /// Sequence number the next append will get.

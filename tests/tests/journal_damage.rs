@@ -49,7 +49,7 @@ impl Fixture {
         let dir = tmp.path().to_path_buf();
         let (mut writer, _) = JournalWriter::open(&dir, config()).expect("open");
         let mut seq = 1;
-        while !dir.join("00000001.seg").exists() {
+        while writer.active_segment_index() == 0 {
             writer
                 .append(journal_kind(seq), seq, &journal_payload(seq))
                 .expect("append");
@@ -259,4 +259,42 @@ fn bit_flips_in_the_sealed_segment_refuse_to_open() {
         }
     }
     assert!(checked > 1_000);
+}
+
+/// A crash after the next segment was created (or a spare adopted) but before the
+/// previous one got its end marker leaves an empty last segment after an unclosed one.
+/// Recovery removes the empty one, so a torn tail in the previous is still a torn tail.
+#[test]
+fn an_empty_successor_of_an_unclosed_segment_is_removed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (mut writer, _) = JournalWriter::open(dir, config()).expect("open");
+    for seq in 1..=20 {
+        writer
+            .append(journal_kind(seq), seq, &journal_payload(seq))
+            .expect("append");
+    }
+    writer.close().expect("close");
+    let _ = std::fs::remove_file(dir.join("00000001.seg")); // the spare, if any
+    let reader = JournalReader::open(dir).expect("reader");
+    let last = reader
+        .records_from(20)
+        .expect("seek")
+        .next()
+        .expect("record 20")
+        .expect("whole");
+    let last_offset = last.offset;
+    drop(reader);
+    flip(&dir.join("00000000.seg"), last_offset + 40, 2); // tear record 20
+    let faults = keel_journal::faults::Faults::default();
+    keel_journal::segment::Segment::create(dir, 1, 21, SEGMENT_BYTES, Durability::None, &faults)
+        .expect("empty successor");
+    let (mut writer, report) = JournalWriter::open(dir, config()).expect("recovers");
+    assert_eq!(report.last_seq, 19);
+    assert_eq!(
+        report.torn_tail.expect("torn tail").offset,
+        last_offset as u64
+    );
+    assert_eq!(writer.append(1, 1, b"continues").expect("append"), 20);
+    writer.close().expect("close");
 }
