@@ -61,13 +61,65 @@ fn inspect_verify_and_dump_a_clean_journal() {
         .map(String::from)
         .collect();
     assert_eq!(lines.len(), 2);
-    assert!(lines[0].starts_with("seq=1499 timestamp_ns=14990 kind=7 len=160 payload="));
+    // These payloads are not engine events: shown in hex, with the reason.
+    assert!(lines[0].starts_with("seq=1499 timestamp_ns=14990 kind=funding len=160 payload="));
     let json_dump = keel(&[
         "journal", "dump", dir, "--from", "10", "--limit", "1", "--json",
     ]);
     let line: serde_json::Value = serde_json::from_slice(&json_dump.stdout).expect("JSON line");
     assert_eq!(line["seq"], 10);
     assert_eq!(line["payload_hex"].as_str().expect("hex").len(), 320);
+    assert!(line["decode_error"].is_string());
+}
+
+#[test]
+fn dump_decodes_engine_events() {
+    use keel_engine::events::{AccountId, InstrumentId, UnderlyingId};
+    use keel_engine::events::{Dec, Event, EventBody, EventEncoder, Fill, IndexPrice, Side};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (mut writer, _) = JournalWriter::open(tmp.path(), JournalConfig::default()).expect("open");
+    let mut encoder = EventEncoder::default();
+    let events = [
+        Event {
+            timestamp_ns: 5,
+            body: EventBody::IndexPrice(IndexPrice {
+                underlying: UnderlyingId(0),
+                price: 60_000.5,
+            }),
+        },
+        Event {
+            timestamp_ns: 6,
+            body: EventBody::Fill(Fill {
+                account: AccountId(1),
+                instrument: InstrumentId(2),
+                side: Side::Buy,
+                quantity: Dec::new(rust_decimal::Decimal::new(15, 1)),
+                price: Dec::new(rust_decimal::Decimal::new(2170, 4)),
+                fee: Dec::ZERO,
+                trade_id: 99,
+            }),
+        },
+    ];
+    for event in &events {
+        let (kind, payload) = encoder.encode(event).expect("encode");
+        writer
+            .append(kind, event.timestamp_ns, payload)
+            .expect("append");
+    }
+    writer.close().expect("close");
+    let dir = tmp.path().to_str().expect("utf-8");
+    let text = keel(&["journal", "dump", dir]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("kind=index_price") && text.contains("price: 60000.5"),
+        "{text}"
+    );
+    let json = keel(&["journal", "dump", dir, "--from", "2", "--json"]);
+    let line: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(line["kind_name"], "fill");
+    assert_eq!(line["event"]["Fill"]["quantity"], "1.5");
+    assert_eq!(line["event"]["Fill"]["price"], "0.2170");
+    assert_eq!(line["event"]["Fill"]["trade_id"], 99);
 }
 
 #[test]

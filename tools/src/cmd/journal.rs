@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use keel_engine::events;
 use keel_journal::{Depth, JournalReader, JournalSummary, check_journal, hex};
 use serde_json::json;
 
@@ -33,7 +34,8 @@ enum JournalCommand {
         /// Journal directory.
         dir: PathBuf,
     },
-    /// Records as lines: header fields and the payload in hex.
+    /// Records as lines: header fields and the decoded event (the payload in hex, with
+    /// the reason, when it does not decode as an event).
     Dump {
         /// Journal directory.
         dir: PathBuf,
@@ -219,23 +221,35 @@ fn dump(dir: &Path, from: u64, limit: Option<u64>, json: bool) -> anyhow::Result
             break;
         }
         let record = record?;
-        let payload: String = record.payload.iter().map(|b| format!("{b:02x}")).collect();
+        let meta = &record.meta;
+        let decoded = events::decode(meta.kind, record.payload);
         if json {
-            let line = json!({
-                "seq": record.meta.seq,
-                "timestamp_ns": record.meta.timestamp_ns,
-                "kind": record.meta.kind,
+            let mut line = json!({
+                "seq": meta.seq,
+                "timestamp_ns": meta.timestamp_ns,
+                "kind": meta.kind,
+                "kind_name": events::kind_name(meta.kind),
                 "len": record.payload.len(),
-                "payload_hex": payload,
             });
+            match &decoded {
+                Ok(event) => line["event"] = serde_json::to_value(event.body)?,
+                Err(error) => {
+                    line["payload_hex"] = json!(hex_bytes(record.payload));
+                    line["decode_error"] = json!(error.to_string());
+                }
+            }
             writeln!(out, "{line}").context("writing stdout")?;
         } else {
+            let shown = match &decoded {
+                Ok(event) => format!("event={:?}", event.body),
+                Err(error) => format!("payload={} ({error})", hex_bytes(record.payload)),
+            };
             writeln!(
                 out,
-                "seq={} timestamp_ns={} kind={} len={} payload={payload}",
-                record.meta.seq,
-                record.meta.timestamp_ns,
-                record.meta.kind,
+                "seq={} timestamp_ns={} kind={} len={} {shown}",
+                meta.seq,
+                meta.timestamp_ns,
+                events::kind_name(meta.kind),
                 record.payload.len()
             )
             .context("writing stdout")?;
@@ -245,4 +259,8 @@ fn dump(dir: &Path, from: u64, limit: Option<u64>, json: bool) -> anyhow::Result
     bar.finish_and_clear();
     out.flush().context("writing stdout")?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

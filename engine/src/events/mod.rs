@@ -1,0 +1,19 @@
+//! The engine's events (DESIGN 4): what flows through the ring and into the journal.
+
+pub mod codec;
+pub mod decimal;
+pub mod event;
+pub mod ids;
+pub mod instrument;
+
+pub use codec::{CodecError, EVENT_ENCODED_MAX_BYTES, EventEncoder, decode, kind_name, kind_of};
+pub use decimal::Dec;
+pub use event::{
+    AccountDefinition, Collateral, Event, EventBody, Fill, Funding, IndexPrice, Limits, RiskParams,
+    SettlementPrice, Side, Ticker,
+};
+pub use ids::{AccountId, InstrumentId, Name, UnderlyingId};
+pub use instrument::{InstrumentDefinition, InstrumentKind, OptionRight, Settlement};
+
+#[cfg(test)]
+mod tests;
