@@ -3,3 +3,4 @@
 
 pub mod events;
 pub mod pricing;
+pub mod state;

@@ -1,0 +1,80 @@
+//! One account's state: positions, ledger, realized PnL, and the risk aggregates kept
+//! incrementally. Ordered maps only: iteration order is part of determinism.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+
+use super::contract_risk::ContractRisk;
+use super::position::Position;
+use crate::events::{InstrumentId, Limits, Name, UnderlyingId};
+
+/// Ledger currency id of the quote currency (USD/USDC); coins use their `UnderlyingId`.
+pub const QUOTE_CURRENCY: UnderlyingId = UnderlyingId(crate::events::ids::UNDERLYINGS_MAX);
+
+/// Aggregation key: underlying and the currency its values are in.
+pub type RiskKey = (UnderlyingId, UnderlyingId);
+/// Expiry bucket key: underlying and expiry (ns; 0 for perpetuals and spot).
+pub type BucketKey = (UnderlyingId, u64);
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountState {
+    pub name: Name,
+    pub positions: BTreeMap<InstrumentId, Position>,
+    /// Collateral, fees, funding and realized PnL, per ledger currency.
+    pub cash: BTreeMap<UnderlyingId, Decimal>,
+    /// Realized PnL alone (also in `cash`), per ledger currency.
+    pub realized_pnl: BTreeMap<UnderlyingId, Decimal>,
+    /// Σ quantity × contract risk, per (underlying, currency). `value` is market value.
+    pub risk: BTreeMap<RiskKey, ContractRisk>,
+    /// Σ quantity × contract risk, per (underlying, expiry): vega and gamma by expiry.
+    pub buckets: BTreeMap<BucketKey, ContractRisk>,
+    /// Σ quantity × value at average entry, per ledger currency: unrealized = market − this.
+    pub entry_value: BTreeMap<UnderlyingId, f64>,
+    pub limits: Option<Limits>,
+}
+
+impl AccountState {
+    pub fn new(name: Name) -> Self {
+        AccountState {
+            name,
+            positions: BTreeMap::new(),
+            cash: BTreeMap::new(),
+            realized_pnl: BTreeMap::new(),
+            risk: BTreeMap::new(),
+            buckets: BTreeMap::new(),
+            entry_value: BTreeMap::new(),
+            limits: None,
+        }
+    }
+
+    /// Adds `delta` (a position's change in contribution) to both aggregations.
+    pub fn add_risk(&mut self, key: RiskKey, bucket: BucketKey, delta: ContractRisk) {
+        *self.risk.entry(key).or_default() += delta;
+        *self.buckets.entry(bucket).or_default() += delta;
+    }
+
+    /// Unrealized PnL in `currency` (model value): market value − entry value.
+    pub fn unrealized_pnl(&self, currency: UnderlyingId) -> f64 {
+        let market: f64 = self
+            .risk
+            .iter()
+            .filter(|((_, c), _)| *c == currency)
+            .map(|(_, risk)| risk.value)
+            .sum();
+        market - self.entry_value.get(&currency).copied().unwrap_or(0.0)
+    }
+
+    /// Greeks per underlying, summed over currencies (`value` zeroed: it mixes units).
+    pub fn greeks_by_underlying(&self) -> BTreeMap<UnderlyingId, ContractRisk> {
+        let mut by_underlying: BTreeMap<UnderlyingId, ContractRisk> = BTreeMap::new();
+        for ((underlying, _), risk) in &self.risk {
+            let entry = by_underlying.entry(*underlying).or_default();
+            *entry += ContractRisk {
+                value: 0.0,
+                ..*risk
+            };
+        }
+        by_underlying
+    }
+}

@@ -1,0 +1,106 @@
+//! The canonical state hash: XXH3-128 over a canonical encoding of everything that
+//! determines future behaviour, in id order. Same journal, same build → same hash, for
+//! any shard count (per-account parts are hashed per account, then combined in id order).
+
+use rust_decimal::Decimal;
+use xxhash_rust::xxh3::Xxh3;
+
+use super::account::AccountState;
+use super::shard_state::ShardState;
+use crate::events::AccountId;
+
+fn decimal(hasher: &mut Xxh3, value: &Decimal) {
+    // Normalized, so 1.50 and 1.5 (equal numbers) hash alike.
+    hasher.update(&value.normalize().serialize());
+}
+
+fn float(hasher: &mut Xxh3, value: f64) {
+    hasher.update(&value.to_bits().to_le_bytes());
+}
+
+/// Hash of one account's state.
+pub fn account_hash(id: AccountId, account: &AccountState) -> u128 {
+    let mut h = Xxh3::new();
+    h.update(&id.0.to_le_bytes());
+    h.update(&account.name.0);
+    for (instrument, position) in &account.positions {
+        h.update(&instrument.0.to_le_bytes());
+        decimal(&mut h, &position.quantity);
+        decimal(&mut h, &position.average_price);
+    }
+    for map in [&account.cash, &account.realized_pnl] {
+        h.update(&(map.len() as u64).to_le_bytes());
+        for (currency, amount) in map {
+            h.update(&currency.0.to_le_bytes());
+            decimal(&mut h, amount);
+        }
+    }
+    for ((underlying, currency), risk) in &account.risk {
+        h.update(&underlying.0.to_le_bytes());
+        h.update(&currency.0.to_le_bytes());
+        risk.fields().iter().for_each(|v| float(&mut h, *v));
+    }
+    for ((underlying, expiry), risk) in &account.buckets {
+        h.update(&underlying.0.to_le_bytes());
+        h.update(&expiry.to_le_bytes());
+        risk.fields().iter().for_each(|v| float(&mut h, *v));
+    }
+    for (currency, value) in &account.entry_value {
+        h.update(&currency.0.to_le_bytes());
+        float(&mut h, *value);
+    }
+    h.digest128()
+}
+
+/// Hash of the market state every shard holds (instruments, marks, index prices).
+pub fn market_hash(state: &ShardState) -> u128 {
+    let mut h = Xxh3::new();
+    for (id, instrument) in &state.instruments {
+        h.update(&id.0.to_le_bytes());
+        h.update(&instrument.definition.name.0);
+        h.update(&[u8::from(instrument.settled), u8::from(instrument.dirty)]);
+        if let Some(mark) = instrument.mark {
+            h.update(&mark.timestamp_ns.to_le_bytes());
+            [mark.mark_price, mark.mark_iv, mark.forward]
+                .iter()
+                .for_each(|v| float(&mut h, *v));
+        }
+        instrument
+            .risk
+            .fields()
+            .iter()
+            .for_each(|v| float(&mut h, *v));
+    }
+    for (underlying, (timestamp, price)) in &state.index_prices {
+        h.update(&underlying.0.to_le_bytes());
+        h.update(&timestamp.to_le_bytes());
+        float(&mut h, *price);
+    }
+    h.update(&state.now_ns.to_le_bytes());
+    h.digest128()
+}
+
+/// The state hash of a set of shards that together hold every account: the market
+/// (from any shard: all see the same market events) and every account in id order.
+pub fn combined_hash<'a>(shards: impl IntoIterator<Item = &'a ShardState>) -> u128 {
+    let shards: Vec<&ShardState> = shards.into_iter().collect();
+    let mut accounts: Vec<(AccountId, u128)> = shards
+        .iter()
+        .flat_map(|shard| {
+            shard
+                .accounts
+                .iter()
+                .map(|(id, a)| (*id, account_hash(*id, a)))
+        })
+        .collect();
+    accounts.sort();
+    let mut h = Xxh3::new();
+    if let Some(first) = shards.first() {
+        h.update(&market_hash(first).to_le_bytes());
+    }
+    for (id, account_hash) in accounts {
+        h.update(&id.0.to_le_bytes());
+        h.update(&account_hash.to_le_bytes());
+    }
+    h.digest128()
+}

@@ -1,0 +1,46 @@
+//! One instrument's state: its definition, last mark, current contract risk, holders.
+
+use std::collections::BTreeSet;
+
+use super::account::{BucketKey, QUOTE_CURRENCY, RiskKey};
+use super::contract_risk::{ContractRisk, Mark};
+use crate::events::{AccountId, InstrumentDefinition, InstrumentKind, Settlement, UnderlyingId};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstrumentState {
+    pub definition: InstrumentDefinition,
+    /// Contract size and strike as f64 for the model (exact values stay in the definition).
+    pub contract_size: f64,
+    pub strike: f64,
+    pub mark: Option<Mark>,
+    /// Risk per contract as last revalued; every holder's aggregates include
+    /// `quantity × risk` (the incremental invariant).
+    pub risk: ContractRisk,
+    /// A mark arrived since the last revaluation (conflated until end of batch).
+    pub dirty: bool,
+    /// Settled at expiry: no more fills or marks.
+    pub settled: bool,
+    pub holders: BTreeSet<AccountId>,
+}
+
+impl InstrumentState {
+    /// Ledger currency of its PnL: the coin for inverse contracts, else the quote currency.
+    pub fn currency(&self) -> UnderlyingId {
+        match self.definition.settlement {
+            Settlement::Inverse => self.definition.underlying,
+            Settlement::Linear => QUOTE_CURRENCY,
+        }
+    }
+
+    pub fn risk_key(&self) -> RiskKey {
+        (self.definition.underlying, self.currency())
+    }
+
+    pub fn bucket_key(&self) -> BucketKey {
+        let expiry = match self.definition.kind {
+            InstrumentKind::Future | InstrumentKind::Option => self.definition.expiry_ns,
+            InstrumentKind::Spot | InstrumentKind::Perpetual => 0,
+        };
+        (self.definition.underlying, expiry)
+    }
+}

@@ -1,0 +1,19 @@
+//! The risk state machine (DESIGN 2, 4): pure `apply`, incremental aggregates, a
+//! from-scratch checker and a canonical state hash.
+
+pub mod account;
+pub mod checker;
+pub mod contract_risk;
+pub mod hash;
+pub mod instrument_state;
+pub mod position;
+pub mod rejection;
+pub mod shard_state;
+
+pub use account::{AccountState, QUOTE_CURRENCY};
+pub use contract_risk::ContractRisk;
+pub use rejection::{RejectReason, RejectionCounts};
+pub use shard_state::{Outcome, PARKED_FILLS_MAX, ShardState};
+
+#[cfg(test)]
+mod tests;

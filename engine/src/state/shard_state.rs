@@ -1,0 +1,527 @@
+//! The pure state machine of one risk shard: `apply(&Event)` then `end_of_batch()`. No
+//! I/O, no clock, no threads, no hash-order iteration: the same events in the same
+//! order give the same state, bit for bit, whoever drives it (live, replay, tests).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use super::account::AccountState;
+use super::contract_risk::{ContractRisk, Mark, contract_risk, value_at};
+use super::instrument_state::InstrumentState;
+use super::rejection::{RejectReason, RejectionCounts};
+use crate::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
+use crate::events::{
+    AccountDefinition, AccountId, Collateral, Event, EventBody, Fill, Funding,
+    InstrumentDefinition, InstrumentId, InstrumentKind, RiskParams, SettlementPrice, Side, Ticker,
+    UnderlyingId,
+};
+
+/// Most fills held back for an instrument or account not defined yet.
+pub const PARKED_FILLS_MAX: usize = 4_096;
+/// Most trade ids remembered for duplicate detection (oldest forgotten first).
+pub const TRADE_IDS_MAX: usize = 1 << 20;
+
+/// What `apply` did with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Held until its instrument or account is defined (then applied, in order).
+    Parked,
+    Rejected(RejectReason),
+    /// An account event for an account another shard owns.
+    NotOwned,
+}
+
+/// The state of one shard: all instruments (market events go to every shard) and the
+/// accounts with `id % shard_count == shard_index`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardState {
+    pub shard_index: u32,
+    pub shard_count: u32,
+    pub instruments: BTreeMap<InstrumentId, InstrumentState>,
+    pub accounts: BTreeMap<AccountId, AccountState>,
+    pub index_prices: BTreeMap<UnderlyingId, (u64, f64)>,
+    pub risk_params: BTreeMap<UnderlyingId, RiskParams>,
+    pub rejections: RejectionCounts,
+    pub parked: Vec<Event>,
+    pub trade_ids: BTreeSet<u64>,
+    /// Latest event time seen: the clock of the model (T to expiry).
+    pub now_ns: u64,
+    pub events_applied: u64,
+}
+
+impl ShardState {
+    pub fn new(shard_index: u32, shard_count: u32) -> Self {
+        assert!(
+            shard_count > 0 && shard_index < shard_count,
+            "shard {shard_index} of {shard_count}"
+        );
+        ShardState {
+            shard_index,
+            shard_count,
+            instruments: BTreeMap::new(),
+            accounts: BTreeMap::new(),
+            index_prices: BTreeMap::new(),
+            risk_params: BTreeMap::new(),
+            rejections: RejectionCounts::default(),
+            parked: Vec::new(),
+            trade_ids: BTreeSet::new(),
+            now_ns: 0,
+            events_applied: 0,
+        }
+    }
+
+    pub fn owns(&self, account: AccountId) -> bool {
+        account.0 % self.shard_count == self.shard_index
+    }
+
+    /// Applies one event. Market marks are conflated: call [`end_of_batch`] to revalue.
+    ///
+    /// [`end_of_batch`]: ShardState::end_of_batch
+    pub fn apply(&mut self, event: &Event) -> Outcome {
+        self.now_ns = self.now_ns.max(event.timestamp_ns);
+        let outcome = match &event.body {
+            EventBody::InstrumentDefined(definition) => self.define_instrument(definition),
+            EventBody::AccountDefined(definition) => self.define_account(definition),
+            EventBody::IndexPrice(index) => {
+                self.index_price(event.timestamp_ns, index.underlying, index.price)
+            }
+            EventBody::Ticker(ticker) => self.ticker(event.timestamp_ns, ticker),
+            EventBody::Fill(fill) => self.fill(event, fill),
+            EventBody::Collateral(collateral) => self.collateral(collateral),
+            EventBody::Funding(funding) => self.funding(funding),
+            EventBody::Settlement(settlement) => self.settle(settlement),
+            EventBody::RiskParams(params) => self.set_risk_params(params),
+            EventBody::Limits(limits) => self.with_account(limits.account, |account| {
+                account.limits = Some(*limits);
+            }),
+        };
+        match outcome {
+            Outcome::Rejected(reason) => self.rejections.record(reason),
+            Outcome::Applied => self.events_applied += 1,
+            Outcome::Parked | Outcome::NotOwned => {}
+        }
+        outcome
+    }
+
+    /// Revalues every instrument marked since the last batch, once, and moves each
+    /// holder's aggregates by `quantity × (new − old)`.
+    pub fn end_of_batch(&mut self) {
+        let now_ns = self.now_ns;
+        let dirty: Vec<InstrumentId> = self
+            .instruments
+            .iter()
+            .filter(|(_, state)| state.dirty)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in dirty {
+            let Some(instrument) = self.instruments.get_mut(&id) else {
+                continue;
+            };
+            instrument.dirty = false;
+            let Some(mark) = instrument.mark else {
+                continue;
+            };
+            let new_risk = contract_risk(
+                &instrument.definition,
+                instrument.contract_size,
+                instrument.strike,
+                &mark,
+                now_ns,
+            )
+            .unwrap_or(instrument.risk);
+            let change = new_risk - instrument.risk;
+            instrument.risk = new_risk;
+            let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
+            let holders: Vec<AccountId> = instrument.holders.iter().copied().collect();
+            for holder in holders {
+                let Some(account) = self.accounts.get_mut(&holder) else {
+                    continue;
+                };
+                let quantity = account
+                    .positions
+                    .get(&id)
+                    .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0));
+                account.add_risk(key, bucket, change * quantity);
+            }
+        }
+    }
+
+    fn define_instrument(&mut self, definition: &InstrumentDefinition) -> Outcome {
+        if definition.id.0 >= INSTRUMENTS_MAX || definition.underlying.0 >= UNDERLYINGS_MAX {
+            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        }
+        let (Some(size), Some(strike)) = (definition.contract_size.get(), definition.strike.get())
+        else {
+            return Outcome::Rejected(RejectReason::InvalidDefinition);
+        };
+        let is_option = definition.kind == InstrumentKind::Option;
+        let dated = matches!(
+            definition.kind,
+            InstrumentKind::Option | InstrumentKind::Future
+        );
+        if size <= Decimal::ZERO
+            || (is_option && strike <= Decimal::ZERO)
+            || (dated && definition.expiry_ns == 0)
+        {
+            return Outcome::Rejected(RejectReason::InvalidDefinition);
+        }
+        if let Some(existing) = self.instruments.get(&definition.id) {
+            return if existing.definition == *definition {
+                Outcome::Applied // a repeat (e.g. after a gateway restart) changes nothing
+            } else {
+                Outcome::Rejected(RejectReason::ConflictingDefinition)
+            };
+        }
+        self.instruments.insert(
+            definition.id,
+            InstrumentState {
+                definition: *definition,
+                contract_size: size.to_f64().unwrap_or(0.0),
+                strike: strike.to_f64().unwrap_or(0.0),
+                mark: None,
+                risk: ContractRisk::ZERO,
+                dirty: false,
+                settled: false,
+                holders: BTreeSet::new(),
+            },
+        );
+        self.release_parked();
+        Outcome::Applied
+    }
+
+    fn define_account(&mut self, definition: &AccountDefinition) -> Outcome {
+        if definition.id.0 >= ACCOUNTS_MAX {
+            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        }
+        if !self.owns(definition.id) {
+            return Outcome::NotOwned;
+        }
+        match self.accounts.get(&definition.id) {
+            Some(existing) if existing.name == definition.name => Outcome::Applied,
+            Some(_) => Outcome::Rejected(RejectReason::ConflictingDefinition),
+            None => {
+                self.accounts
+                    .insert(definition.id, AccountState::new(definition.name));
+                self.release_parked();
+                Outcome::Applied
+            }
+        }
+    }
+
+    /// Re-applies parked fills whose instrument and account now exist, in arrival order.
+    fn release_parked(&mut self) {
+        let ready = |state: &ShardState, event: &Event| match &event.body {
+            EventBody::Fill(fill) => {
+                state.instruments.contains_key(&fill.instrument)
+                    && state.accounts.contains_key(&fill.account)
+            }
+            _ => true,
+        };
+        if !self.parked.iter().any(|event| ready(self, event)) {
+            return;
+        }
+        let parked = std::mem::take(&mut self.parked);
+        for event in parked {
+            if ready(self, &event) {
+                self.apply(&event);
+            } else {
+                self.parked.push(event);
+            }
+        }
+    }
+
+    fn index_price(&mut self, timestamp_ns: u64, underlying: UnderlyingId, price: f64) -> Outcome {
+        if underlying.0 >= UNDERLYINGS_MAX {
+            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        }
+        if !price.is_finite() {
+            return Outcome::Rejected(RejectReason::NotFinite);
+        }
+        if price <= 0.0 {
+            return Outcome::Rejected(RejectReason::NonPositivePrice);
+        }
+        if self
+            .index_prices
+            .get(&underlying)
+            .is_some_and(|&(last, _)| timestamp_ns < last)
+        {
+            return Outcome::Rejected(RejectReason::StaleMark);
+        }
+        self.index_prices.insert(underlying, (timestamp_ns, price));
+        Outcome::Applied
+    }
+
+    fn ticker(&mut self, timestamp_ns: u64, ticker: &Ticker) -> Outcome {
+        let now_ns = self.now_ns;
+        let Some(instrument) = self.instruments.get_mut(&ticker.instrument) else {
+            return Outcome::Rejected(RejectReason::UnknownInstrument);
+        };
+        if instrument.settled {
+            return Outcome::Rejected(RejectReason::ExpiredInstrument);
+        }
+        let values = [
+            ticker.mark_price,
+            ticker.mark_iv,
+            ticker.forward,
+            ticker.best_bid,
+            ticker.best_ask,
+        ];
+        if values.iter().any(|v| !v.is_finite()) {
+            return Outcome::Rejected(RejectReason::NotFinite);
+        }
+        if ticker.mark_price < 0.0 || ticker.forward <= 0.0 || ticker.mark_iv < 0.0 {
+            return Outcome::Rejected(RejectReason::NonPositivePrice);
+        }
+        if instrument
+            .mark
+            .is_some_and(|mark| timestamp_ns < mark.timestamp_ns)
+        {
+            return Outcome::Rejected(RejectReason::StaleMark);
+        }
+        let mark = Mark {
+            timestamp_ns,
+            mark_price: ticker.mark_price,
+            mark_iv: ticker.mark_iv,
+            forward: ticker.forward,
+        };
+        // Refuse a mark the model cannot price now rather than carry it to the batch end.
+        if contract_risk(
+            &instrument.definition,
+            instrument.contract_size,
+            instrument.strike,
+            &mark,
+            now_ns,
+        )
+        .is_none()
+        {
+            return Outcome::Rejected(RejectReason::UnpricedMark);
+        }
+        instrument.mark = Some(mark);
+        instrument.dirty = true;
+        Outcome::Applied
+    }
+
+    fn fill(&mut self, event: &Event, fill: &Fill) -> Outcome {
+        if fill.account.0 >= ACCOUNTS_MAX || fill.instrument.0 >= INSTRUMENTS_MAX {
+            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        }
+        if !self.owns(fill.account) {
+            return Outcome::NotOwned;
+        }
+        let (Some(quantity), Some(price), Some(fee)) =
+            (fill.quantity.get(), fill.price.get(), fill.fee.get())
+        else {
+            return Outcome::Rejected(RejectReason::NotFinite);
+        };
+        if quantity.is_zero() || quantity.is_sign_negative() {
+            return Outcome::Rejected(RejectReason::QuantityZero);
+        }
+        if price <= Decimal::ZERO {
+            return Outcome::Rejected(RejectReason::NonPositivePrice);
+        }
+        if self.trade_ids.contains(&fill.trade_id) {
+            return Outcome::Rejected(RejectReason::DuplicateTradeId);
+        }
+        let known = self.instruments.contains_key(&fill.instrument)
+            && self.accounts.contains_key(&fill.account);
+        if !known {
+            if self.parked.len() >= PARKED_FILLS_MAX {
+                return Outcome::Rejected(RejectReason::ParkingFull);
+            }
+            self.parked.push(*event);
+            return Outcome::Parked;
+        }
+        let Some(instrument) = self.instruments.get_mut(&fill.instrument) else {
+            return Outcome::Rejected(RejectReason::UnknownInstrument);
+        };
+        if instrument.settled {
+            return Outcome::Rejected(RejectReason::ExpiredInstrument);
+        }
+        let Some(account) = self.accounts.get_mut(&fill.account) else {
+            return Outcome::Rejected(RejectReason::UnknownAccount);
+        };
+        let signed = match fill.side {
+            Side::Buy => quantity,
+            Side::Sell => -quantity,
+        };
+        let Some(size) = instrument.definition.contract_size.get() else {
+            return Outcome::Rejected(RejectReason::InvalidDefinition);
+        };
+        let currency = instrument.currency();
+        let position = account.positions.entry(fill.instrument).or_default();
+        let entry_before = entry_value(instrument, position.quantity, position.average_price);
+        let effect = position.trade(&instrument.definition, size, signed, price);
+        let entry_after = entry_value(instrument, position.quantity, position.average_price);
+        let flat = position.quantity.is_zero();
+        if flat {
+            account.positions.remove(&fill.instrument);
+            instrument.holders.remove(&fill.account);
+        } else {
+            instrument.holders.insert(fill.account);
+        }
+        *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
+        *account.cash.entry(currency).or_default() += effect.realized - fee;
+        *account.realized_pnl.entry(currency).or_default() += effect.realized;
+        let delta = instrument.risk * signed.to_f64().unwrap_or(0.0);
+        account.add_risk(instrument.risk_key(), instrument.bucket_key(), delta);
+        self.remember_trade_id(fill.trade_id);
+        Outcome::Applied
+    }
+
+    fn remember_trade_id(&mut self, trade_id: u64) {
+        self.trade_ids.insert(trade_id);
+        if self.trade_ids.len() > TRADE_IDS_MAX {
+            self.trade_ids.pop_first();
+        }
+    }
+
+    fn collateral(&mut self, collateral: &Collateral) -> Outcome {
+        let Some(amount) = collateral.amount.get() else {
+            return Outcome::Rejected(RejectReason::NotFinite);
+        };
+        if collateral.currency.0 > UNDERLYINGS_MAX {
+            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        }
+        self.with_account(collateral.account, |account| {
+            *account.cash.entry(collateral.currency).or_default() += amount;
+        })
+    }
+
+    fn funding(&mut self, funding: &Funding) -> Outcome {
+        let Some(rate) = funding.rate_per_contract.get() else {
+            return Outcome::Rejected(RejectReason::NotFinite);
+        };
+        let Some(instrument) = self.instruments.get(&funding.instrument) else {
+            return Outcome::Rejected(RejectReason::UnknownInstrument);
+        };
+        if instrument.definition.kind != InstrumentKind::Perpetual {
+            return Outcome::Rejected(RejectReason::NotPerpetual);
+        }
+        let currency = instrument.currency();
+        for holder in &instrument.holders {
+            let Some(account) = self.accounts.get_mut(holder) else {
+                continue;
+            };
+            let quantity = account
+                .positions
+                .get(&funding.instrument)
+                .map_or(Decimal::ZERO, |p| p.quantity);
+            *account.cash.entry(currency).or_default() -= quantity * rate;
+        }
+        Outcome::Applied
+    }
+
+    fn settle(&mut self, settlement: &SettlementPrice) -> Outcome {
+        let Some(price) = settlement.price.get() else {
+            return Outcome::Rejected(RejectReason::NotFinite);
+        };
+        if price <= Decimal::ZERO {
+            return Outcome::Rejected(RejectReason::NonPositivePrice);
+        }
+        let Some(instrument) = self.instruments.get_mut(&settlement.instrument) else {
+            return Outcome::Rejected(RejectReason::UnknownInstrument);
+        };
+        if instrument.settled {
+            return Outcome::Rejected(RejectReason::ExpiredInstrument);
+        }
+        let Some(size) = instrument.definition.contract_size.get() else {
+            return Outcome::Rejected(RejectReason::InvalidDefinition);
+        };
+        let settle_price = settlement_value(instrument, price);
+        let currency = instrument.currency();
+        let holders = std::mem::take(&mut instrument.holders);
+        for holder in holders {
+            let Some(account) = self.accounts.get_mut(&holder) else {
+                continue;
+            };
+            let Some(mut position) = account.positions.remove(&settlement.instrument) else {
+                continue;
+            };
+            let entry_before = entry_value(instrument, position.quantity, position.average_price);
+            let quantity = position.quantity;
+            let effect = position.trade(&instrument.definition, size, -quantity, settle_price);
+            *account.entry_value.entry(currency).or_default() -= entry_before;
+            *account.cash.entry(currency).or_default() += effect.realized;
+            *account.realized_pnl.entry(currency).or_default() += effect.realized;
+            let delta = instrument.risk * -quantity.to_f64().unwrap_or(0.0);
+            account.add_risk(instrument.risk_key(), instrument.bucket_key(), delta);
+        }
+        instrument.settled = true;
+        instrument.dirty = false;
+        instrument.risk = ContractRisk::ZERO;
+        Outcome::Applied
+    }
+
+    fn set_risk_params(&mut self, params: &RiskParams) -> Outcome {
+        if params.underlying.0 >= UNDERLYINGS_MAX {
+            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        }
+        let values = [
+            params.price_range,
+            params.volatility_range_up,
+            params.volatility_range_down,
+            params.short_term_vega_power,
+            params.long_term_vega_power,
+            params.min_volatility_for_shock_up,
+            params.mm_factor,
+        ];
+        if values.iter().any(|v| !v.is_finite()) {
+            return Outcome::Rejected(RejectReason::NotFinite);
+        }
+        self.risk_params.insert(params.underlying, *params);
+        Outcome::Applied
+    }
+
+    fn with_account(&mut self, id: AccountId, change: impl FnOnce(&mut AccountState)) -> Outcome {
+        if id.0 >= ACCOUNTS_MAX {
+            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        }
+        if !self.owns(id) {
+            return Outcome::NotOwned;
+        }
+        match self.accounts.get_mut(&id) {
+            Some(account) => {
+                change(account);
+                Outcome::Applied
+            }
+            None => Outcome::Rejected(RejectReason::UnknownAccount),
+        }
+    }
+}
+
+/// `quantity × value at entry` (f64, settlement currency): the basis unrealized PnL is
+/// measured from.
+pub(crate) fn entry_value(
+    instrument: &InstrumentState,
+    quantity: Decimal,
+    average_price: Decimal,
+) -> f64 {
+    let quantity = quantity.to_f64().unwrap_or(0.0);
+    let price = average_price.to_f64().unwrap_or(0.0);
+    if quantity == 0.0 {
+        return 0.0;
+    }
+    value_at(&instrument.definition, instrument.contract_size, price)
+        .map_or(0.0, |value| quantity * value)
+}
+
+/// The price a position settles at, as the instrument is quoted: options settle at their
+/// payoff (in coin per contract for inverse options), futures at the settlement price.
+fn settlement_value(instrument: &InstrumentState, price: Decimal) -> Decimal {
+    let definition = &instrument.definition;
+    if definition.kind != InstrumentKind::Option {
+        return price;
+    }
+    let strike = definition.strike.get().unwrap_or(Decimal::ZERO);
+    let payoff = match definition.right {
+        crate::events::OptionRight::Call => (price - strike).max(Decimal::ZERO),
+        crate::events::OptionRight::Put => (strike - price).max(Decimal::ZERO),
+    };
+    match definition.settlement {
+        crate::events::Settlement::Inverse => payoff / price,
+        crate::events::Settlement::Linear => payoff,
+    }
+}

@@ -1,0 +1,539 @@
+//! State machine tests: accounting, rejections, parking, settlement, funding,
+//! conflation, incremental = from scratch, and determinism across shard counts.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+
+use super::checker::check;
+use super::hash::combined_hash;
+use super::*;
+use crate::events::*;
+use crate::pricing::{OptionInputs, OptionKind, black76, coin_greeks};
+
+const T0: u64 = 1_700_000_000_000_000_000;
+const DAY_NS: u64 = 86_400_000_000_000;
+
+fn d(text: &str) -> Dec {
+    Dec::new(Decimal::from_str(text).expect("decimal"))
+}
+
+fn dec(text: &str) -> Decimal {
+    Decimal::from_str(text).expect("decimal")
+}
+
+fn at(timestamp_ns: u64, body: EventBody) -> Event {
+    Event { timestamp_ns, body }
+}
+
+fn instrument(id: u32, kind: InstrumentKind, settlement: Settlement, size: &str) -> EventBody {
+    EventBody::InstrumentDefined(InstrumentDefinition {
+        id: InstrumentId(id),
+        name: Name::new(&format!("I{id}")).expect("name"),
+        kind,
+        settlement,
+        underlying: UnderlyingId(0),
+        expiry_ns: if matches!(kind, InstrumentKind::Future | InstrumentKind::Option) {
+            T0 + 30 * DAY_NS
+        } else {
+            0
+        },
+        strike: if kind == InstrumentKind::Option {
+            d("60000")
+        } else {
+            Dec::ZERO
+        },
+        right: OptionRight::Call,
+        contract_size: d(size),
+    })
+}
+
+fn account(id: u32) -> EventBody {
+    EventBody::AccountDefined(AccountDefinition {
+        id: AccountId(id),
+        name: Name::new(&format!("A{id}")).expect("name"),
+    })
+}
+
+fn fill(
+    account: u32,
+    instrument: u32,
+    side: Side,
+    quantity: &str,
+    price: &str,
+    trade_id: u64,
+) -> EventBody {
+    EventBody::Fill(Fill {
+        account: AccountId(account),
+        instrument: InstrumentId(instrument),
+        side,
+        quantity: d(quantity),
+        price: d(price),
+        fee: Dec::ZERO,
+        trade_id,
+    })
+}
+
+fn ticker(instrument: u32, mark: f64, iv: f64, forward: f64) -> EventBody {
+    EventBody::Ticker(Ticker {
+        instrument: InstrumentId(instrument),
+        mark_price: mark,
+        mark_iv: iv,
+        forward,
+        best_bid: 0.0,
+        best_ask: 0.0,
+    })
+}
+
+fn run(state: &mut ShardState, events: &[Event]) -> Vec<Outcome> {
+    let outcomes = events.iter().map(|e| state.apply(e)).collect();
+    state.end_of_batch();
+    outcomes
+}
+
+#[test]
+fn linear_average_entry_and_reversal() {
+    let mut state = ShardState::new(0, 1);
+    run(
+        &mut state,
+        &[
+            at(
+                T0,
+                instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "1"),
+            ),
+            at(T0, account(0)),
+            at(T0, fill(0, 1, Side::Buy, "2", "100", 1)),
+            at(T0, fill(0, 1, Side::Sell, "1", "110", 2)),
+        ],
+    );
+    let acct = &state.accounts[&AccountId(0)];
+    assert_eq!(acct.realized_pnl[&QUOTE_CURRENCY], dec("10"));
+    assert_eq!(acct.positions[&InstrumentId(1)].quantity, dec("1"));
+    run(&mut state, &[at(T0, fill(0, 1, Side::Sell, "3", "90", 3))]);
+    let acct = &state.accounts[&AccountId(0)];
+    let position = acct.positions[&InstrumentId(1)];
+    assert_eq!(
+        (position.quantity, position.average_price),
+        (dec("-2"), dec("90"))
+    );
+    assert_eq!(acct.realized_pnl[&QUOTE_CURRENCY], dec("0"), "+10 then −10");
+}
+
+#[test]
+fn inverse_future_pnl_in_coin_with_harmonic_entry() {
+    let mut state = ShardState::new(0, 1);
+    run(
+        &mut state,
+        &[
+            at(
+                T0,
+                instrument(2, InstrumentKind::Future, Settlement::Inverse, "10"),
+            ),
+            at(T0, account(0)),
+            at(T0, fill(0, 2, Side::Buy, "10", "100", 1)),
+            at(T0, fill(0, 2, Side::Buy, "10", "200", 2)),
+        ],
+    );
+    let average = state.accounts[&AccountId(0)].positions[&InstrumentId(2)].average_price;
+    let expected = dec("20") / (dec("10") / dec("100") + dec("10") / dec("200"));
+    assert_eq!(average, expected);
+    run(
+        &mut state,
+        &[at(T0, fill(0, 2, Side::Sell, "20", "250", 3))],
+    );
+    // 20 contracts × 10 USD × (1/avg − 1/250) coin, which equals the two lots' own PnL.
+    let lots = dec("100") * (dec("1") / dec("100") - dec("1") / dec("250"))
+        + dec("100") * (dec("1") / dec("200") - dec("1") / dec("250"));
+    let realized = state.accounts[&AccountId(0)].realized_pnl[&UnderlyingId(0)];
+    assert!(
+        (realized - lots).abs() < dec("0.000000000001"),
+        "{realized} vs {lots}"
+    );
+}
+
+#[test]
+fn option_aggregates_are_quantity_times_model_greeks() {
+    let mut state = ShardState::new(0, 1);
+    run(
+        &mut state,
+        &[
+            at(
+                T0,
+                instrument(3, InstrumentKind::Option, Settlement::Inverse, "1"),
+            ),
+            at(T0, account(0)),
+            at(T0, fill(0, 3, Side::Sell, "2.5", "0.05", 1)),
+            at(T0, ticker(3, 0.05, 0.6, 61_000.0)),
+        ],
+    );
+    let inputs = OptionInputs {
+        kind: OptionKind::Call,
+        forward: 61_000.0,
+        strike: 60_000.0,
+        years: 30.0 / 365.0,
+        vol: 0.6,
+        rate: 0.0,
+    };
+    let usd = black76(&inputs).expect("price");
+    let coin = coin_greeks(&inputs, &usd);
+    let greeks = state.accounts[&AccountId(0)].greeks_by_underlying()[&UnderlyingId(0)];
+    assert!((greeks.delta_usd - -2.5 * usd.delta).abs() < 1e-12);
+    assert!((greeks.delta_coin - -2.5 * coin.delta_coin).abs() < 1e-12);
+    assert!((greeks.vega_usd - -2.5 * usd.vega_usd).abs() < 1e-9);
+    assert!((greeks.theta_usd - -2.5 * usd.theta_usd_per_day).abs() < 1e-9);
+    check(&state).expect("incremental = from scratch");
+    // Unrealized: short 2.5 at 0.05 coin, marked at 0.05: zero.
+    assert!(
+        state.accounts[&AccountId(0)]
+            .unrealized_pnl(UnderlyingId(0))
+            .abs()
+            < 1e-12
+    );
+}
+
+#[test]
+fn every_rejection_reason_is_counted() {
+    let mut state = ShardState::new(0, 1);
+    run(
+        &mut state,
+        &[
+            at(
+                T0,
+                instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "1"),
+            ),
+            at(
+                T0,
+                instrument(3, InstrumentKind::Option, Settlement::Inverse, "1"),
+            ),
+            at(T0, account(0)),
+            at(T0 + 10, ticker(1, 100.0, 0.0, 100.0)),
+        ],
+    );
+    let mut bad_definition = instrument(9, InstrumentKind::Future, Settlement::Linear, "0");
+    if let EventBody::InstrumentDefined(definition) = &mut bad_definition {
+        definition.expiry_ns = 0;
+    }
+    let mut conflicting = instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "2");
+    if let EventBody::InstrumentDefined(definition) = &mut conflicting {
+        definition.contract_size = d("2");
+    }
+    let cases: Vec<(EventBody, RejectReason)> = vec![
+        (
+            fill(0, INSTRUMENTS_MAX_TEST, Side::Buy, "1", "1", 1),
+            RejectReason::IdOutOfRange,
+        ),
+        (ticker(77, 1.0, 0.0, 1.0), RejectReason::UnknownInstrument),
+        (
+            EventBody::Collateral(Collateral {
+                account: AccountId(5),
+                currency: UnderlyingId(0),
+                amount: d("1"),
+            }),
+            RejectReason::UnknownAccount,
+        ),
+        (bad_definition, RejectReason::InvalidDefinition),
+        (conflicting, RejectReason::ConflictingDefinition),
+        (ticker(1, f64::NAN, 0.0, 100.0), RejectReason::NotFinite),
+        (
+            fill(0, 1, Side::Buy, "1", "0", 2),
+            RejectReason::NonPositivePrice,
+        ),
+        (
+            fill(0, 1, Side::Buy, "0", "100", 3),
+            RejectReason::QuantityZero,
+        ),
+        (ticker(1, 100.0, 0.0, 100.0), RejectReason::StaleMark), // timestamp T0 < T0 + 10
+        (ticker(3, 0.05, 101.0, 61_000.0), RejectReason::UnpricedMark), // vol beyond VOL_MAX
+        (
+            EventBody::Funding(Funding {
+                instrument: InstrumentId(3),
+                rate_per_contract: d("0.001"),
+            }),
+            RejectReason::NotPerpetual,
+        ),
+    ];
+    for (body, reason) in &cases {
+        let outcome = state.apply(&at(T0, *body));
+        assert_eq!(outcome, Outcome::Rejected(*reason), "{body:?}");
+    }
+    // Duplicate trade id, then expiry.
+    assert_eq!(
+        state.apply(&at(T0 + 20, fill(0, 1, Side::Buy, "1", "100", 42))),
+        Outcome::Applied
+    );
+    assert_eq!(
+        state.apply(&at(T0 + 21, fill(0, 1, Side::Buy, "1", "100", 42))),
+        Outcome::Rejected(RejectReason::DuplicateTradeId)
+    );
+    state.apply(&at(
+        T0 + 30 * DAY_NS,
+        EventBody::Settlement(SettlementPrice {
+            instrument: InstrumentId(3),
+            price: d("61000"),
+        }),
+    ));
+    assert_eq!(
+        state.apply(&at(
+            T0 + 30 * DAY_NS,
+            fill(0, 3, Side::Buy, "1", "0.01", 43)
+        )),
+        Outcome::Rejected(RejectReason::ExpiredInstrument)
+    );
+    // Parking is bounded.
+    for trade in 0..PARKED_FILLS_MAX as u64 {
+        assert_eq!(
+            state.apply(&at(T0, fill(0, 500, Side::Buy, "1", "1", 1_000 + trade))),
+            Outcome::Parked
+        );
+    }
+    assert_eq!(
+        state.apply(&at(T0, fill(0, 500, Side::Buy, "1", "1", 99_999))),
+        Outcome::Rejected(RejectReason::ParkingFull)
+    );
+    for reason in RejectReason::ALL {
+        assert!(
+            state.rejections.get(reason) >= 1,
+            "{reason:?} never exercised"
+        );
+    }
+    assert_eq!(state.rejections.total(), RejectReason::ALL.len() as u64);
+}
+
+const INSTRUMENTS_MAX_TEST: u32 = crate::events::ids::INSTRUMENTS_MAX;
+
+#[test]
+fn fills_wait_for_their_definitions_and_apply_in_order() {
+    let mut state = ShardState::new(0, 1);
+    let outcomes = run(
+        &mut state,
+        &[
+            at(T0, fill(4, 1, Side::Buy, "2", "100", 1)),
+            at(T0, fill(4, 1, Side::Sell, "1", "120", 2)),
+            at(T0, account(4)),
+            at(
+                T0,
+                instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "1"),
+            ),
+        ],
+    );
+    assert_eq!(outcomes[..2], [Outcome::Parked, Outcome::Parked]);
+    assert!(state.parked.is_empty());
+    let acct = &state.accounts[&AccountId(4)];
+    assert_eq!(acct.positions[&InstrumentId(1)].quantity, dec("1"));
+    assert_eq!(
+        acct.realized_pnl[&QUOTE_CURRENCY],
+        dec("20"),
+        "buy before sell, as they arrived"
+    );
+}
+
+#[test]
+fn settlement_and_funding_move_cash() {
+    let mut state = ShardState::new(0, 1);
+    run(
+        &mut state,
+        &[
+            at(
+                T0,
+                instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "1"),
+            ),
+            at(
+                T0,
+                instrument(3, InstrumentKind::Option, Settlement::Inverse, "1"),
+            ),
+            at(T0, account(0)),
+            at(T0, fill(0, 1, Side::Buy, "3", "100", 1)),
+            at(T0, fill(0, 3, Side::Buy, "2", "0.02", 2)),
+            at(T0, ticker(3, 0.02, 0.5, 60_500.0)),
+            at(
+                T0,
+                EventBody::Funding(Funding {
+                    instrument: InstrumentId(1),
+                    rate_per_contract: d("0.5"),
+                }),
+            ),
+        ],
+    );
+    assert_eq!(
+        state.accounts[&AccountId(0)].cash[&QUOTE_CURRENCY],
+        dec("-1.5"),
+        "long 3 pays 0.5 each"
+    );
+    run(
+        &mut state,
+        &[at(
+            T0 + 30 * DAY_NS,
+            EventBody::Settlement(SettlementPrice {
+                instrument: InstrumentId(3),
+                price: d("62000"),
+            }),
+        )],
+    );
+    let acct = &state.accounts[&AccountId(0)];
+    assert!(!acct.positions.contains_key(&InstrumentId(3)));
+    // Payoff (62000 − 60000)/62000 coin per contract, bought at 0.02.
+    let expected = dec("2") * (dec("2000") / dec("62000") - dec("0.02"));
+    assert_eq!(acct.realized_pnl[&UnderlyingId(0)], expected);
+    check(&state).expect("aggregates back in line after settlement");
+    let option_risk = acct
+        .risk
+        .get(&(UnderlyingId(0), UnderlyingId(0)))
+        .copied()
+        .unwrap_or_default();
+    assert!(
+        option_risk.vega_usd.abs() < 1e-9,
+        "no vega left: {option_risk:?}"
+    );
+}
+
+#[test]
+fn marks_in_one_batch_are_conflated() {
+    let setup = [
+        at(
+            T0,
+            instrument(3, InstrumentKind::Option, Settlement::Inverse, "1"),
+        ),
+        at(T0, account(0)),
+        at(T0, fill(0, 3, Side::Buy, "1", "0.05", 1)),
+    ];
+    let mut twice = ShardState::new(0, 1);
+    run(&mut twice, &setup);
+    run(
+        &mut twice,
+        &[
+            at(T0 + 1, ticker(3, 0.05, 0.6, 61_000.0)),
+            at(T0 + 2, ticker(3, 0.06, 0.65, 61_500.0)),
+        ],
+    );
+    let mut once = ShardState::new(0, 1);
+    run(&mut once, &setup);
+    run(&mut once, &[at(T0 + 2, ticker(3, 0.06, 0.65, 61_500.0))]);
+    assert_eq!(twice.accounts, once.accounts);
+}
+
+/// A seeded random but valid-looking event stream (with some bad events mixed in).
+fn random_events(seed: u64, count: usize) -> Vec<Vec<Event>> {
+    let mut state = seed | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut batches = vec![vec![
+        at(
+            T0,
+            instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "1"),
+        ),
+        at(
+            T0,
+            instrument(2, InstrumentKind::Future, Settlement::Inverse, "10"),
+        ),
+        at(
+            T0,
+            instrument(3, InstrumentKind::Option, Settlement::Inverse, "1"),
+        ),
+        at(
+            T0,
+            instrument(4, InstrumentKind::Option, Settlement::Linear, "0.1"),
+        ),
+    ]];
+    batches[0].extend((0..7).map(|a| at(T0, account(a))));
+    let mut now = T0;
+    let mut trade = 0;
+    for _ in 0..count / 8 {
+        let mut batch = Vec::new();
+        for _ in 0..8 {
+            now += 1_000_000;
+            let instrument_id = 1 + (next() % 4) as u32;
+            let forward = 60_000.0 * (1.0 + (next() % 2_000) as f64 / 10_000.0 - 0.1);
+            let body = match next() % 10 {
+                0..=4 => {
+                    let iv = 0.3 + (next() % 100) as f64 / 100.0;
+                    let mark = if instrument_id >= 3 {
+                        0.01 + (next() % 50) as f64 / 1_000.0
+                    } else {
+                        forward
+                    };
+                    ticker(instrument_id, mark, iv, forward)
+                }
+                5..=8 => {
+                    trade += 1;
+                    let side = if next() % 2 == 0 {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    };
+                    let quantity = format!("{}.{}", 1 + next() % 5, next() % 10);
+                    let price = if instrument_id >= 3 {
+                        "0.03".to_string()
+                    } else {
+                        format!("{}", 55_000 + next() % 10_000)
+                    };
+                    fill(
+                        (next() % 7) as u32,
+                        instrument_id,
+                        side,
+                        &quantity,
+                        &price,
+                        trade,
+                    )
+                }
+                _ => ticker(instrument_id, f64::NAN, 0.5, forward), // rejected, counted
+            };
+            batch.push(at(now, body));
+        }
+        batches.push(batch);
+    }
+    batches
+}
+
+#[test]
+fn incremental_equals_from_scratch_after_every_batch() {
+    let mut state = ShardState::new(0, 1);
+    for batch in random_events(7, 20_000) {
+        run(&mut state, &batch);
+        check(&state).unwrap_or_else(|d| panic!("after {} events: {d:?}", state.events_applied));
+    }
+    assert!(state.accounts.values().any(|a| a.positions.len() >= 3));
+    assert!(state.rejections.get(RejectReason::NotFinite) > 100);
+}
+
+#[test]
+fn same_events_same_hash_for_any_shard_count() {
+    let batches = random_events(11, 8_000);
+    let hash_with = |shard_count: u32| {
+        let mut shards: Vec<ShardState> = (0..shard_count)
+            .map(|i| ShardState::new(i, shard_count))
+            .collect();
+        for batch in &batches {
+            for shard in &mut shards {
+                run(shard, batch);
+            }
+        }
+        combined_hash(&shards)
+    };
+    let one = hash_with(1);
+    assert_eq!(one, hash_with(1), "replay gives the same hash");
+    assert_eq!(one, hash_with(3), "1 and 3 shards give the same state");
+    // One fill's quantity changed in the middle: the hash must see it.
+    let mut different = batches.clone();
+    let changed = different[500..]
+        .iter_mut()
+        .flat_map(|batch| batch.iter_mut())
+        .find_map(|event| match &mut event.body {
+            EventBody::Fill(fill) => Some(fill),
+            _ => None,
+        })
+        .expect("a fill in the stream");
+    changed.quantity = Dec::new(changed.quantity.get().expect("valid") + Decimal::ONE);
+    let mut shard = ShardState::new(0, 1);
+    for batch in &different {
+        run(&mut shard, batch);
+    }
+    assert_ne!(
+        combined_hash([&shard]),
+        one,
+        "a different fill gives a different hash"
+    );
+}
