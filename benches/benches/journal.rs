@@ -124,6 +124,7 @@ fn bufwriter_append(path: &Path, size: usize, records: u64) -> Run {
             seq,
             timestamp_ns: seq,
             kind: 1,
+            flags: 0,
         };
         let header = encode_record_header(&meta, black_box(&payload));
         out.write_all(&header).expect("write");

@@ -3,4 +3,5 @@
 
 pub mod events;
 pub mod pricing;
+pub mod runtime;
 pub mod state;

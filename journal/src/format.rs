@@ -151,6 +151,8 @@ pub struct RecordMeta {
     pub seq: u64,
     pub timestamp_ns: u64,
     pub kind: u16,
+    /// Caller-defined bits (the engine marks the last event of each batch).
+    pub flags: u16,
 }
 
 /// Builds a record header (with its CRC over header, payload and padding).
@@ -162,6 +164,7 @@ pub fn encode_record_header(meta: &RecordMeta, payload: &[u8]) -> [u8; RECORD_HE
     header[8..16].copy_from_slice(&meta.seq.to_le_bytes());
     header[16..24].copy_from_slice(&meta.timestamp_ns.to_le_bytes());
     header[24..26].copy_from_slice(&meta.kind.to_le_bytes());
+    header[26..28].copy_from_slice(&meta.flags.to_le_bytes());
     let crc = record_crc(&header, payload);
     header[4..8].copy_from_slice(&crc.to_le_bytes());
     header
@@ -237,6 +240,7 @@ pub fn decode_slot(bytes: &[u8], offset: usize, length_word: u32, segment_len: u
             seq: read_u64(header, 8),
             timestamp_ns: read_u64(header, 16),
             kind: u16::from_le_bytes([header[24], header[25]]),
+            flags: u16::from_le_bytes([header[26], header[27]]),
         },
         offset,
         payload,
@@ -390,6 +394,7 @@ mod tests {
             seq: 7,
             timestamp_ns: 99,
             kind: 3,
+            flags: 0x8001,
         };
         let mut bytes = vec![0u8; 256];
         let header = encode_record_header(&meta, payload);

@@ -128,6 +128,17 @@ impl JournalWriter {
     /// Appends one record and returns its sequence number. In `sync` mode it returns only
     /// after the record is on disk. Allocates nothing (except at a segment roll).
     pub fn append(&mut self, kind: u16, timestamp_ns: u64, payload: &[u8]) -> Result<u64> {
+        self.append_flagged(kind, 0, timestamp_ns, payload)
+    }
+
+    /// [`append`](JournalWriter::append) with caller-defined `flags` in the record header.
+    pub fn append_flagged(
+        &mut self,
+        kind: u16,
+        flags: u16,
+        timestamp_ns: u64,
+        payload: &[u8],
+    ) -> Result<u64> {
         if self.shared.failed.load(Ordering::Acquire) {
             return Err(JournalError::WriterFailed(self.shared.failure_message()));
         }
@@ -154,6 +165,7 @@ impl JournalWriter {
             seq,
             timestamp_ns,
             kind,
+            flags,
         };
         let header = encode_record_header(&meta, payload);
         let record_offset = self.offset;

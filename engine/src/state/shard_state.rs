@@ -18,7 +18,8 @@ use crate::events::{
     UnderlyingId,
 };
 
-/// Most fills held back for an instrument or account not defined yet.
+/// Most fills held back per account for an instrument or account not defined yet. Per
+/// account, not per shard, so the limit bites the same way for any shard count.
 pub const PARKED_FILLS_MAX: usize = 4_096;
 /// Most trade ids remembered for duplicate detection (oldest forgotten first).
 pub const TRADE_IDS_MAX: usize = 1 << 20;
@@ -211,24 +212,31 @@ impl ShardState {
         }
     }
 
-    /// Re-applies parked fills whose instrument and account now exist, in arrival order.
+    /// Applies parked fills whose instrument and account now exist, in arrival order.
+    /// (Their checks, the trade id included, were done when they arrived.)
     fn release_parked(&mut self) {
-        let ready = |state: &ShardState, event: &Event| match &event.body {
-            EventBody::Fill(fill) => {
-                state.instruments.contains_key(&fill.instrument)
-                    && state.accounts.contains_key(&fill.account)
-            }
-            _ => true,
+        let ready = |state: &ShardState, fill: &Fill| {
+            state.instruments.contains_key(&fill.instrument)
+                && state.accounts.contains_key(&fill.account)
         };
-        if !self.parked.iter().any(|event| ready(self, event)) {
+        let any_ready = self.parked.iter().any(|event| match &event.body {
+            EventBody::Fill(fill) => ready(self, fill),
+            _ => false,
+        });
+        if !any_ready {
             return;
         }
         let parked = std::mem::take(&mut self.parked);
         for event in parked {
-            if ready(self, &event) {
-                self.apply(&event);
-            } else {
-                self.parked.push(event);
+            match &event.body {
+                EventBody::Fill(fill) if ready(self, fill) => {
+                    let outcome = self.apply_known_fill(fill);
+                    match outcome {
+                        Outcome::Rejected(reason) => self.rejections.record(reason),
+                        _ => self.events_applied += 1,
+                    }
+                }
+                _ => self.parked.push(event),
             }
         }
     }
@@ -304,36 +312,73 @@ impl ShardState {
         Outcome::Applied
     }
 
+    /// Checks a fill. Everything that decides a rejection is the same in every shard
+    /// (the trade-id set is market-wide: every shard records every valid fill's id), so
+    /// the outcome does not depend on the shard count; only the owner counts it.
     fn fill(&mut self, event: &Event, fill: &Fill) -> Outcome {
-        if fill.account.0 >= ACCOUNTS_MAX || fill.instrument.0 >= INSTRUMENTS_MAX {
-            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        let verdict = self.check_fill(fill);
+        if verdict.is_none() {
+            self.remember_trade_id(fill.trade_id);
         }
-        if !self.owns(fill.account) {
+        if fill.account.0 < ACCOUNTS_MAX && !self.owns(fill.account) {
             return Outcome::NotOwned;
         }
-        let (Some(quantity), Some(price), Some(fee)) =
-            (fill.quantity.get(), fill.price.get(), fill.fee.get())
-        else {
-            return Outcome::Rejected(RejectReason::NotFinite);
-        };
-        if quantity.is_zero() || quantity.is_sign_negative() {
-            return Outcome::Rejected(RejectReason::QuantityZero);
-        }
-        if price <= Decimal::ZERO {
-            return Outcome::Rejected(RejectReason::NonPositivePrice);
-        }
-        if self.trade_ids.contains(&fill.trade_id) {
-            return Outcome::Rejected(RejectReason::DuplicateTradeId);
+        if let Some(reason) = verdict {
+            return Outcome::Rejected(reason);
         }
         let known = self.instruments.contains_key(&fill.instrument)
             && self.accounts.contains_key(&fill.account);
         if !known {
-            if self.parked.len() >= PARKED_FILLS_MAX {
+            let waiting = self
+                .parked
+                .iter()
+                .filter(|e| matches!(&e.body, EventBody::Fill(f) if f.account == fill.account))
+                .count();
+            if waiting >= PARKED_FILLS_MAX {
                 return Outcome::Rejected(RejectReason::ParkingFull);
             }
             self.parked.push(*event);
             return Outcome::Parked;
         }
+        self.apply_known_fill(fill)
+    }
+
+    /// The shard-independent checks of a fill; `None` when it may be applied.
+    fn check_fill(&self, fill: &Fill) -> Option<RejectReason> {
+        if fill.account.0 >= ACCOUNTS_MAX || fill.instrument.0 >= INSTRUMENTS_MAX {
+            return Some(RejectReason::IdOutOfRange);
+        }
+        let (Some(quantity), Some(price), Some(_fee)) =
+            (fill.quantity.get(), fill.price.get(), fill.fee.get())
+        else {
+            return Some(RejectReason::NotFinite);
+        };
+        if quantity.is_zero() || quantity.is_sign_negative() {
+            return Some(RejectReason::QuantityZero);
+        }
+        if price <= Decimal::ZERO {
+            return Some(RejectReason::NonPositivePrice);
+        }
+        if self.trade_ids.contains(&fill.trade_id) {
+            return Some(RejectReason::DuplicateTradeId);
+        }
+        if self
+            .instruments
+            .get(&fill.instrument)
+            .is_some_and(|i| i.settled)
+        {
+            return Some(RejectReason::ExpiredInstrument);
+        }
+        None
+    }
+
+    /// Applies a checked fill whose instrument and account exist.
+    fn apply_known_fill(&mut self, fill: &Fill) -> Outcome {
+        let (Some(quantity), Some(price), Some(fee)) =
+            (fill.quantity.get(), fill.price.get(), fill.fee.get())
+        else {
+            return Outcome::Rejected(RejectReason::NotFinite);
+        };
         let Some(instrument) = self.instruments.get_mut(&fill.instrument) else {
             return Outcome::Rejected(RejectReason::UnknownInstrument);
         };
@@ -367,7 +412,6 @@ impl ShardState {
         *account.realized_pnl.entry(currency).or_default() += effect.realized;
         let delta = instrument.risk * signed.to_f64().unwrap_or(0.0);
         account.add_risk(instrument.risk_key(), instrument.bucket_key(), delta);
-        self.remember_trade_id(fill.trade_id);
         Outcome::Applied
     }
 

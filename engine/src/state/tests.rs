@@ -537,3 +537,39 @@ fn same_events_same_hash_for_any_shard_count() {
         "a different fill gives a different hash"
     );
 }
+
+/// A trade id reused for an account in another shard is a duplicate there too: the
+/// trade-id set is market-wide, so the outcome does not depend on the shard count.
+#[test]
+fn duplicate_trade_ids_are_caught_across_shards() {
+    let events = [
+        at(
+            T0,
+            instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "1"),
+        ),
+        at(T0, account(0)),
+        at(T0, account(1)),
+        at(T0, fill(1, 1, Side::Buy, "1", "100", 5)),
+        at(T0, fill(0, 1, Side::Buy, "1", "100", 5)), // same trade id, other account
+    ];
+    for shard_count in [1, 2] {
+        let mut shards: Vec<ShardState> = (0..shard_count)
+            .map(|i| ShardState::new(i, shard_count))
+            .collect();
+        for shard in &mut shards {
+            run(shard, &events);
+        }
+        let owner = &shards[0];
+        assert!(
+            !owner.accounts[&AccountId(0)]
+                .positions
+                .contains_key(&InstrumentId(1)),
+            "{shard_count} shard(s)"
+        );
+        let counted: u64 = shards
+            .iter()
+            .map(|s| s.rejections.get(RejectReason::DuplicateTradeId))
+            .sum();
+        assert_eq!(counted, 1, "counted once, by the owner");
+    }
+}

@@ -1,0 +1,9 @@
+//! The runtime around the pure state machine: the ring pipeline and journal replay.
+
+pub mod pipeline;
+pub mod replay;
+pub mod wait;
+
+pub use pipeline::{PipelineConfig, PipelineError, PipelineOutput, run_pipeline};
+pub use replay::{FLAG_BATCH_END, ReplayError, replay, replay_into};
+pub use wait::WaitStrategyKind;

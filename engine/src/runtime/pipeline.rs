@@ -1,0 +1,352 @@
+//! The live pipeline (DESIGN 2): events → disruptor ring (preallocated slots) → journal
+//! stage (appends every event; ring sequence = journal sequence) → N shard stages (each
+//! owns the accounts `id % N`, all see market events), strictly after the journal stage.
+//!
+//! Batch ends (conflation boundaries) are chosen by the producer from the sequence number
+//! alone (every [`BATCH_EVENTS_MAX`]) and journaled as a record flag, so replay — and a
+//! run resumed after a crash — revalues at exactly the same points. At a clean end, each
+//! shard revalues its last partial batch (as `replay` with `finish_partial_batch` does).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam::channel;
+use disruptor::{BusySpin, ProcessorSettings, Producer, Sequence};
+use hdrhistogram::Histogram;
+use keel_journal::JournalWriter;
+use thiserror::Error;
+
+use super::replay::FLAG_BATCH_END;
+use super::wait::WaitStrategyKind;
+use crate::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
+use crate::state::ShardState;
+
+/// Most shards one engine runs.
+pub const SHARDS_MAX: u32 = 64;
+/// A batch (conflation window) ends at least every this many events.
+pub const BATCH_EVENTS_MAX: u64 = 64;
+
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// Ring slots (a power of two).
+    pub ring_size: usize,
+    pub wait: WaitStrategyKind,
+    /// Pin stages to cores when the machine has a core for each and the producer.
+    pub pin: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            ring_size: 1 << 14,
+            wait: WaitStrategyKind::Yield,
+            pin: true,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum PipelineError {
+    #[error("{0} shards requested; 1 to {SHARDS_MAX} are supported")]
+    Shards(usize),
+    #[error("ring size {0} must be a power of two of at least 64")]
+    RingSize(usize),
+    #[error("journal stage failed at sequence {seq}: {message}")]
+    Journal { seq: u64, message: String },
+    #[error("a pipeline stage stopped without handing back its state")]
+    StageLost,
+}
+
+/// One ring slot: the event, whether it ends a batch, and when it was published.
+struct Slot {
+    event: Event,
+    batch_end: bool,
+    published_raw: u64,
+}
+
+fn empty_slot() -> Slot {
+    Slot {
+        event: Event {
+            timestamp_ns: 0,
+            body: EventBody::IndexPrice(IndexPrice {
+                underlying: UnderlyingId(0),
+                price: 0.0,
+            }),
+        },
+        batch_end: false,
+        published_raw: 0,
+    }
+}
+
+/// What a finished run hands back.
+pub struct PipelineOutput {
+    pub shards: Vec<ShardState>,
+    /// Publish → applied by a shard, per event, all shards merged (ns).
+    pub latency_ns: Histogram<u64>,
+    pub events: u64,
+    pub last_seq: u64,
+    pub elapsed_s: f64,
+}
+
+struct JournalStage {
+    writer: Option<JournalWriter>,
+    encoder: EventEncoder,
+    /// Journal sequence of ring sequence 0.
+    first_seq: u64,
+    /// First sequence not journaled (u64::MAX: none); shards stop there.
+    failed_at: Arc<AtomicU64>,
+    error: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl JournalStage {
+    fn handle(&mut self, slot: &Slot, sequence: Sequence) {
+        let seq = self.first_seq + sequence as u64;
+        if self.failed_at.load(Ordering::Acquire) != u64::MAX {
+            return;
+        }
+        let Some(writer) = self.writer.as_mut() else {
+            return;
+        };
+        let result = self
+            .encoder
+            .encode(&slot.event)
+            .map_err(|e| e.to_string())
+            .and_then(|(kind, payload)| {
+                let flags = if slot.batch_end { FLAG_BATCH_END } else { 0 };
+                writer
+                    .append_flagged(kind, flags, slot.event.timestamp_ns, payload)
+                    .map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(appended) if appended == seq => {}
+            Ok(appended) => self.fail(
+                seq,
+                format!("journal gave sequence {appended}, ring expected {seq}"),
+            ),
+            Err(message) => self.fail(seq, message),
+        }
+    }
+
+    fn fail(&mut self, seq: u64, message: String) {
+        tracing::error!(seq, %message, "journal stage failed; later events are not applied");
+        *self.error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+        // Release: shards that see the sequence also see the message.
+        self.failed_at.store(seq, Ordering::Release);
+    }
+}
+
+impl Drop for JournalStage {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            if let Err(error) = writer.close() {
+                tracing::error!(%error, "journal close failed");
+            }
+        }
+    }
+}
+
+struct ShardStage {
+    state: Option<ShardState>,
+    latency_ns: Histogram<u64>,
+    clock: quanta::Clock,
+    first_seq: u64,
+    failed_at: Arc<AtomicU64>,
+    done: channel::Sender<(ShardState, Histogram<u64>)>,
+}
+
+impl ShardStage {
+    fn handle(&mut self, slot: &Slot, sequence: Sequence) {
+        let seq = self.first_seq + sequence as u64;
+        if seq >= self.failed_at.load(Ordering::Acquire) {
+            return; // not journaled: never applied
+        }
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        state.apply(&slot.event);
+        if slot.batch_end {
+            state.end_of_batch();
+        }
+        let latency = self
+            .clock
+            .delta_as_nanos(slot.published_raw, self.clock.raw());
+        self.latency_ns.saturating_record(latency.max(1));
+    }
+}
+
+impl Drop for ShardStage {
+    fn drop(&mut self) {
+        if let Some(mut state) = self.state.take() {
+            // Clean end of the stream: revalue the last partial batch (not journaled;
+            // `replay(.., finish_partial_batch: true)` does the same).
+            state.end_of_batch();
+            let histogram = std::mem::replace(
+                &mut self.latency_ns,
+                Histogram::new(1).expect("trivial histogram"),
+            );
+            let _ = self.done.send((state, histogram));
+        }
+    }
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+}
+
+/// Runs `events` through the pipeline into `journal` and `shards` (already recovered to
+/// the journal's end), and returns when every event is journaled and applied.
+pub fn run_pipeline(
+    config: &PipelineConfig,
+    journal: JournalWriter,
+    shards: Vec<ShardState>,
+    events: impl Iterator<Item = Event>,
+) -> Result<PipelineOutput, PipelineError> {
+    let shard_count = shards.len();
+    if shard_count == 0 || shard_count > SHARDS_MAX as usize {
+        return Err(PipelineError::Shards(shard_count));
+    }
+    if !config.ring_size.is_power_of_two() || config.ring_size < 64 {
+        return Err(PipelineError::RingSize(config.ring_size));
+    }
+    let first_seq = journal.next_seq();
+    let failed_at = Arc::new(AtomicU64::new(u64::MAX));
+    let journal_error = Arc::new(std::sync::Mutex::new(None));
+    let clock = quanta::Clock::new();
+    let (done_tx, done_rx) = channel::bounded(shard_count);
+
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let pin = config.pin && cores.len() >= shard_count + 2;
+    let journal_stage = JournalStage {
+        writer: Some(journal),
+        encoder: EventEncoder::default(),
+        first_seq,
+        failed_at: failed_at.clone(),
+        error: journal_error.clone(),
+    };
+    let mut builder = disruptor::build_single_producer(config.ring_size, empty_slot, BusySpin);
+    if pin {
+        builder = builder.pin_at_core(cores[1].id);
+    }
+    let after_journal = builder
+        .thread_name("keel-journal-stage")
+        .handle_events_and_state_with_wait_strategy(
+            |stage: &mut JournalStage, slot: &Slot, sequence: Sequence, _end: bool| {
+                stage.handle(slot, sequence)
+            },
+            move || journal_stage,
+            config.wait,
+        )
+        .and_then();
+    let mut stages = shards.into_iter().enumerate().map(|(index, state)| {
+        let stage = ShardStage {
+            state: Some(state),
+            latency_ns: latency_histogram(),
+            clock: clock.clone(),
+            first_seq,
+            failed_at: failed_at.clone(),
+            done: done_tx.clone(),
+        };
+        (index, stage)
+    });
+    let shard_handler = |stage: &mut ShardStage, slot: &Slot, sequence: Sequence, _end: bool| {
+        stage.handle(slot, sequence)
+    };
+    // The builder's type changes with the number of consumers (one, then many), so the
+    // first shard is added on its own and the rest in a loop.
+    let (index, first) = stages.next().ok_or(PipelineError::Shards(0))?;
+    let mut one = after_journal;
+    if pin {
+        one = one.pin_at_core(cores[2 + index].id);
+    }
+    let one = one
+        .thread_name("keel-shard")
+        .handle_events_and_state_with_wait_strategy(shard_handler, move || first, config.wait);
+    let started = std::time::Instant::now();
+    let published = match stages.next() {
+        None => {
+            drop(done_tx);
+            publish_all(one.build(), first_seq, &clock, events)
+        }
+        Some((index, second)) => {
+            let mut many = one;
+            if pin {
+                many = many.pin_at_core(cores[2 + index].id);
+            }
+            let mut many = many
+                .thread_name("keel-shard")
+                .handle_events_and_state_with_wait_strategy(
+                    shard_handler,
+                    move || second,
+                    config.wait,
+                );
+            for (index, stage) in stages {
+                if pin {
+                    many = many.pin_at_core(cores[2 + index].id);
+                }
+                many = many
+                    .thread_name("keel-shard")
+                    .handle_events_and_state_with_wait_strategy(
+                        shard_handler,
+                        move || stage,
+                        config.wait,
+                    );
+            }
+            drop(done_tx);
+            publish_all(many.build(), first_seq, &clock, events)
+        }
+    };
+    let elapsed_s = started.elapsed().as_secs_f64();
+
+    let mut finished: Vec<(ShardState, Histogram<u64>)> = done_rx.iter().collect();
+    if finished.len() != shard_count {
+        return Err(PipelineError::StageLost);
+    }
+    if let Some(message) = journal_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        return Err(PipelineError::Journal {
+            seq: failed_at.load(Ordering::Acquire),
+            message,
+        });
+    }
+    finished.sort_by_key(|(state, _)| state.shard_index);
+    let mut latency_ns = latency_histogram();
+    let mut shards = Vec::with_capacity(shard_count);
+    for (state, histogram) in finished {
+        let _ = latency_ns.add(&histogram);
+        shards.push(state);
+    }
+    Ok(PipelineOutput {
+        shards,
+        latency_ns,
+        events: published,
+        last_seq: first_seq + published - 1,
+        elapsed_s,
+    })
+}
+
+/// Publishes every event, marking batch ends by sequence alone (every
+/// [`BATCH_EVENTS_MAX`]), then drops the producer: the consumers drain the ring, stop,
+/// and hand their states back. Returns the count.
+fn publish_all(
+    mut producer: impl Producer<Slot>,
+    first_seq: u64,
+    clock: &quanta::Clock,
+    events: impl Iterator<Item = Event>,
+) -> u64 {
+    let mut published = 0u64;
+    for event in events {
+        let seq = first_seq + published;
+        let batch_end = seq % BATCH_EVENTS_MAX == 0;
+        let published_raw = clock.raw();
+        producer.publish(|slot| {
+            slot.event = event;
+            slot.batch_end = batch_end;
+            slot.published_raw = published_raw;
+        });
+        published += 1;
+    }
+    published
+}
