@@ -67,8 +67,8 @@ mod tests {
         );
         // Only the deliberately bad events are rejected, a fraction of a percent.
         assert!(rejected > 0 && rejected < 2_000, "{rejected} rejected");
-        assert!(state.rejections.get(RejectReason::NotFinite) > 0);
-        assert!(state.rejections.get(RejectReason::DuplicateTradeId) > 0);
+        assert!(state.rejections().get(RejectReason::NotFinite) > 0);
+        assert!(state.rejections().get(RejectReason::DuplicateTradeId) > 0);
         keel_engine::state::checker::check(&state).expect("incremental = from scratch");
     }
 }

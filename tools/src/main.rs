@@ -23,8 +23,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the built-in demonstration (for now: price a built-in BTC option chain).
+    /// Run a seeded synthetic market through the full pipeline and print the risk report.
     Demo(cmd::demo::DemoArgs),
+    /// Rebuild the state from a journal and print the same report and state hash.
+    Replay(cmd::replay::ReplayArgs),
     /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
     Price(cmd::price::PriceArgs),
     /// Implied volatility of one option price, or of JSON lines on stdin.
@@ -43,6 +45,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(&args),
+        Command::Replay(args) => cmd::replay::run(&args),
         Command::Price(args) => cmd::price::run(&args),
         Command::Iv(args) => cmd::iv::run(&args),
         Command::Journal(args) => cmd::journal::run(&args),

@@ -232,11 +232,3 @@ fn bad_flags_and_values_print_one_line_and_fail() {
     );
     assert_eq!(String::from_utf8(output.stderr).unwrap().lines().count(), 1);
 }
-
-#[test]
-fn demo_runs_and_round_trips_every_mark() {
-    let output = keel(&["demo"], None);
-    assert!(output.status.success());
-    let text = String::from_utf8(output.stdout).unwrap();
-    assert!(text.contains("45 options priced"), "{text}");
-}

@@ -70,6 +70,12 @@ impl RejectionCounts {
         self.counts[reason as usize] += 1;
     }
 
+    pub fn add(&mut self, other: &RejectionCounts) {
+        for (mine, theirs) in self.counts.iter_mut().zip(other.counts) {
+            *mine += theirs;
+        }
+    }
+
     pub fn get(&self, reason: RejectReason) -> u64 {
         self.counts[reason as usize]
     }

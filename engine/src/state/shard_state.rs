@@ -45,7 +45,10 @@ pub struct ShardState {
     pub accounts: BTreeMap<AccountId, AccountState>,
     pub index_prices: BTreeMap<UnderlyingId, (u64, f64)>,
     pub risk_params: BTreeMap<UnderlyingId, RiskParams>,
-    pub rejections: RejectionCounts,
+    /// Rejected market events (every shard sees and counts these alike).
+    pub market_rejections: RejectionCounts,
+    /// Rejected account events (counted by the owning shard only).
+    pub account_rejections: RejectionCounts,
     pub parked: Vec<Event>,
     pub trade_ids: BTreeSet<u64>,
     /// Latest event time seen: the clock of the model (T to expiry).
@@ -66,7 +69,8 @@ impl ShardState {
             accounts: BTreeMap::new(),
             index_prices: BTreeMap::new(),
             risk_params: BTreeMap::new(),
-            rejections: RejectionCounts::default(),
+            market_rejections: RejectionCounts::default(),
+            account_rejections: RejectionCounts::default(),
             parked: Vec::new(),
             trade_ids: BTreeSet::new(),
             now_ns: 0,
@@ -100,11 +104,21 @@ impl ShardState {
             }),
         };
         match outcome {
-            Outcome::Rejected(reason) => self.rejections.record(reason),
+            Outcome::Rejected(reason) if is_market_event(&event.body) => {
+                self.market_rejections.record(reason)
+            }
+            Outcome::Rejected(reason) => self.account_rejections.record(reason),
             Outcome::Applied => self.events_applied += 1,
             Outcome::Parked | Outcome::NotOwned => {}
         }
         outcome
+    }
+
+    /// All rejections this shard counted (market and account events).
+    pub fn rejections(&self) -> RejectionCounts {
+        let mut total = self.market_rejections.clone();
+        total.add(&self.account_rejections);
+        total
     }
 
     /// Revalues every instrument marked since the last batch, once, and moves each
@@ -232,7 +246,7 @@ impl ShardState {
                 EventBody::Fill(fill) if ready(self, fill) => {
                     let outcome = self.apply_known_fill(fill);
                     match outcome {
-                        Outcome::Rejected(reason) => self.rejections.record(reason),
+                        Outcome::Rejected(reason) => self.account_rejections.record(reason),
                         _ => self.events_applied += 1,
                     }
                 }
@@ -534,6 +548,19 @@ impl ShardState {
             None => Outcome::Rejected(RejectReason::UnknownAccount),
         }
     }
+}
+
+/// Market events go to every shard; the rest belong to one account's shard.
+fn is_market_event(body: &EventBody) -> bool {
+    matches!(
+        body,
+        EventBody::InstrumentDefined(_)
+            | EventBody::IndexPrice(_)
+            | EventBody::Ticker(_)
+            | EventBody::Funding(_)
+            | EventBody::Settlement(_)
+            | EventBody::RiskParams(_)
+    )
 }
 
 /// `quantity × value at entry` (f64, settlement currency): the basis unrealized PnL is

@@ -292,11 +292,11 @@ fn every_rejection_reason_is_counted() {
     );
     for reason in RejectReason::ALL {
         assert!(
-            state.rejections.get(reason) >= 1,
+            state.rejections().get(reason) >= 1,
             "{reason:?} never exercised"
         );
     }
-    assert_eq!(state.rejections.total(), RejectReason::ALL.len() as u64);
+    assert_eq!(state.rejections().total(), RejectReason::ALL.len() as u64);
 }
 
 const INSTRUMENTS_MAX_TEST: u32 = crate::events::ids::INSTRUMENTS_MAX;
@@ -496,7 +496,7 @@ fn incremental_equals_from_scratch_after_every_batch() {
         check(&state).unwrap_or_else(|d| panic!("after {} events: {d:?}", state.events_applied));
     }
     assert!(state.accounts.values().any(|a| a.positions.len() >= 3));
-    assert!(state.rejections.get(RejectReason::NotFinite) > 100);
+    assert!(state.rejections().get(RejectReason::NotFinite) > 100);
 }
 
 #[test]
@@ -568,7 +568,7 @@ fn duplicate_trade_ids_are_caught_across_shards() {
         );
         let counted: u64 = shards
             .iter()
-            .map(|s| s.rejections.get(RejectReason::DuplicateTradeId))
+            .map(|s| s.rejections().get(RejectReason::DuplicateTradeId))
             .sum();
         assert_eq!(counted, 1, "counted once, by the owner");
     }

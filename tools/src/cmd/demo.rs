@@ -1,97 +1,141 @@
-//! `keel demo`: until the risk pipeline exists (issue #4), prices a built-in BTC option
-//! chain with Black-76, shows coin and USD Greeks, and round-trips every mark through the
-//! implied-vol solver. Deterministic: no clock, no randomness.
+//! `keel demo`: the README's main job. A seeded synthetic Deribit-like market runs
+//! through the full pipeline (ring → journal → shards) into a journal directory, then a
+//! risk report. A directory holding a journal from an interrupted run with the same seed
+//! is recovered and continued, so the end state equals an uninterrupted run's.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Args;
-use keel_engine::pricing::{OptionInputs, OptionKind, black76, coin_greeks, implied_vol_coin};
+use indicatif::{ProgressBar, ProgressStyle};
+use keel_engine::runtime::{PipelineConfig, WaitStrategyKind, replay_into, run_pipeline};
+use keel_engine::state::ShardState;
+use keel_feeds::{SyntheticConfig, SyntheticMarket};
+use keel_journal::{JournalConfig, JournalWriter};
+use serde_json::json;
+
+use super::report::{RunFacts, json_report, print_table};
+
+const METADATA_FILE: &str = "demo.json";
 
 #[derive(Args)]
-pub struct DemoArgs {}
-
-/// The built-in market: BTC index, a gently upward forward curve and a skewed smile.
-const INDEX_USD: f64 = 60_000.0;
-const FORWARD_CARRY_PER_YEAR: f64 = 0.05;
-const EXPIRIES_DAYS: [u32; 5] = [1, 7, 30, 90, 180];
-const STRIKE_OFFSETS: [f64; 9] = [-0.20, -0.15, -0.10, -0.05, 0.0, 0.05, 0.10, 0.15, 0.20];
-const STRIKE_STEP_USD: f64 = 1_000.0;
-
-fn smile_vol(log_moneyness: f64, years: f64) -> f64 {
-    let atm = 0.50 + 0.08 * (-years * 4.0).exp(); // short-dated vol is higher
-    atm - 0.10 * log_moneyness + 0.60 * log_moneyness * log_moneyness
+pub struct DemoArgs {
+    /// Journal directory (created if missing; an interrupted run there is continued).
+    #[arg(long, default_value = "keel-data/demo")]
+    data_dir: PathBuf,
+    /// Seed of the synthetic market: same seed, same events, same final state.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Total events in the run (including any already journaled).
+    #[arg(long, default_value_t = 1_000_000)]
+    events: u64,
+    /// Trading accounts.
+    #[arg(long, default_value_t = 8)]
+    accounts: u32,
+    /// Risk shards (threads); accounts are split by id.
+    #[arg(long, default_value_t = 1)]
+    shards: u32,
+    /// How idle stages wait: `yield` (default: shares cores) or `busy-spin`.
+    #[arg(long, default_value = "yield")]
+    wait: WaitStrategyKind,
+    /// One JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
-pub fn run(_args: &DemoArgs) -> anyhow::Result<ExitCode> {
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "keel demo: the event pipeline is not built yet, so this prices a built-in BTC \
-         option chain\n(index {INDEX_USD} USD, Black-76 on the forward, inverse options, r = 0).\n"
-    )?;
-    writeln!(
-        out,
-        "{:<22} {:>10} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9}",
-        "instrument",
-        "forward",
-        "iv",
-        "mark_coin",
-        "delta_coin",
-        "gamma_usd",
-        "vega_usd",
-        "theta_usd",
-        "iv_error"
-    )?;
-    let mut worst_iv_error = 0.0f64;
-    let mut priced = 0usize;
-    for days in EXPIRIES_DAYS {
-        let years = f64::from(days) / 365.0;
-        let forward = INDEX_USD * (FORWARD_CARRY_PER_YEAR * years).exp();
-        for offset in STRIKE_OFFSETS {
-            let strike = (forward * (1.0 + offset) / STRIKE_STEP_USD).round() * STRIKE_STEP_USD;
-            let kind = if strike >= forward {
-                OptionKind::Call
-            } else {
-                OptionKind::Put
-            };
-            let vol = smile_vol((strike / forward).ln(), years);
-            let inputs = OptionInputs {
-                kind,
-                forward,
-                strike,
-                years,
-                vol,
-                rate: 0.0,
-            };
-            let usd = black76(&inputs)?;
-            let coin = coin_greeks(&inputs, &usd);
-            let implied = implied_vol_coin(kind, forward, strike, years, 0.0, coin.price_coin)
-                .with_context(|| format!("implied vol of the {days}-day {strike} option"))?;
-            let iv_error = ((implied - vol) / vol).abs();
-            worst_iv_error = worst_iv_error.max(iv_error);
-            priced += 1;
-            let suffix = if kind == OptionKind::Call { "C" } else { "P" };
-            writeln!(
-                out,
-                "{:<22} {:>10.2} {:>6.2}% {:>10.6} {:>10.5} {:>10.7} {:>10.3} {:>10.3} {:>9.1e}",
-                format!("BTC-{days}D-{strike:.0}-{suffix}"),
-                forward,
-                vol * 100.0,
-                coin.price_coin,
-                coin.delta_coin,
-                usd.gamma_per_usd,
-                usd.vega_usd,
-                usd.theta_usd_per_day,
-                iv_error
-            )?;
+/// The parameters a journal was written with; a continuation must use the same.
+fn check_metadata(dir: &Path, args: &DemoArgs) -> anyhow::Result<()> {
+    let path = dir.join(METADATA_FILE);
+    let expected = json!({ "seed": args.seed, "accounts": args.accounts });
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let found: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if found != expected {
+                bail!(
+                    "{} holds a demo journal written with {found}; use the same --seed/--accounts or another --data-dir",
+                    dir.display()
+                );
+            }
+            Ok(())
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&path, expected.to_string())
+                .with_context(|| format!("writing {}", path.display()))
+        }
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!((1..=64).contains(&args.shards), "--shards must be 1 to 64");
+    anyhow::ensure!(args.accounts >= 1, "--accounts must be at least 1");
+    let dir = &args.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    check_metadata(dir, args)?;
+    let (journal, recovery) = JournalWriter::open(dir, JournalConfig::default())?;
+    if let Some(torn) = &recovery.torn_tail {
+        tracing::warn!(offset = torn.offset, "journal had a torn tail; truncated");
+    }
+    let mut shards: Vec<ShardState> = (0..args.shards)
+        .map(|i| ShardState::new(i, args.shards))
+        .collect();
+    let already = recovery.last_seq;
+    if already > 0 {
+        replay_into(dir, None, &mut shards, false)?;
+        if !args.json {
+            println!(
+                "continuing the journal in {} from event {}",
+                dir.display(),
+                already + 1
+            );
         }
     }
-    writeln!(
-        out,
-        "\n{priced} options priced; every mark inverted back to its vol, worst relative \
-         error {worst_iv_error:.1e}."
-    )?;
+    let remaining = args.events.saturating_sub(already);
+    let market = SyntheticMarket::new(SyntheticConfig {
+        seed: args.seed,
+        accounts: args.accounts,
+        ..SyntheticConfig::default()
+    });
+    let bar = ProgressBar::new(remaining);
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} events ({per_sec}, {eta})")
+    {
+        bar.set_style(style);
+    }
+    let counted = bar.clone();
+    let events = market
+        .skip(already as usize)
+        .take(remaining as usize)
+        .inspect(move |_| counted.inc(1));
+    let config = PipelineConfig {
+        wait: args.wait,
+        ..PipelineConfig::default()
+    };
+    let output = run_pipeline(&config, journal, shards, events)?;
+    bar.finish_and_clear();
+    let facts = RunFacts {
+        events: output.events,
+        last_seq: output.last_seq.max(already),
+        elapsed_s: output.elapsed_s,
+        latency_ns: (output.events > 0).then_some(&output.latency_ns),
+        only_account: None,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", json_report(&output.shards, &facts))?;
+    } else {
+        writeln!(
+            out,
+            "keel demo: seed {}, {} accounts, {} shard(s), journal {}\n",
+            args.seed,
+            args.accounts,
+            args.shards,
+            dir.display()
+        )?;
+        print_table(&mut out, &output.shards, &facts)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

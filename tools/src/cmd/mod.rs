@@ -5,3 +5,5 @@ pub mod iv;
 pub mod journal;
 pub mod json_lines;
 pub mod price;
+pub mod replay;
+pub mod report;

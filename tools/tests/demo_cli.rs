@@ -1,0 +1,156 @@
+//! Pins `keel demo` and `keel replay`: the JSON report's shape, determinism (same seed,
+//! same hash; replay with any shard count gives the run's hash), and crash recovery:
+//! the demo killed with SIGKILL at random moments 20 times, then rerun with the same
+//! arguments, ends with the uninterrupted run's state hash.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use serde_json::Value;
+
+const EVENTS: &str = "60000";
+
+fn keel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("keel runs")
+}
+
+fn demo_json(dir: &Path, extra: &[&str]) -> Value {
+    let dir = dir.to_str().expect("utf-8");
+    let mut args = vec!["demo", "--data-dir", dir, "--events", EVENTS, "--json"];
+    args.extend_from_slice(extra);
+    let output = keel(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
+#[test]
+fn demo_report_has_every_field_and_replay_reproduces_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let report = demo_json(&dir, &["--shards", "2"]);
+    assert_eq!(report["events"], 60_000);
+    assert_eq!(report["last_seq"], 60_000);
+    let hash = report["state_hash"].as_str().expect("hash").to_string();
+    assert_eq!(hash.len(), 32);
+    let accounts = report["accounts"].as_array().expect("accounts");
+    assert_eq!(accounts.len(), 8);
+    let underlying = &accounts[0]["underlyings"][0];
+    for key in [
+        "underlying",
+        "delta_coin",
+        "delta_usd",
+        "gamma_usd",
+        "vega_usd",
+        "theta_usd",
+    ] {
+        assert!(!underlying[key].is_null(), "{key}");
+    }
+    assert!(accounts[0]["realized_pnl"].is_f64() && accounts[0]["unrealized_pnl"].is_f64());
+    assert!(report["rejected"]["not_finite"].as_u64().expect("counted") > 0);
+    for key in ["p50", "p99", "p999", "max"] {
+        assert!(report["latency_ns"][key].as_u64().is_some(), "{key}");
+    }
+    assert!(report["throughput_eps"].as_f64().expect("throughput") > 0.0);
+
+    let other = tmp.path().join("again");
+    assert_eq!(
+        demo_json(&other, &[])["state_hash"],
+        hash.as_str(),
+        "same seed, same state (1 vs 2 shards)"
+    );
+    let different = tmp.path().join("seed2");
+    assert_ne!(
+        demo_json(&different, &["--seed", "2"])["state_hash"],
+        hash.as_str()
+    );
+
+    let dir_text = dir.to_str().expect("utf-8");
+    for shards in ["1", "3"] {
+        let output = keel(&["replay", dir_text, "--shards", shards, "--check", "--json"]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let replayed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(
+            replayed["state_hash"],
+            hash.as_str(),
+            "replay with {shards} shard(s)"
+        );
+        assert_eq!(replayed["checked"], true);
+        assert_eq!(replayed["rejected"], report["rejected"]);
+    }
+    let partial = keel(&[
+        "replay",
+        dir_text,
+        "--to-seq",
+        "1000",
+        "--account",
+        "3",
+        "--json",
+    ]);
+    let partial: Value = serde_json::from_slice(&partial.stdout).expect("JSON");
+    assert_eq!(partial["last_seq"], 1000);
+    assert!(
+        partial["accounts"]
+            .as_array()
+            .expect("accounts")
+            .iter()
+            .all(|a| a["account"] == 3)
+    );
+}
+
+#[test]
+fn a_demo_killed_twenty_times_ends_like_an_uninterrupted_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let reference = demo_json(&tmp.path().join("reference"), &[])["state_hash"].clone();
+    let dir = tmp.path().join("crashing");
+    let dir_text = dir.to_str().expect("utf-8");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b65_656c);
+    let mut killed = 0;
+    for _ in 0..20 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["demo", "--data-dir", dir_text, "--events", EVENTS, "--json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("demo starts");
+        std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
+        if child.try_wait().expect("status").is_none() {
+            child.kill().expect("SIGKILL");
+            killed += 1;
+        }
+        child.wait().expect("reaped");
+    }
+    assert!(killed >= 10, "most runs must be killed mid-way ({killed})");
+    let finished = demo_json(&dir, &[]);
+    assert_eq!(finished["state_hash"], reference);
+    assert_eq!(finished["last_seq"], 60_000);
+}
+
+#[test]
+fn a_journal_from_another_seed_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("run");
+    let dir_text = dir.to_str().expect("utf-8");
+    assert!(
+        keel(&["demo", "--data-dir", dir_text, "--events", "1000", "--json"])
+            .status
+            .success()
+    );
+    let output = keel(&["demo", "--data-dir", dir_text, "--seed", "9"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--seed"), "{stderr}");
+}
