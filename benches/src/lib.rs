@@ -1,6 +1,7 @@
 //! Shared pieces of Keel's benchmarks: deterministic inputs and the paired
 //! ours-versus-baseline summary every benchmark prints.
 
+pub mod channel_pipeline;
 pub mod latency;
 pub mod option_chain;
 pub mod paired;

@@ -24,6 +24,7 @@ fn pipeline_config() -> PipelineConfig {
         ring_size: 1 << 10,
         wait: WaitStrategyKind::Yield,
         pin: false,
+        offered_rate_eps: None,
     }
 }
 

@@ -31,6 +31,8 @@ enum Command {
     Price(cmd::price::PriceArgs),
     /// Implied volatility of one option price, or of JSON lines on stdin.
     Iv(cmd::iv::IvArgs),
+    /// Benchmarks: `keel bench pipeline`.
+    Bench(cmd::bench::BenchArgs),
     /// Inspect, verify or dump a journal directory.
     Journal(cmd::journal::JournalArgs),
 }
@@ -49,6 +51,7 @@ fn main() -> ExitCode {
         Command::Price(args) => cmd::price::run(&args),
         Command::Iv(args) => cmd::iv::run(&args),
         Command::Journal(args) => cmd::journal::run(&args),
+        Command::Bench(args) => cmd::bench::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,6 @@ pub mod pipeline;
 pub mod replay;
 pub mod wait;
 
-pub use pipeline::{PipelineConfig, PipelineError, PipelineOutput, run_pipeline};
+pub use pipeline::{BATCH_EVENTS_MAX, PipelineConfig, PipelineError, PipelineOutput, run_pipeline};
 pub use replay::{FLAG_BATCH_END, ReplayError, replay, replay_into};
 pub use wait::WaitStrategyKind;

@@ -33,14 +33,19 @@ pub struct PipelineConfig {
     pub wait: WaitStrategyKind,
     /// Pin stages to cores when the machine has a core for each and the producer.
     pub pin: bool,
+    /// Publish at this fixed rate (events/s), latency measured from each event's
+    /// scheduled time (no coordinated omission); `None`: as fast as the ring accepts.
+    /// The producer spins between events (the one spinning thread).
+    pub offered_rate_eps: Option<f64>,
 }
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             ring_size: 1 << 14,
-            wait: WaitStrategyKind::Yield,
+            wait: WaitStrategyKind::Backoff,
             pin: true,
+            offered_rate_eps: None,
         }
     }
 }
@@ -57,11 +62,12 @@ pub enum PipelineError {
     StageLost,
 }
 
-/// One ring slot: the event, whether it ends a batch, and when it was published.
+/// One ring slot: the event, whether it ends a batch, and when it was due (ns since the
+/// pipeline started: its scheduled time at a fixed rate, else its publish time).
 struct Slot {
     event: Event,
     batch_end: bool,
-    published_raw: u64,
+    due_ns: u64,
 }
 
 fn empty_slot() -> Slot {
@@ -74,7 +80,7 @@ fn empty_slot() -> Slot {
             }),
         },
         batch_end: false,
-        published_raw: 0,
+        due_ns: 0,
     }
 }
 
@@ -149,6 +155,7 @@ struct ShardStage {
     state: Option<ShardState>,
     latency_ns: Histogram<u64>,
     clock: quanta::Clock,
+    start_raw: u64,
     first_seq: u64,
     failed_at: Arc<AtomicU64>,
     done: channel::Sender<(ShardState, Histogram<u64>)>,
@@ -167,10 +174,9 @@ impl ShardStage {
         if slot.batch_end {
             state.end_of_batch();
         }
-        let latency = self
-            .clock
-            .delta_as_nanos(slot.published_raw, self.clock.raw());
-        self.latency_ns.saturating_record(latency.max(1));
+        let now_ns = self.clock.delta_as_nanos(self.start_raw, self.clock.raw());
+        self.latency_ns
+            .saturating_record(now_ns.saturating_sub(slot.due_ns).max(1));
     }
 }
 
@@ -212,6 +218,7 @@ pub fn run_pipeline(
     let failed_at = Arc::new(AtomicU64::new(u64::MAX));
     let journal_error = Arc::new(std::sync::Mutex::new(None));
     let clock = quanta::Clock::new();
+    let start_raw = clock.raw();
     let (done_tx, done_rx) = channel::bounded(shard_count);
 
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -242,6 +249,7 @@ pub fn run_pipeline(
             state: Some(state),
             latency_ns: latency_histogram(),
             clock: clock.clone(),
+            start_raw,
             first_seq,
             failed_at: failed_at.clone(),
             done: done_tx.clone(),
@@ -265,7 +273,14 @@ pub fn run_pipeline(
     let published = match stages.next() {
         None => {
             drop(done_tx);
-            publish_all(one.build(), first_seq, &clock, events)
+            publish_all(
+                one.build(),
+                first_seq,
+                &clock,
+                start_raw,
+                config.offered_rate_eps,
+                events,
+            )
         }
         Some((index, second)) => {
             let mut many = one;
@@ -292,7 +307,14 @@ pub fn run_pipeline(
                     );
             }
             drop(done_tx);
-            publish_all(many.build(), first_seq, &clock, events)
+            publish_all(
+                many.build(),
+                first_seq,
+                &clock,
+                start_raw,
+                config.offered_rate_eps,
+                events,
+            )
         }
     };
     let elapsed_s = started.elapsed().as_secs_f64();
@@ -334,17 +356,31 @@ fn publish_all(
     mut producer: impl Producer<Slot>,
     first_seq: u64,
     clock: &quanta::Clock,
+    start_raw: u64,
+    offered_rate_eps: Option<f64>,
     events: impl Iterator<Item = Event>,
 ) -> u64 {
+    let interval_ns = offered_rate_eps
+        .filter(|rate| *rate > 0.0)
+        .map(|rate| 1e9 / rate);
     let mut published = 0u64;
     for event in events {
         let seq = first_seq + published;
         let batch_end = seq % BATCH_EVENTS_MAX == 0;
-        let published_raw = clock.raw();
+        let due_ns = match interval_ns {
+            Some(interval) => {
+                let due = (published as f64 * interval) as u64;
+                while clock.delta_as_nanos(start_raw, clock.raw()) < due {
+                    std::hint::spin_loop();
+                }
+                due
+            }
+            None => clock.delta_as_nanos(start_raw, clock.raw()),
+        };
         producer.publish(|slot| {
             slot.event = event;
             slot.batch_end = batch_end;
-            slot.published_raw = published_raw;
+            slot.due_ns = due_ns;
         });
         published += 1;
     }

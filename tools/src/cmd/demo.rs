@@ -37,8 +37,9 @@ pub struct DemoArgs {
     /// Risk shards (threads); accounts are split by id.
     #[arg(long, default_value_t = 1)]
     shards: u32,
-    /// How idle stages wait: `yield` (default: shares cores) or `busy-spin`.
-    #[arg(long, default_value = "yield")]
+    /// How idle stages wait: `backoff` (spin, yield, then sleep: shares cores),
+    /// `yield`, or `busy-spin` (a core per stage).
+    #[arg(long, default_value = "backoff")]
     wait: WaitStrategyKind,
     /// One JSON object instead of the table.
     #[arg(long)]

@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the JSON-lines driver they share.
 
+pub mod bench;
 pub mod demo;
 pub mod iv;
 pub mod journal;

@@ -1,0 +1,99 @@
+//! The baseline for the pipeline benchmark: the same work (encode, journal append,
+//! apply, latency) over bounded `crossbeam` channels instead of the disruptor ring,
+//! producer → journal thread → shard thread, paced the same way.
+
+use std::time::Instant;
+
+use crossbeam::channel;
+use hdrhistogram::Histogram;
+use keel_engine::events::{Event, EventEncoder};
+use keel_engine::runtime::FLAG_BATCH_END;
+use keel_engine::runtime::pipeline::BATCH_EVENTS_MAX;
+use keel_engine::state::ShardState;
+use keel_journal::JournalWriter;
+
+use crate::latency::histogram_ns;
+
+/// Result of one baseline run.
+pub struct ChannelRun {
+    pub state: ShardState,
+    pub latency_ns: Histogram<u64>,
+    pub elapsed_s: f64,
+}
+
+/// Runs `events` through producer → journal thread → shard thread over bounded channels
+/// of `capacity`, at `offered_rate_eps` (or as fast as possible).
+pub fn run_channel_pipeline(
+    mut journal: JournalWriter,
+    mut state: ShardState,
+    events: &[Event],
+    offered_rate_eps: Option<f64>,
+    capacity: usize,
+) -> ChannelRun {
+    let clock = quanta::Clock::new();
+    let start_raw = clock.raw();
+    let (to_journal, journal_rx) = channel::bounded::<(Event, bool, u64)>(capacity);
+    let (to_shard, shard_rx) = channel::bounded::<(Event, bool, u64)>(capacity);
+    let first_seq = journal.next_seq();
+    let journal_thread = std::thread::spawn(move || {
+        let mut encoder = EventEncoder::default();
+        for (event, batch_end, due_ns) in journal_rx {
+            if let Ok((kind, payload)) = encoder.encode(&event) {
+                let flags = if batch_end { FLAG_BATCH_END } else { 0 };
+                if journal
+                    .append_flagged(kind, flags, event.timestamp_ns, payload)
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            if to_shard.send((event, batch_end, due_ns)).is_err() {
+                break;
+            }
+        }
+        let _ = journal.close();
+    });
+    let shard_clock = clock.clone();
+    let shard_thread = std::thread::spawn(move || {
+        let mut latency = histogram_ns();
+        for (event, batch_end, due_ns) in shard_rx {
+            state.apply(&event);
+            if batch_end {
+                state.end_of_batch();
+            }
+            let now_ns = shard_clock.delta_as_nanos(start_raw, shard_clock.raw());
+            latency.saturating_record(now_ns.saturating_sub(due_ns).max(1));
+        }
+        state.end_of_batch();
+        (state, latency)
+    });
+    let started = Instant::now();
+    let interval_ns = offered_rate_eps.map(|rate| 1e9 / rate);
+    for (index, event) in events.iter().enumerate() {
+        let seq = first_seq + index as u64;
+        let due_ns = match interval_ns {
+            Some(interval) => {
+                let due = (index as f64 * interval) as u64;
+                while clock.delta_as_nanos(start_raw, clock.raw()) < due {
+                    std::hint::spin_loop();
+                }
+                due
+            }
+            None => clock.delta_as_nanos(start_raw, clock.raw()),
+        };
+        if to_journal
+            .send((*event, seq % BATCH_EVENTS_MAX == 0, due_ns))
+            .is_err()
+        {
+            break;
+        }
+    }
+    drop(to_journal);
+    let _ = journal_thread.join();
+    let (state, latency_ns) = shard_thread.join().expect("shard thread");
+    ChannelRun {
+        state,
+        latency_ns,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    }
+}
