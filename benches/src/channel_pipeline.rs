@@ -7,8 +7,8 @@ use std::time::Instant;
 use crossbeam::channel;
 use hdrhistogram::Histogram;
 use keel_engine::events::{Event, EventEncoder};
-use keel_engine::runtime::FLAG_BATCH_END;
 use keel_engine::runtime::pipeline::BATCH_EVENTS_MAX;
+use keel_engine::runtime::{FLAG_BATCH_END, Pacer};
 use keel_engine::state::ShardState;
 use keel_journal::JournalWriter;
 
@@ -68,19 +68,10 @@ pub fn run_channel_pipeline(
         (state, latency)
     });
     let started = Instant::now();
-    let interval_ns = offered_rate_eps.map(|rate| 1e9 / rate);
+    let mut pacer = Pacer::new(clock.clone(), start_raw, offered_rate_eps);
     for (index, event) in events.iter().enumerate() {
         let seq = first_seq + index as u64;
-        let due_ns = match interval_ns {
-            Some(interval) => {
-                let due = (index as f64 * interval) as u64;
-                while clock.delta_as_nanos(start_raw, clock.raw()) < due {
-                    std::hint::spin_loop();
-                }
-                due
-            }
-            None => clock.delta_as_nanos(start_raw, clock.raw()),
-        };
+        let due_ns = pacer.next_due_ns();
         if to_journal
             .send((*event, seq % BATCH_EVENTS_MAX == 0, due_ns))
             .is_err()

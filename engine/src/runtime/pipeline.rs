@@ -360,23 +360,12 @@ fn publish_all(
     offered_rate_eps: Option<f64>,
     events: impl Iterator<Item = Event>,
 ) -> u64 {
-    let interval_ns = offered_rate_eps
-        .filter(|rate| *rate > 0.0)
-        .map(|rate| 1e9 / rate);
+    let mut pacer = super::pacer::Pacer::new(clock.clone(), start_raw, offered_rate_eps);
     let mut published = 0u64;
     for event in events {
         let seq = first_seq + published;
         let batch_end = seq % BATCH_EVENTS_MAX == 0;
-        let due_ns = match interval_ns {
-            Some(interval) => {
-                let due = (published as f64 * interval) as u64;
-                while clock.delta_as_nanos(start_raw, clock.raw()) < due {
-                    std::hint::spin_loop();
-                }
-                due
-            }
-            None => clock.delta_as_nanos(start_raw, clock.raw()),
-        };
+        let due_ns = pacer.next_due_ns();
         producer.publish(|slot| {
             slot.event = event;
             slot.batch_end = batch_end;
