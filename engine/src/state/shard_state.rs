@@ -51,6 +51,8 @@ pub struct ShardState {
     pub account_rejections: RejectionCounts,
     pub parked: Vec<Event>,
     pub trade_ids: BTreeSet<u64>,
+    /// Instruments marked since the last batch end (reused: no allocation per batch).
+    dirty: Vec<InstrumentId>,
     /// Latest event time seen: the clock of the model (T to expiry).
     pub now_ns: u64,
     pub events_applied: u64,
@@ -73,6 +75,7 @@ impl ShardState {
             account_rejections: RejectionCounts::default(),
             parked: Vec::new(),
             trade_ids: BTreeSet::new(),
+            dirty: Vec::new(),
             now_ns: 0,
             events_applied: 0,
         }
@@ -121,20 +124,25 @@ impl ShardState {
         total
     }
 
-    /// Revalues every instrument marked since the last batch, once, and moves each
-    /// holder's aggregates by `quantity × (new − old)`.
+    /// Revalues every instrument marked since the last batch, once, in id order (so the
+    /// result does not depend on the order marks arrived in), and moves each holder's
+    /// aggregates by `quantity × (new − old)`. Allocates nothing.
     pub fn end_of_batch(&mut self) {
-        let now_ns = self.now_ns;
-        let dirty: Vec<InstrumentId> = self
-            .instruments
-            .iter()
-            .filter(|(_, state)| state.dirty)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in dirty {
-            let Some(instrument) = self.instruments.get_mut(&id) else {
+        let ShardState {
+            instruments,
+            accounts,
+            dirty,
+            now_ns,
+            ..
+        } = self;
+        dirty.sort_unstable();
+        for id in dirty.drain(..) {
+            let Some(instrument) = instruments.get_mut(&id) else {
                 continue;
             };
+            if !instrument.dirty {
+                continue;
+            }
             instrument.dirty = false;
             let Some(mark) = instrument.mark else {
                 continue;
@@ -144,15 +152,14 @@ impl ShardState {
                 instrument.contract_size,
                 instrument.strike,
                 &mark,
-                now_ns,
+                *now_ns,
             )
             .unwrap_or(instrument.risk);
             let change = new_risk - instrument.risk;
             instrument.risk = new_risk;
             let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
-            let holders: Vec<AccountId> = instrument.holders.iter().copied().collect();
-            for holder in holders {
-                let Some(account) = self.accounts.get_mut(&holder) else {
+            for holder in &instrument.holders {
+                let Some(account) = accounts.get_mut(holder) else {
                     continue;
                 };
                 let quantity = account
@@ -322,7 +329,10 @@ impl ShardState {
             return Outcome::Rejected(RejectReason::UnpricedMark);
         }
         instrument.mark = Some(mark);
-        instrument.dirty = true;
+        if !instrument.dirty {
+            instrument.dirty = true;
+            self.dirty.push(ticker.instrument);
+        }
         Outcome::Applied
     }
 
