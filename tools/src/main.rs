@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run a seeded synthetic market through the full pipeline and print the risk report.
     Demo(cmd::demo::DemoArgs),
+    /// The engine on JSON-lines events from a file or stdin (a colocated deployment).
+    Run(cmd::run::RunArgs),
     /// Rebuild the state from a journal and print the same report and state hash.
     Replay(cmd::replay::ReplayArgs),
     /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Replay(args) => cmd::replay::run(&args),
+        Command::Run(args) => cmd::run::run(&args),
         Command::Price(args) => cmd::price::run(&args),
         Command::Iv(args) => cmd::iv::run(&args),
         Command::Journal(args) => cmd::journal::run(&args),
@@ -58,7 +61,10 @@ fn main() -> ExitCode {
         // A closed pipe (`keel demo | head`) is the reader's choice, not our failure.
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // One line, whatever the error's own text looks like (parsers draw snippets).
+            let message = format!("{error:#}");
+            let one_line: Vec<&str> = message.split_whitespace().collect();
+            eprintln!("error: {}", one_line.join(" "));
             ExitCode::FAILURE
         }
     }

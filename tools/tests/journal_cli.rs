@@ -117,9 +117,10 @@ fn dump_decodes_engine_events() {
     let json = keel(&["journal", "dump", dir, "--from", "2", "--json"]);
     let line: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert_eq!(line["kind_name"], "fill");
-    assert_eq!(line["event"]["Fill"]["quantity"], "1.5");
-    assert_eq!(line["event"]["Fill"]["price"], "0.2170");
-    assert_eq!(line["event"]["Fill"]["trade_id"], 99);
+    assert_eq!(line["event"]["type"], "fill");
+    assert_eq!(line["event"]["quantity"], "1.5");
+    assert_eq!(line["event"]["price"], "0.2170");
+    assert_eq!(line["event"]["trade_id"], 99);
 }
 
 #[test]

@@ -50,6 +50,26 @@ impl fmt::Display for Dec {
     }
 }
 
+/// Accepts exact decimal text ("0.2170") or a JSON number (converted exactly from its
+/// text when possible).
+impl<'de> serde::Deserialize<'de> for Dec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Text {
+            String(String),
+            Integer(i64),
+            Float(f64),
+        }
+        let value = match Text::deserialize(deserializer)? {
+            Text::String(text) => text.parse::<Decimal>().map_err(serde::de::Error::custom)?,
+            Text::Integer(integer) => Decimal::from(integer),
+            Text::Float(float) => Decimal::try_from(float).map_err(serde::de::Error::custom)?,
+        };
+        Ok(Dec::new(value))
+    }
+}
+
 /// Exact decimal text in JSON (a float would lose digits).
 impl serde::Serialize for Dec {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

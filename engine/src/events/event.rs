@@ -9,16 +9,38 @@ use super::decimal::Dec;
 use super::ids::{AccountId, InstrumentId, Name, UnderlyingId};
 use super::instrument::InstrumentDefinition;
 
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+)]
 #[rkyv(derive(Debug))]
 pub struct Event {
     /// Exchange or gateway time, ns since the Unix epoch (UTC).
     pub timestamp_ns: u64,
+    #[serde(flatten)]
     pub body: EventBody,
 }
 
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+)]
 #[rkyv(derive(Debug))]
+#[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventBody {
     InstrumentDefined(InstrumentDefinition),
     AccountDefined(AccountDefinition),
@@ -32,7 +54,18 @@ pub enum EventBody {
     Limits(Limits),
 }
 
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+)]
 #[rkyv(derive(Debug))]
 pub struct AccountDefinition {
     pub id: AccountId,
@@ -40,7 +73,17 @@ pub struct AccountDefinition {
 }
 
 /// The venue's index price of an underlying, in quote currency.
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+)]
 #[rkyv(derive(Debug))]
 pub struct IndexPrice {
     pub underlying: UnderlyingId,
@@ -49,7 +92,17 @@ pub struct IndexPrice {
 
 /// A ticker / mark update. Prices are as the venue quotes them: coin for inverse options,
 /// quote currency otherwise.
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+)]
 #[rkyv(derive(Debug))]
 pub struct Ticker {
     pub instrument: InstrumentId,
@@ -62,15 +115,38 @@ pub struct Ticker {
     pub best_ask: f64,
 }
 
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+)]
 #[rkyv(derive(Debug))]
+#[serde(rename_all = "snake_case")]
 pub enum Side {
     Buy,
     Sell,
 }
 
 /// One of the firm's own fills.
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+)]
 #[rkyv(derive(Debug))]
 pub struct Fill {
     pub account: AccountId,
@@ -87,7 +163,18 @@ pub struct Fill {
 }
 
 /// Collateral moved into (`amount > 0`) or out of an account, in a currency.
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+)]
 #[rkyv(derive(Debug))]
 pub struct Collateral {
     pub account: AccountId,
@@ -98,7 +185,18 @@ pub struct Collateral {
 
 /// A funding payment on a perpetual: every holder pays `quantity × rate_per_contract`
 /// (longs pay when positive) in the settlement currency.
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+)]
 #[rkyv(derive(Debug))]
 pub struct Funding {
     pub instrument: InstrumentId,
@@ -106,7 +204,18 @@ pub struct Funding {
 }
 
 /// Expiry: positions settle at `price` into the ledger and close.
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+)]
 #[rkyv(derive(Debug))]
 pub struct SettlementPrice {
     pub instrument: InstrumentId,
@@ -114,7 +223,17 @@ pub struct SettlementPrice {
 }
 
 /// Risk-model parameters for an underlying (the portfolio-margin parameters of DESIGN 6).
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+)]
 #[rkyv(derive(Debug))]
 pub struct RiskParams {
     pub underlying: UnderlyingId,
@@ -128,7 +247,17 @@ pub struct RiskParams {
 }
 
 /// Per-account limits; 0 means no limit.
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+)]
 #[rkyv(derive(Debug))]
 pub struct Limits {
     pub account: AccountId,

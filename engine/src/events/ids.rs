@@ -17,6 +17,7 @@ pub const NAME_MAX_BYTES: usize = 32;
     Serialize,
     Deserialize,
     serde::Serialize,
+    serde::Deserialize,
     Clone,
     Copy,
     Debug,
@@ -34,6 +35,7 @@ pub struct InstrumentId(pub u32);
     Serialize,
     Deserialize,
     serde::Serialize,
+    serde::Deserialize,
     Clone,
     Copy,
     Debug,
@@ -53,6 +55,7 @@ pub struct AccountId(pub u32);
     Serialize,
     Deserialize,
     serde::Serialize,
+    serde::Deserialize,
     Clone,
     Copy,
     Debug,
@@ -102,5 +105,16 @@ impl std::fmt::Debug for Name {
 impl serde::Serialize for Name {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&self.as_text())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Name::new(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "name longer than {NAME_MAX_BYTES} bytes or containing NUL: {text:?}"
+            ))
+        })
     }
 }

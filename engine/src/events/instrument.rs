@@ -6,9 +6,20 @@ use super::decimal::Dec;
 use super::ids::{InstrumentId, Name, UnderlyingId};
 
 #[derive(
-    Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash,
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
 )]
 #[rkyv(derive(Debug))]
+#[serde(rename_all = "snake_case")]
 pub enum InstrumentKind {
     Spot,
     Perpetual,
@@ -19,24 +30,57 @@ pub enum InstrumentKind {
 /// How the contract settles: in the underlying coin (Deribit's BTC options and futures)
 /// or in the quote currency (USDC).
 #[derive(
-    Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash,
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
 )]
 #[rkyv(derive(Debug))]
+#[serde(rename_all = "snake_case")]
 pub enum Settlement {
     Inverse,
     Linear,
 }
 
 #[derive(
-    Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq, Hash,
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
 )]
 #[rkyv(derive(Debug))]
+#[serde(rename_all = "snake_case")]
 pub enum OptionRight {
     Call,
     Put,
 }
 
-#[derive(Archive, Serialize, Deserialize, serde::Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+)]
 #[rkyv(derive(Debug))]
 pub struct InstrumentDefinition {
     pub id: InstrumentId,

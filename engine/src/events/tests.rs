@@ -108,6 +108,23 @@ fn every_variant_round_trips_with_its_kind() {
 }
 
 #[test]
+fn every_variant_round_trips_through_json() {
+    for event in every_variant() {
+        let text = serde_json::to_string(&event).expect("serializes");
+        let back: Event = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, event, "{text}");
+    }
+    let line = r#"{"timestamp_ns":5,"type":"fill","account":3,"instrument":7,"side":"buy","quantity":"2.5","price":0.217,"fee":"0","trade_id":9}"#;
+    let event: Event = serde_json::from_str(line).expect("a hand-written fill parses");
+    let EventBody::Fill(fill) = event.body else {
+        panic!("a fill")
+    };
+    assert_eq!(fill.quantity.get(), Some(Decimal::new(25, 1)));
+    assert_eq!(fill.price.get(), Some(Decimal::new(217, 3)));
+    assert!(serde_json::from_str::<Event>(r#"{"timestamp_ns":5,"type":"nonsense"}"#).is_err());
+}
+
+#[test]
 fn wrong_kind_and_oversized_payloads_are_refused() {
     let mut encoder = EventEncoder::default();
     let event = every_variant()[4];

@@ -8,3 +8,4 @@ pub mod json_lines;
 pub mod price;
 pub mod replay;
 pub mod report;
+pub mod run;
