@@ -2,7 +2,10 @@
 //! shard threads) and replays of its journal with 1 and 3 shards reach the same state
 //! hash; a run resumed from its journal ends where an uninterrupted one does.
 
-use keel_engine::runtime::{PipelineConfig, WaitStrategyKind, replay, replay_into, run_pipeline};
+use keel_engine::runtime::{
+    AccountRiskSnapshot, PipelineConfig, RiskSnapshots, WaitStrategyKind, replay, replay_into,
+    run_pipeline,
+};
 use keel_engine::state::ShardState;
 use keel_engine::state::checker::check;
 use keel_engine::state::hash::combined_hash;
@@ -25,6 +28,7 @@ fn pipeline_config() -> PipelineConfig {
         wait: WaitStrategyKind::Yield,
         pin: false,
         offered_rate_eps: None,
+        snapshots: None,
     }
 }
 
@@ -92,4 +96,47 @@ fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let resumed = run_pipeline(&pipeline_config(), journal, shards, rest).expect("second part");
     assert_eq!(resumed.last_seq, EVENTS as u64);
     assert_eq!(combined_hash(&resumed.shards), combined_hash(&whole.shards));
+}
+
+/// Risk snapshots readable from another thread while the shards run; at the end each
+/// account's snapshot is its final state, tagged with the last sequence applied.
+#[test]
+fn risk_snapshots_track_the_shards() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (journal, _) = JournalWriter::open(dir.path(), journal_config()).expect("journal");
+    let snapshots = std::sync::Arc::new(RiskSnapshots::new(16));
+    let config = PipelineConfig {
+        snapshots: Some(snapshots.clone()),
+        ..pipeline_config()
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (snapshots, stop) = (snapshots.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut last_seq = 0;
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                if let Some(snapshot) = snapshots.read(1) {
+                    assert!(snapshot.seq >= last_seq, "never back in time");
+                    last_seq = snapshot.seq;
+                }
+                std::thread::yield_now();
+            }
+            last_seq
+        })
+    };
+    let shards = (0..2).map(|i| ShardState::new(i, 2)).collect();
+    let output = run_pipeline(&config, journal, shards, market(9).take(EVENTS)).expect("pipeline");
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let seen = reader.join().expect("reader");
+    assert!(seen > 0, "the reader saw snapshots while the pipeline ran");
+    for shard in &output.shards {
+        for (id, account) in &shard.accounts {
+            let snapshot = snapshots.read(id.0).expect("published");
+            assert_eq!(
+                snapshot,
+                AccountRiskSnapshot::of(account, output.last_seq),
+                "account {id:?}"
+            );
+        }
+    }
 }

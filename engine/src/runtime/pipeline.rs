@@ -17,6 +17,7 @@ use keel_journal::JournalWriter;
 use thiserror::Error;
 
 use super::replay::FLAG_BATCH_END;
+use super::risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
 use super::wait::WaitStrategyKind;
 use crate::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
 use crate::state::ShardState;
@@ -37,6 +38,9 @@ pub struct PipelineConfig {
     /// scheduled time (no coordinated omission); `None`: as fast as the ring accepts.
     /// The producer spins between events (the one spinning thread).
     pub offered_rate_eps: Option<f64>,
+    /// Where shards publish each owned account's risk at every batch end, for readers
+    /// on other threads (seqlock slots; shards never wait on readers).
+    pub snapshots: Option<Arc<RiskSnapshots>>,
 }
 
 impl Default for PipelineConfig {
@@ -46,6 +50,7 @@ impl Default for PipelineConfig {
             wait: WaitStrategyKind::Backoff,
             pin: true,
             offered_rate_eps: None,
+            snapshots: None,
         }
     }
 }
@@ -159,6 +164,9 @@ struct ShardStage {
     first_seq: u64,
     failed_at: Arc<AtomicU64>,
     done: channel::Sender<(ShardState, Histogram<u64>)>,
+    snapshots: Option<Arc<RiskSnapshots>>,
+    /// Journal sequence of the last event applied.
+    last_seq: u64,
 }
 
 impl ShardStage {
@@ -171,8 +179,10 @@ impl ShardStage {
             return;
         };
         state.apply(&slot.event);
+        self.last_seq = seq;
         if slot.batch_end {
             state.end_of_batch();
+            publish_snapshots(self.snapshots.as_deref(), state, seq);
         }
         let now_ns = self.clock.delta_as_nanos(self.start_raw, self.clock.raw());
         self.latency_ns
@@ -184,13 +194,22 @@ impl Drop for ShardStage {
     fn drop(&mut self) {
         if let Some(mut state) = self.state.take() {
             // Clean end of the stream: revalue the last partial batch (not journaled;
-            // `replay(.., finish_partial_batch: true)` does the same).
+            // `replay(.., finish_partial_batch: true)` does the same) and publish it.
             state.end_of_batch();
+            publish_snapshots(self.snapshots.as_deref(), &state, self.last_seq);
             let histogram = std::mem::replace(
                 &mut self.latency_ns,
                 Histogram::new(1).expect("trivial histogram"),
             );
             let _ = self.done.send((state, histogram));
+        }
+    }
+}
+
+fn publish_snapshots(snapshots: Option<&RiskSnapshots>, state: &ShardState, seq: u64) {
+    if let Some(snapshots) = snapshots {
+        for (id, account) in &state.accounts {
+            snapshots.publish(id.0, &AccountRiskSnapshot::of(account, seq));
         }
     }
 }
@@ -253,6 +272,8 @@ pub fn run_pipeline(
             first_seq,
             failed_at: failed_at.clone(),
             done: done_tx.clone(),
+            snapshots: config.snapshots.clone(),
+            last_seq: first_seq.saturating_sub(1),
         };
         (index, stage)
     });
