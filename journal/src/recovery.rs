@@ -282,15 +282,7 @@ fn check_content(segment: &Segment, seal: &crate::format::Seal) -> Result<()> {
 /// A last segment shorter than its header says (cut by a copy or restore): give it back
 /// its size with zeros, so the cut is handled as a torn tail.
 fn restore_short_file(path: &Path) -> Result<()> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| JournalError::io(path, e))?;
-    let len = file
-        .metadata()
-        .map_err(|e| JournalError::io(path, e))?
-        .len();
+    let (file, len) = crate::segment::open_file(path, true)?;
     let mut header = [0u8; SEGMENT_HEADER_LEN];
     if len < SEGMENT_HEADER_LEN as u64
         || std::os::unix::fs::FileExt::read_exact_at(&file, &mut header, 0).is_err()

@@ -167,15 +167,7 @@ impl Segment {
 
     /// Opens an existing segment; read-write only for the (single, locked) writer.
     pub fn open(path: &Path, writable: bool) -> Result<Segment> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(writable)
-            .open(path)
-            .map_err(|e| JournalError::io(path, e))?;
-        let len = file
-            .metadata()
-            .map_err(|e| JournalError::io(path, e))?
-            .len();
+        let (file, len) = open_file(path, writable)?;
         if len < SEGMENT_HEADER_LEN as u64 {
             return Err(JournalError::damaged(
                 path,
@@ -322,6 +314,20 @@ impl Segment {
         self.map
             .advise_range(memmap2::Advice::PopulateWrite, start, end - start)
     }
+}
+
+/// Opens a segment file and reads its length.
+pub(crate) fn open_file(path: &Path, writable: bool) -> Result<(File, u64)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(path)
+        .map_err(|e| JournalError::io(path, e))?;
+    let len = file
+        .metadata()
+        .map_err(|e| JournalError::io(path, e))?
+        .len();
+    Ok((file, len))
 }
 
 /// The system page size.
