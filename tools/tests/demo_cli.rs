@@ -110,32 +110,53 @@ fn demo_report_has_every_field_and_replay_reproduces_it() {
     );
 }
 
+/// Kills happen early in each run (each rerun resumes with less left to do, so a late
+/// kill would often find it finished), and later in each successive attempt of a round
+/// (a rerun first replays the growing journal, so a fixed early kill could stop every
+/// attempt before any progress). Rounds repeat, each from a fresh directory and each
+/// ending in a completed run, until at least 20 runs have been killed mid-way.
 #[test]
 fn a_demo_killed_twenty_times_ends_like_an_uninterrupted_one() {
+    const KILLS_WANTED: u32 = 20;
+    const ROUNDS_MAX: u32 = 20;
     let tmp = tempfile::tempdir().expect("tempdir");
+    let started = std::time::Instant::now();
     let reference = demo_json(&tmp.path().join("reference"), &[])["state_hash"].clone();
-    let dir = tmp.path().join("crashing");
-    let dir_text = dir.to_str().expect("utf-8");
+    let run_ms = started.elapsed().as_millis().max(20) as u64;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b65_656c);
-    let mut killed = 0;
-    for _ in 0..20 {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
-            .args(["demo", "--data-dir", dir_text, "--events", EVENTS, "--json"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("demo starts");
-        std::thread::sleep(Duration::from_millis(rng.random_range(20..400)));
-        if child.try_wait().expect("status").is_none() {
-            child.kill().expect("SIGKILL");
-            killed += 1;
+    let (mut kills, mut rounds) = (0, 0);
+    while kills < KILLS_WANTED {
+        rounds += 1;
+        assert!(
+            rounds <= ROUNDS_MAX,
+            "only {kills} kills in {ROUNDS_MAX} rounds"
+        );
+        let dir = tmp.path().join(format!("crashing-{rounds}"));
+        let dir_text = dir.to_str().expect("utf-8");
+        for attempt in 0u64.. {
+            let child = Command::new(env!("CARGO_BIN_EXE_keel"))
+                .args(["demo", "--data-dir", dir_text, "--events", EVENTS, "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("demo starts");
+            let mut child = child;
+            let delay_ms = rng.random_range(run_ms / 40..=run_ms / 4) + attempt * run_ms / 8;
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            if child.try_wait().expect("status").is_none() {
+                child.kill().expect("SIGKILL");
+                child.wait().expect("reaped");
+                kills += 1;
+                continue;
+            }
+            let output = child.wait_with_output().expect("finished run");
+            assert!(output.status.success());
+            let finished: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
+            assert_eq!(finished["state_hash"], reference, "round {rounds}");
+            assert_eq!(finished["last_seq"], 60_000);
+            break;
         }
-        child.wait().expect("reaped");
     }
-    assert!(killed >= 10, "most runs must be killed mid-way ({killed})");
-    let finished = demo_json(&dir, &[]);
-    assert_eq!(finished["state_hash"], reference);
-    assert_eq!(finished["last_seq"], 60_000);
 }
 
 #[test]

@@ -210,15 +210,18 @@ mod tests {
     }
 
     /// A writer publishes snapshots whose every field is the same number; a reader on
-    /// another thread must never see a mix of two of them (a torn read).
+    /// another thread must never see a mix of two of them (a torn read). The writer keeps
+    /// going until the reader has made enough whole reads, so the two always overlap.
     #[test]
     fn readers_never_see_a_torn_snapshot() {
+        const READS_WANTED: u64 = 1_000;
+        const PUBLISHES_MIN: u64 = 200_000;
         let snapshots = Arc::new(RiskSnapshots::new(4));
         let stop = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(AtomicU64::new(0));
         let reader = {
-            let (snapshots, stop) = (snapshots.clone(), stop.clone());
+            let (snapshots, stop, reads) = (snapshots.clone(), stop.clone(), reads.clone());
             std::thread::spawn(move || {
-                let mut reads = 0u64;
                 let mut last_seq = 0;
                 while !stop.load(Ordering::Acquire) {
                     if let Some(snapshot) = snapshots.read(2) {
@@ -237,20 +240,26 @@ mod tests {
                         assert_eq!(snapshot.seq as f64, value, "seq and payload from one write");
                         assert!(snapshot.seq >= last_seq, "snapshots never go back in time");
                         last_seq = snapshot.seq;
-                        reads += 1;
+                        reads.fetch_add(1, Ordering::Relaxed);
                     }
                     std::thread::yield_now();
                 }
-                reads
             })
         };
-        for seq in 1..=200_000u64 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seq = 0u64;
+        while seq < PUBLISHES_MIN || reads.load(Ordering::Relaxed) < READS_WANTED {
+            seq += 1;
             snapshots.publish(2, &uniform(seq as f64, seq));
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader never got {READS_WANTED} reads"
+            );
         }
         stop.store(true, Ordering::Release);
-        let reads = reader.join().expect("reader");
-        assert!(reads > 0, "the reader got whole snapshots");
-        assert_eq!(snapshots.read(2).map(|s| s.seq), Some(200_000));
+        reader.join().expect("reader saw no torn snapshot");
+        assert!(reads.load(Ordering::Relaxed) >= READS_WANTED);
+        assert_eq!(snapshots.read(2).map(|s| s.seq), Some(seq));
         assert_eq!(snapshots.read(3), None, "never written");
         assert_eq!(snapshots.read(99), None, "out of range");
     }
