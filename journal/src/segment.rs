@@ -277,10 +277,18 @@ impl Segment {
     /// The seal area (the file's last [`SEAL_LEN`] bytes), decoded.
     pub fn seal(&self) -> Result<Option<Seal>> {
         let offset = self.len() - SEAL_LEN;
-        // SAFETY: the seal area is written only by the sealer of a closed segment, once,
-        // before anyone reads it as sealed; a blank or torn read is caught by its CRC.
-        let bytes = unsafe { self.bytes_unchecked(self.len()) };
-        Seal::decode(&bytes[offset..])
+        let mut bytes = [0u8; SEAL_LEN];
+        // SAFETY: copies only the seal area (in bounds: segments are far larger than it),
+        // never the record area a live writer may be appending to. The seal is written
+        // once, by the sealer of a closed segment; a blank or torn copy fails its CRC.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.map.as_ptr().add(offset),
+                bytes.as_mut_ptr(),
+                SEAL_LEN,
+            )
+        };
+        Seal::decode(&bytes)
             .map_err(|reason| JournalError::damaged(&self.path, offset as u64, reason))
     }
 

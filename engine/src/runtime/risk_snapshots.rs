@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use crate::state::{AccountState, ContractRisk};
+use crate::state::AccountState;
 
 /// Underlyings carried per account snapshot (the first ones by id).
 pub const SNAPSHOT_UNDERLYINGS_MAX: usize = 4;
@@ -35,34 +35,31 @@ pub struct AccountRiskSnapshot {
 }
 
 impl AccountRiskSnapshot {
-    /// The account's Greeks per underlying, as of `seq`.
+    /// The account's Greeks per underlying (the first [`SNAPSHOT_UNDERLYINGS_MAX`] by
+    /// id), as of `seq`. Summed straight from the account's ordered risk map, with no
+    /// allocation: shards call this for every account at every batch end.
     pub fn of(account: &AccountState, seq: u64) -> Self {
         let mut snapshot = AccountRiskSnapshot {
             seq,
             ..AccountRiskSnapshot::default()
         };
-        for (slot, (underlying, risk)) in snapshot
-            .underlyings
-            .iter_mut()
-            .zip(account.greeks_by_underlying())
-        {
-            let ContractRisk {
-                delta_coin,
-                delta_usd,
-                gamma_usd,
-                vega_usd,
-                theta_usd,
-                ..
-            } = risk;
-            *slot = UnderlyingRisk {
-                underlying: underlying.0,
-                delta_coin,
-                delta_usd,
-                gamma_usd,
-                vega_usd,
-                theta_usd,
-            };
-            snapshot.underlying_count += 1;
+        // Keys are (underlying, currency), so one underlying's entries are adjacent.
+        for ((underlying, _currency), risk) in &account.risk {
+            let count = snapshot.underlying_count;
+            let same = count > 0 && snapshot.underlyings[count - 1].underlying == underlying.0;
+            if !same {
+                if count == SNAPSHOT_UNDERLYINGS_MAX {
+                    break;
+                }
+                snapshot.underlyings[count].underlying = underlying.0;
+                snapshot.underlying_count += 1;
+            }
+            let slot = &mut snapshot.underlyings[snapshot.underlying_count - 1];
+            slot.delta_coin += risk.delta_coin;
+            slot.delta_usd += risk.delta_usd;
+            slot.gamma_usd += risk.gamma_usd;
+            slot.vega_usd += risk.vega_usd;
+            slot.theta_usd += risk.theta_usd;
         }
         snapshot
     }
@@ -262,5 +259,56 @@ mod tests {
         assert_eq!(snapshots.read(2).map(|s| s.seq), Some(seq));
         assert_eq!(snapshots.read(3), None, "never written");
         assert_eq!(snapshots.read(99), None, "out of range");
+    }
+
+    /// The allocation-free summation equals the report's per-underlying Greeks, bit for
+    /// bit, including an underlying held in two currencies, and stops at the slot limit.
+    #[test]
+    fn snapshot_greeks_equal_the_accounts_per_underlying_greeks() {
+        use crate::events::{Name, UnderlyingId};
+        use crate::state::ContractRisk;
+        let mut account = AccountState::new(Name::new("a").expect("name"));
+        let risk = |x: f64| ContractRisk {
+            value: 9.0,
+            delta_coin: x,
+            delta_usd: 2.0 * x,
+            gamma_usd: 0.1 * x,
+            vega_usd: 10.0 * x,
+            theta_usd: -x,
+        };
+        for underlying in 0..6u16 {
+            for currency in [underlying, crate::state::QUOTE_CURRENCY.0] {
+                let x = 1.0 + f64::from(underlying) + f64::from(currency) / 7.0;
+                account.add_risk(
+                    (UnderlyingId(underlying), UnderlyingId(currency)),
+                    (UnderlyingId(underlying), 0),
+                    risk(x),
+                );
+            }
+        }
+        let snapshot = AccountRiskSnapshot::of(&account, 42);
+        assert_eq!(snapshot.underlying_count, SNAPSHOT_UNDERLYINGS_MAX);
+        for (slot, (underlying, greeks)) in snapshot
+            .underlyings
+            .iter()
+            .zip(account.greeks_by_underlying())
+        {
+            assert_eq!(slot.underlying, underlying.0);
+            let expected = [
+                greeks.delta_coin,
+                greeks.delta_usd,
+                greeks.gamma_usd,
+                greeks.vega_usd,
+                greeks.theta_usd,
+            ];
+            let got = [
+                slot.delta_coin,
+                slot.delta_usd,
+                slot.gamma_usd,
+                slot.vega_usd,
+                slot.theta_usd,
+            ];
+            assert_eq!(got.map(f64::to_bits), expected.map(f64::to_bits));
+        }
     }
 }
