@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 
 use super::contract_risk::ContractRisk;
 use super::position::Position;
+use super::sorted_map::SortedVecMap;
 use crate::events::{InstrumentId, Limits, Name, UnderlyingId};
 
 /// Ledger currency id of the quote currency (USD/USDC); coins use their `UnderlyingId`.
@@ -20,7 +21,7 @@ pub type BucketKey = (UnderlyingId, u64);
 #[derive(Clone, Debug, PartialEq)]
 pub struct AccountState {
     pub name: Name,
-    pub positions: BTreeMap<InstrumentId, Position>,
+    pub positions: SortedVecMap<InstrumentId, Position>,
     /// Collateral, fees, funding and realized PnL, per ledger currency.
     pub cash: BTreeMap<UnderlyingId, Decimal>,
     /// Realized PnL alone (also in `cash`), per ledger currency.
@@ -38,7 +39,7 @@ impl AccountState {
     pub fn new(name: Name) -> Self {
         AccountState {
             name,
-            positions: BTreeMap::new(),
+            positions: SortedVecMap::new(),
             cash: BTreeMap::new(),
             realized_pnl: BTreeMap::new(),
             risk: BTreeMap::new(),

@@ -1,9 +1,8 @@
 //! One instrument's state: its definition, last mark, current contract risk, holders.
 
-use std::collections::BTreeSet;
-
 use super::account::{BucketKey, QUOTE_CURRENCY, RiskKey};
 use super::contract_risk::{ContractRisk, Mark};
+use super::sorted_map::SortedVecMap;
 use crate::events::{AccountId, InstrumentDefinition, InstrumentKind, Settlement, UnderlyingId};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -20,7 +19,8 @@ pub struct InstrumentState {
     pub dirty: bool,
     /// Settled at expiry: no more fills or marks.
     pub settled: bool,
-    pub holders: BTreeSet<AccountId>,
+    /// Accounts with a non-zero position (value unused: a set).
+    pub holders: SortedVecMap<AccountId, ()>,
 }
 
 impl InstrumentState {

@@ -2,7 +2,7 @@
 //! I/O, no clock, no threads, no hash-order iteration: the same events in the same
 //! order give the same state, bit for bit, whoever drives it (live, replay, tests).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
@@ -11,6 +11,8 @@ use super::account::AccountState;
 use super::contract_risk::{ContractRisk, Mark, contract_risk, value_at};
 use super::instrument_state::InstrumentState;
 use super::rejection::{RejectReason, RejectionCounts};
+use super::sorted_map::SortedVecMap;
+use super::trade_ids::TradeIdWindow;
 use crate::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
 use crate::events::{
     AccountDefinition, AccountId, Collateral, Event, EventBody, Fill, Funding,
@@ -21,7 +23,8 @@ use crate::events::{
 /// Most fills held back per account for an instrument or account not defined yet. Per
 /// account, not per shard, so the limit bites the same way for any shard count.
 pub const PARKED_FILLS_MAX: usize = 4_096;
-/// Most trade ids remembered for duplicate detection (oldest forgotten first).
+/// Most trade ids remembered for duplicate detection (oldest forgotten first). Market-wide,
+/// so every shard keeps the same window.
 pub const TRADE_IDS_MAX: usize = 1 << 20;
 
 /// What `apply` did with an event.
@@ -50,7 +53,7 @@ pub struct ShardState {
     /// Rejected account events (counted by the owning shard only).
     pub account_rejections: RejectionCounts,
     pub parked: Vec<Event>,
-    pub trade_ids: BTreeSet<u64>,
+    pub trade_ids: TradeIdWindow,
     /// Instruments marked since the last batch end (reused: no allocation per batch).
     dirty: Vec<InstrumentId>,
     /// Latest event time seen: the clock of the model (T to expiry).
@@ -74,7 +77,7 @@ impl ShardState {
             market_rejections: RejectionCounts::default(),
             account_rejections: RejectionCounts::default(),
             parked: Vec::new(),
-            trade_ids: BTreeSet::new(),
+            trade_ids: TradeIdWindow::with_capacity(TRADE_IDS_MAX),
             dirty: Vec::new(),
             now_ns: 0,
             events_applied: 0,
@@ -158,7 +161,7 @@ impl ShardState {
             let change = new_risk - instrument.risk;
             instrument.risk = new_risk;
             let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
-            for holder in &instrument.holders {
+            for holder in instrument.holders.keys() {
                 let Some(account) = accounts.get_mut(holder) else {
                     continue;
                 };
@@ -207,7 +210,7 @@ impl ShardState {
                 risk: ContractRisk::ZERO,
                 dirty: false,
                 settled: false,
-                holders: BTreeSet::new(),
+                holders: SortedVecMap::new(),
             },
         );
         self.release_parked();
@@ -236,28 +239,26 @@ impl ShardState {
     /// Applies parked fills whose instrument and account now exist, in arrival order.
     /// (Their checks, the trade id included, were done when they arrived.)
     fn release_parked(&mut self) {
-        let ready = |state: &ShardState, fill: &Fill| {
-            state.instruments.contains_key(&fill.instrument)
-                && state.accounts.contains_key(&fill.account)
-        };
-        let any_ready = self.parked.iter().any(|event| match &event.body {
-            EventBody::Fill(fill) => ready(self, fill),
-            _ => false,
-        });
-        if !any_ready {
-            return;
-        }
-        let parked = std::mem::take(&mut self.parked);
-        for event in parked {
-            match &event.body {
-                EventBody::Fill(fill) if ready(self, fill) => {
-                    let outcome = self.apply_known_fill(fill);
-                    match outcome {
-                        Outcome::Rejected(reason) => self.account_rejections.record(reason),
-                        _ => self.events_applied += 1,
-                    }
+        // In place (no new vector): the parked list keeps its capacity.
+        let mut index = 0;
+        while index < self.parked.len() {
+            let ready = match &self.parked[index].body {
+                EventBody::Fill(fill)
+                    if self.instruments.contains_key(&fill.instrument)
+                        && self.accounts.contains_key(&fill.account) =>
+                {
+                    Some(*fill)
                 }
-                _ => self.parked.push(event),
+                _ => None,
+            };
+            let Some(fill) = ready else {
+                index += 1;
+                continue;
+            };
+            self.parked.remove(index);
+            match self.apply_known_fill(&fill) {
+                Outcome::Rejected(reason) => self.account_rejections.record(reason),
+                _ => self.events_applied += 1,
             }
         }
     }
@@ -383,7 +384,7 @@ impl ShardState {
         if price <= Decimal::ZERO {
             return Some(RejectReason::NonPositivePrice);
         }
-        if self.trade_ids.contains(&fill.trade_id) {
+        if self.trade_ids.contains(fill.trade_id) {
             return Some(RejectReason::DuplicateTradeId);
         }
         if self
@@ -420,7 +421,7 @@ impl ShardState {
             return Outcome::Rejected(RejectReason::InvalidDefinition);
         };
         let currency = instrument.currency();
-        let position = account.positions.entry(fill.instrument).or_default();
+        let position = account.positions.entry_or_default(fill.instrument);
         let entry_before = entry_value(instrument, position.quantity, position.average_price);
         let effect = position.trade(&instrument.definition, size, signed, price);
         let entry_after = entry_value(instrument, position.quantity, position.average_price);
@@ -429,7 +430,7 @@ impl ShardState {
             account.positions.remove(&fill.instrument);
             instrument.holders.remove(&fill.account);
         } else {
-            instrument.holders.insert(fill.account);
+            instrument.holders.insert(fill.account, ());
         }
         *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
         *account.cash.entry(currency).or_default() += effect.realized - fee;
@@ -441,9 +442,6 @@ impl ShardState {
 
     fn remember_trade_id(&mut self, trade_id: u64) {
         self.trade_ids.insert(trade_id);
-        if self.trade_ids.len() > TRADE_IDS_MAX {
-            self.trade_ids.pop_first();
-        }
     }
 
     fn collateral(&mut self, collateral: &Collateral) -> Outcome {
@@ -469,7 +467,7 @@ impl ShardState {
             return Outcome::Rejected(RejectReason::NotPerpetual);
         }
         let currency = instrument.currency();
-        for holder in &instrument.holders {
+        for holder in instrument.holders.keys() {
             let Some(account) = self.accounts.get_mut(holder) else {
                 continue;
             };
@@ -501,7 +499,7 @@ impl ShardState {
         let settle_price = settlement_value(instrument, price);
         let currency = instrument.currency();
         let holders = std::mem::take(&mut instrument.holders);
-        for holder in holders {
+        for (&holder, ()) in &holders {
             let Some(account) = self.accounts.get_mut(&holder) else {
                 continue;
             };
