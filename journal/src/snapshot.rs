@@ -55,9 +55,29 @@ pub struct SnapshotStore {
 
 impl SnapshotStore {
     pub fn open(journal_dir: &Path) -> Result<SnapshotStore> {
-        let dir = journal_dir.join(SNAPSHOT_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| JournalError::io(&dir, e))?;
-        Ok(SnapshotStore { dir })
+        Self::open_at(&journal_dir.join(SNAPSHOT_DIR))
+    }
+
+    /// A store in `<journal dir>/snapshots/<name>`: one per producer (e.g. per shard),
+    /// so that producers never race on a file name.
+    pub fn open_named(journal_dir: &Path, name: &str) -> Result<SnapshotStore> {
+        Self::open_at(&Self::named_dir(journal_dir, name))
+    }
+
+    /// The directory [`open_named`](SnapshotStore::open_named) uses (it may not exist).
+    pub fn named_dir(journal_dir: &Path, name: &str) -> PathBuf {
+        journal_dir.join(SNAPSHOT_DIR).join(name)
+    }
+
+    fn open_at(dir: &Path) -> Result<SnapshotStore> {
+        std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+        Ok(SnapshotStore {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Writes a snapshot of the state after record `seq`, durably.
@@ -99,7 +119,40 @@ impl SnapshotStore {
     /// The newest snapshot that reads back whole, at or before `max_seq`. Damaged ones
     /// are skipped with a warning; `None` means replay from the start.
     pub fn latest_valid(&self, max_seq: u64) -> Result<Option<Snapshot>> {
-        let mut candidates = Vec::new();
+        self.latest_accepted(max_seq, |_, _| Ok(()))
+            .map(|found| found.map(|(snapshot, ())| snapshot))
+    }
+
+    /// The newest snapshot at or before `max_seq` that reads back whole and that `accept`
+    /// (e.g. decoding the state in it) takes; refused ones are skipped with a warning.
+    pub fn latest_accepted<T>(
+        &self,
+        max_seq: u64,
+        mut accept: impl FnMut(u64, &[u8]) -> std::result::Result<T, String>,
+    ) -> Result<Option<(Snapshot, T)>> {
+        let candidates = self.list()?;
+        for (seq, path) in candidates
+            .into_iter()
+            .rev()
+            .filter(|(seq, _)| *seq <= max_seq)
+        {
+            let read = std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| decode(&bytes, seq))
+                .and_then(|blob| accept(seq, &blob).map(|taken| (blob, taken)));
+            match read {
+                Ok((blob, taken)) => return Ok(Some((Snapshot { seq, blob, path }, taken))),
+                Err(reason) => {
+                    tracing::warn!(path = %path.display(), %reason, "snapshot unusable; trying an older one");
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Snapshot files by sequence, oldest first (leftover `.tmp` files are not listed).
+    pub fn list(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let mut found = Vec::new();
         let entries = std::fs::read_dir(&self.dir).map_err(|e| JournalError::io(&self.dir, e))?;
         for entry in entries {
             let entry = entry.map_err(|e| JournalError::io(&self.dir, e))?;
@@ -109,23 +162,36 @@ impl SnapshotStore {
                 .and_then(|n| n.strip_prefix("snapshot-"))
                 .and_then(|n| n.strip_suffix(".snap"))
                 .and_then(|n| n.parse::<u64>().ok());
-            if let Some(seq) = seq.filter(|&seq| seq <= max_seq) {
-                candidates.push((seq, entry.path()));
+            if let Some(seq) = seq {
+                found.push((seq, entry.path()));
             }
         }
-        candidates.sort();
-        for (seq, path) in candidates.into_iter().rev() {
-            match std::fs::read(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| decode(&b, seq))
-            {
-                Ok(blob) => return Ok(Some(Snapshot { seq, blob, path })),
-                Err(reason) => {
-                    tracing::warn!(path = %path.display(), %reason, "snapshot damaged; trying an older one");
-                }
-            }
+        found.sort();
+        Ok(found)
+    }
+
+    /// Deletes all but the newest `keep` snapshots.
+    pub fn prune(&self, keep: usize) -> Result<()> {
+        let found = self.list()?;
+        let excess = found.len().saturating_sub(keep);
+        for (_, path) in &found[..excess] {
+            std::fs::remove_file(path).map_err(|e| JournalError::io(path, e))?;
         }
-        Ok(None)
+        Ok(())
+    }
+
+    /// Deletes snapshots after `seq`: they describe records the journal no longer holds
+    /// (lost in a crash), and records written from here on may differ from them.
+    pub fn discard_after(&self, seq: u64) -> Result<usize> {
+        let mut discarded = 0;
+        for (_, path) in self.list()?.iter().filter(|(s, _)| *s > seq) {
+            std::fs::remove_file(path).map_err(|e| JournalError::io(path, e))?;
+            discarded += 1;
+        }
+        if discarded > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(discarded)
     }
 }
 

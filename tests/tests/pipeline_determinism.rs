@@ -29,6 +29,7 @@ fn pipeline_config() -> PipelineConfig {
         pin: false,
         offered_rate_eps: None,
         snapshots: None,
+        state_snapshots: None,
     }
 }
 

@@ -115,6 +115,8 @@ fn demo_report_has_every_field_and_replay_reproduces_it() {
 /// (a rerun first replays the growing journal, so a fixed early kill could stop every
 /// attempt before any progress). Rounds repeat, each from a fresh directory and each
 /// ending in a completed run, until at least 20 runs have been killed mid-way.
+/// The crashing runs snapshot state every 4,096 events, so resumes restore a snapshot and
+/// replay only the tail; at least one finishing run must have started from a snapshot.
 #[test]
 fn a_demo_killed_twenty_times_ends_like_an_uninterrupted_one() {
     const KILLS_WANTED: u32 = 20;
@@ -124,7 +126,7 @@ fn a_demo_killed_twenty_times_ends_like_an_uninterrupted_one() {
     let reference = demo_json(&tmp.path().join("reference"), &[])["state_hash"].clone();
     let run_ms = started.elapsed().as_millis().max(20) as u64;
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b65_656c);
-    let (mut kills, mut rounds) = (0, 0);
+    let (mut kills, mut rounds, mut resumed_from_snapshot) = (0, 0, 0);
     while kills < KILLS_WANTED {
         rounds += 1;
         assert!(
@@ -136,6 +138,7 @@ fn a_demo_killed_twenty_times_ends_like_an_uninterrupted_one() {
         for attempt in 0u64.. {
             let child = Command::new(env!("CARGO_BIN_EXE_keel"))
                 .args(["demo", "--data-dir", dir_text, "--events", EVENTS, "--json"])
+                .args(["--snapshot-interval", "4096"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
@@ -154,9 +157,17 @@ fn a_demo_killed_twenty_times_ends_like_an_uninterrupted_one() {
             let finished: Value = serde_json::from_slice(&output.stdout).expect("one JSON object");
             assert_eq!(finished["state_hash"], reference, "round {rounds}");
             assert_eq!(finished["last_seq"], 60_000);
+            let snapshot_seq = &finished["resumed"]["snapshot_seqs"][0];
+            if snapshot_seq.as_u64().is_some_and(|seq| seq > 0) {
+                resumed_from_snapshot += 1;
+            }
             break;
         }
     }
+    assert!(
+        resumed_from_snapshot > 0,
+        "no finishing run started from a state snapshot"
+    );
 }
 
 #[test]

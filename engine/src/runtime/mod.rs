@@ -1,13 +1,21 @@
-//! The runtime around the pure state machine: the ring pipeline and journal replay.
+//! The runtime around the pure state machine: the ring pipeline, state snapshots and
+//! journal replay / recovery.
 
 pub mod pacer;
 pub mod pipeline;
 pub mod replay;
 pub mod risk_snapshots;
+pub mod state_snapshots;
 pub mod wait;
 
 pub use pacer::Pacer;
 pub use pipeline::{BATCH_EVENTS_MAX, PipelineConfig, PipelineError, PipelineOutput, run_pipeline};
-pub use replay::{FLAG_BATCH_END, ReplayError, replay, replay_into};
+pub use replay::{
+    FLAG_BATCH_END, Recovered, ReplayError, recover, recover_to_continue, replay, replay_into,
+};
 pub use risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
+pub use state_snapshots::{
+    SNAPSHOT_INTERVAL_DEFAULT_EVENTS, SnapshotStats, StateSnapshotPolicy, shard_store_dir,
+    shard_store_name,
+};
 pub use wait::WaitStrategyKind;

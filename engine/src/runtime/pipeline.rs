@@ -18,6 +18,7 @@ use thiserror::Error;
 
 use super::replay::FLAG_BATCH_END;
 use super::risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
+use super::state_snapshots::{SnapshotStats, SnapshotTaker, SnapshotWriter, StateSnapshotPolicy};
 use super::wait::WaitStrategyKind;
 use crate::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
 use crate::state::ShardState;
@@ -41,6 +42,8 @@ pub struct PipelineConfig {
     /// Where shards publish each owned account's risk at every batch end, for readers
     /// on other threads (seqlock slots; shards never wait on readers).
     pub snapshots: Option<Arc<RiskSnapshots>>,
+    /// Periodic snapshots of shard state into the journal directory (fast recovery).
+    pub state_snapshots: Option<StateSnapshotPolicy>,
 }
 
 impl Default for PipelineConfig {
@@ -51,6 +54,7 @@ impl Default for PipelineConfig {
             pin: true,
             offered_rate_eps: None,
             snapshots: None,
+            state_snapshots: Some(StateSnapshotPolicy::default()),
         }
     }
 }
@@ -65,6 +69,8 @@ pub enum PipelineError {
     Journal { seq: u64, message: String },
     #[error("a pipeline stage stopped without handing back its state")]
     StageLost,
+    #[error("cannot start a pipeline thread: {0}")]
+    Thread(String),
 }
 
 /// One ring slot: the event, whether it ends a batch, and when it was due (ns since the
@@ -97,6 +103,7 @@ pub struct PipelineOutput {
     pub events: u64,
     pub last_seq: u64,
     pub elapsed_s: f64,
+    pub state_snapshots: SnapshotStats,
 }
 
 struct JournalStage {
@@ -165,6 +172,7 @@ struct ShardStage {
     failed_at: Arc<AtomicU64>,
     done: channel::Sender<(ShardState, Histogram<u64>)>,
     snapshots: Option<Arc<RiskSnapshots>>,
+    state_snapshots: Option<SnapshotTaker>,
     /// Journal sequence of the last event applied.
     last_seq: u64,
 }
@@ -183,6 +191,9 @@ impl ShardStage {
         if slot.batch_end {
             state.end_of_batch();
             publish_snapshots(self.snapshots.as_deref(), state, seq);
+            if let Some(taker) = &self.state_snapshots {
+                taker.after_batch_end(state, seq);
+            }
         }
         let now_ns = self.clock.delta_as_nanos(self.start_raw, self.clock.raw());
         self.latency_ns
@@ -234,6 +245,17 @@ pub fn run_pipeline(
         return Err(PipelineError::RingSize(config.ring_size));
     }
     let first_seq = journal.next_seq();
+    let snapshot_writer = match &config.state_snapshots {
+        Some(policy) => Some(
+            SnapshotWriter::start(journal.dir(), shard_count as u32, policy, journal.status())
+                .map_err(|e| PipelineError::Thread(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let (snapshot_writer, snapshot_taker) = match snapshot_writer {
+        Some((writer, taker)) => (Some(writer), Some(taker)),
+        None => (None, None),
+    };
     let failed_at = Arc::new(AtomicU64::new(u64::MAX));
     let journal_error = Arc::new(std::sync::Mutex::new(None));
     let clock = quanta::Clock::new();
@@ -273,6 +295,7 @@ pub fn run_pipeline(
             failed_at: failed_at.clone(),
             done: done_tx.clone(),
             snapshots: config.snapshots.clone(),
+            state_snapshots: snapshot_taker.clone(),
             last_seq: first_seq.saturating_sub(1),
         };
         (index, stage)
@@ -339,8 +362,13 @@ pub fn run_pipeline(
         }
     };
     let elapsed_s = started.elapsed().as_secs_f64();
+    drop(snapshot_taker);
 
     let mut finished: Vec<(ShardState, Histogram<u64>)> = done_rx.iter().collect();
+    // Every shard stage (and its snapshot taker) is gone: the writer drains and stops.
+    let state_snapshots = snapshot_writer
+        .map(SnapshotWriter::finish)
+        .unwrap_or_default();
     if finished.len() != shard_count {
         return Err(PipelineError::StageLost);
     }
@@ -367,6 +395,7 @@ pub fn run_pipeline(
         events: published,
         last_seq: first_seq + published - 1,
         elapsed_s,
+        state_snapshots,
     })
 }
 

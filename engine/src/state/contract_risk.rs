@@ -3,6 +3,8 @@
 
 use std::ops::{AddAssign, Mul, Sub};
 
+use rkyv::{Archive, Deserialize, Serialize};
+
 use crate::events::{InstrumentDefinition, InstrumentKind, OptionRight, Settlement};
 use crate::pricing::{OptionInputs, OptionKind, black76, coin_greeks};
 
@@ -13,7 +15,7 @@ pub const YEAR_NS: f64 = 365.0 * 86_400.0 * 1e9;
 /// inverse contracts, quote currency for linear); Greeks as DESIGN 5: `delta_coin` is the
 /// BTC-equivalent exposure, `delta_usd` the Black (USD-value) delta, both in units of
 /// the underlying; gamma per USD; vega USD per vol point; theta USD per day.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Archive, Serialize, Deserialize)]
 pub struct ContractRisk {
     pub value: f64,
     pub delta_coin: f64,
@@ -90,7 +92,7 @@ impl AddAssign for ContractRisk {
 }
 
 /// The market an instrument was last marked at.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Archive, Serialize, Deserialize)]
 pub struct Mark {
     pub timestamp_ns: u64,
     /// As quoted: coin for inverse options, quote currency otherwise.

@@ -9,6 +9,7 @@ pub mod instrument_state;
 pub mod position;
 pub mod rejection;
 pub mod shard_state;
+pub mod snapshot;
 pub mod sorted_map;
 pub mod trade_ids;
 
@@ -16,6 +17,7 @@ pub use account::{AccountState, QUOTE_CURRENCY};
 pub use contract_risk::ContractRisk;
 pub use rejection::{RejectReason, RejectionCounts};
 pub use shard_state::{Outcome, PARKED_FILLS_MAX, ShardState, TRADE_IDS_MAX};
+pub use snapshot::{SnapshotError, decode_state, encode_state};
 pub use sorted_map::SortedVecMap;
 pub use trade_ids::TradeIdWindow;
 

@@ -1,6 +1,8 @@
 //! Why an event was not applied: every rejection has a reason, counted per reason and
 //! visible in reports (DESIGN 4: never a panic, never a silent drop).
 
+use rkyv::{Archive, Deserialize, Serialize};
+
 /// A rejection reason. The order is the report order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum RejectReason {
@@ -60,7 +62,7 @@ impl RejectReason {
 }
 
 /// Counts per reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Archive, Serialize, Deserialize)]
 pub struct RejectionCounts {
     counts: [u64; RejectReason::ALL.len()],
 }

@@ -25,7 +25,7 @@ use crate::events::{
 pub const PARKED_FILLS_MAX: usize = 4_096;
 /// Most trade ids remembered for duplicate detection (oldest forgotten first). Market-wide,
 /// so every shard keeps the same window.
-pub const TRADE_IDS_MAX: usize = 1 << 20;
+pub const TRADE_IDS_MAX: usize = 1 << 18;
 
 /// What `apply` did with an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,6 +118,17 @@ impl ShardState {
             Outcome::Parked | Outcome::NotOwned => {}
         }
         outcome
+    }
+
+    /// Instruments marked since the last batch end, awaiting revaluation.
+    pub fn dirty_instruments(&self) -> &[InstrumentId] {
+        &self.dirty
+    }
+
+    /// Sets the instruments awaiting revaluation (restoring a snapshot).
+    pub(crate) fn restore_dirty_instruments(&mut self, dirty: &[InstrumentId]) {
+        self.dirty.clear();
+        self.dirty.extend_from_slice(dirty);
     }
 
     /// All rejections this shard counted (market and account events).

@@ -83,6 +83,8 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         let config = PipelineConfig {
             wait: *wait,
             offered_rate_eps: offered,
+            // The channel baseline takes no snapshots either: like for like.
+            state_snapshots: None,
             ..PipelineConfig::default()
         };
         let keel = run_pipeline(

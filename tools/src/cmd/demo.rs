@@ -10,7 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use keel_engine::runtime::{PipelineConfig, WaitStrategyKind, replay_into, run_pipeline};
+use keel_engine::runtime::{
+    PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover_to_continue, run_pipeline,
+};
 use keel_engine::state::ShardState;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{JournalConfig, JournalWriter};
@@ -41,6 +43,10 @@ pub struct DemoArgs {
     /// `yield`, or `busy-spin` (a core per stage).
     #[arg(long, default_value = "backoff")]
     wait: WaitStrategyKind,
+    /// Events between state snapshots (recovery restores the latest and replays only
+    /// the journal after it); 0 turns snapshots off.
+    #[arg(long, default_value_t = keel_engine::runtime::SNAPSHOT_INTERVAL_DEFAULT_EVENTS)]
+    snapshot_interval: u64,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -84,13 +90,22 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .map(|i| ShardState::new(i, args.shards))
         .collect();
     let already = recovery.last_seq;
+    let mut resumed = None;
     if already > 0 {
-        replay_into(dir, None, &mut shards, false)?;
+        let recovered = recover_to_continue(dir, args.shards)?;
+        shards = recovered.shards;
+        resumed = Some(json!({
+            "from_seq": already,
+            "snapshot_seqs": recovered.snapshot_seqs,
+            "records_replayed": recovered.records_replayed,
+        }));
         if !args.json {
             println!(
-                "continuing the journal in {} from event {}",
+                "continuing the journal in {} from event {} (state from snapshot at {}, {} events replayed)",
                 dir.display(),
-                already + 1
+                already + 1,
+                recovered.snapshot_seqs.iter().min().copied().unwrap_or(0),
+                recovered.records_replayed
             );
         }
     }
@@ -113,6 +128,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .inspect(move |_| counted.inc(1));
     let config = PipelineConfig {
         wait: args.wait,
+        state_snapshots: (args.snapshot_interval > 0).then(|| StateSnapshotPolicy {
+            interval_events: args.snapshot_interval,
+            ..StateSnapshotPolicy::default()
+        }),
         ..PipelineConfig::default()
     };
     let output = run_pipeline(&config, journal, shards, events)?;
@@ -126,7 +145,11 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", json_report(&output.shards, &facts))?;
+        let mut report = json_report(&output.shards, &facts);
+        if let Some(resumed) = resumed {
+            report["resumed"] = resumed;
+        }
+        writeln!(out, "{report}")?;
     } else {
         writeln!(
             out,

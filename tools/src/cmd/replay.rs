@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use keel_engine::runtime::replay;
+use keel_engine::runtime::recover;
 use keel_engine::state::checker::check;
 
 use super::report::{RunFacts, json_report, print_table};
@@ -28,6 +28,10 @@ pub struct ReplayArgs {
     /// Also recompute every aggregate from scratch and compare with the incremental state.
     #[arg(long)]
     check: bool,
+    /// Replay every record from the start, ignoring state snapshots (an audit of the
+    /// whole journal; the result is the same).
+    #[arg(long)]
+    no_snapshots: bool,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -41,7 +45,14 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     );
     anyhow::ensure!((1..=64).contains(&args.shards), "--shards must be 1 to 64");
     let started = std::time::Instant::now();
-    let (shards, last_seq) = replay(&args.dir, args.to_seq, args.shards)?;
+    let recovered = recover(
+        &args.dir,
+        args.shards,
+        args.to_seq,
+        !args.no_snapshots,
+        true,
+    )?;
+    let (shards, last_seq) = (recovered.shards, recovered.last_seq);
     let elapsed_s = started.elapsed().as_secs_f64();
     if args.check {
         for shard in &shards {
@@ -67,9 +78,16 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut report = json_report(&shards, &facts);
         report["checked"] = serde_json::json!(args.check);
+        report["snapshot_seqs"] = serde_json::json!(recovered.snapshot_seqs);
+        report["records_replayed"] = serde_json::json!(recovered.records_replayed);
         writeln!(out, "{report}")?;
     } else {
         print_table(&mut out, &shards, &facts)?;
+        writeln!(
+            out,
+            "rebuilt from snapshots at {:?} (0: none) + {} journal records",
+            recovered.snapshot_seqs, recovered.records_replayed
+        )?;
         if args.check {
             writeln!(
                 out,

@@ -12,7 +12,10 @@ use std::rc::Rc;
 use anyhow::{Context, bail};
 use clap::Args;
 use keel_engine::events::Event;
-use keel_engine::runtime::{PipelineConfig, WaitStrategyKind, replay_into, run_pipeline};
+use keel_engine::runtime::{
+    PipelineConfig, SNAPSHOT_INTERVAL_DEFAULT_EVENTS, StateSnapshotPolicy, WaitStrategyKind,
+    recover_to_continue, run_pipeline,
+};
 use keel_engine::state::ShardState;
 use keel_journal::{Durability, JournalConfig, JournalWriter};
 use serde::Deserialize;
@@ -39,6 +42,8 @@ struct RunConfig {
     shards: u32,
     wait: String,
     ring_size: usize,
+    /// Events between state snapshots; 0: none.
+    snapshot_interval_events: u64,
     journal: JournalSection,
 }
 
@@ -57,6 +62,7 @@ impl Default for RunConfig {
             shards: 1,
             wait: "backoff".into(),
             ring_size: 1 << 14,
+            snapshot_interval_events: SNAPSHOT_INTERVAL_DEFAULT_EVENTS,
             journal: JournalSection::default(),
         }
     }
@@ -112,9 +118,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         .map(|i| ShardState::new(i, config.shards))
         .collect();
     if recovery.last_seq > 0 {
-        replay_into(dir, None, &mut shards, false)?;
+        let recovered = recover_to_continue(dir, config.shards)?;
+        shards = recovered.shards;
         tracing::info!(
             last_seq = recovery.last_seq,
+            snapshot_seqs = ?recovered.snapshot_seqs,
+            records_replayed = recovered.records_replayed,
             "recovered the journal; continuing"
         );
     }
@@ -136,6 +145,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let pipeline_config = PipelineConfig {
         wait,
         ring_size: config.ring_size,
+        state_snapshots: (config.snapshot_interval_events > 0).then(|| StateSnapshotPolicy {
+            interval_events: config.snapshot_interval_events,
+            ..StateSnapshotPolicy::default()
+        }),
         ..PipelineConfig::default()
     };
     let output = run_pipeline(&pipeline_config, journal, shards, events)?;
