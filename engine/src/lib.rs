@@ -2,6 +2,7 @@
 //! the risk state machine and margin models. See `DESIGN.md` sections 4–6.
 
 pub mod events;
+pub mod margin;
 pub mod pricing;
 pub mod runtime;
 pub mod state;

@@ -1,6 +1,8 @@
 //! `keel-feeds`: event sources for the engine (DESIGN 3). Today: the seeded synthetic
-//! market. Venue decoders (Deribit JSON-RPC, …) come later.
+//! market, and Deribit's instrument names and portfolio-margin files. Venue decoders
+//! (Deribit JSON-RPC, …) come later.
 
+pub mod deribit;
 pub mod rng;
 pub mod synthetic;
 

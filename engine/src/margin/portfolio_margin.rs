@@ -1,0 +1,461 @@
+//! Deribit's portfolio margin (DESIGN 6), per settlement currency: each position's PnL
+//! over the scenario grid, the account's sum, and from it the worst case, the shocks,
+//! and initial and maintenance margin. Pure functions; the engine keeps the sums
+//! incrementally and calls [`margin_from_vector`] on them.
+//!
+//! Where Deribit publishes only parameter names, the choices made are in
+//! `docs/MARGIN.md`, each marked as such.
+
+use thiserror::Error;
+
+use super::params::PmParams;
+use super::scenarios::{
+    EXTENDED_MOVES, PRICE_BUCKETS, ScenarioVector, VOL_SCENARIOS, VolScenario, standard_move,
+};
+use crate::pricing::{OptionInputs, OptionKind, black76_price};
+
+/// Days in the year for DTE and T (DESIGN 4).
+const DAYS_PER_YEAR: f64 = 365.0;
+/// Vol shocks use DTE of at least this (one minute): `(30/DTE)^p` is unbounded at 0.
+const DTE_MIN_DAYS: f64 = 1.0 / 1440.0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Error)]
+pub enum MarginError {
+    #[error(
+        "market input not finite or not positive (index {index}, forward {forward}, vol {vol})"
+    )]
+    InvalidMarket { index: f64, forward: f64, vol: f64 },
+    #[error("position quantity is not finite")]
+    InvalidQuantity,
+    #[error("option terms invalid (strike {strike}, years {years})")]
+    InvalidOption { strike: f64, years: f64 },
+    #[error("portfolio-margin parameters out of their domain")]
+    InvalidParams,
+    #[error("a scenario could not be valued")]
+    Unpriced,
+}
+
+/// What a position is, for margin.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PmContract {
+    /// Coin-settled future (years > 0) or perpetual (years = 0); quantity in coin
+    /// (USD notional / price), PnL in coin.
+    InverseFuture { years: f64 },
+    /// Quote-settled future or perpetual; quantity in coin, PnL in the quote currency.
+    LinearFuture { years: f64 },
+    /// Quantity in underlying units (contracts × contract size); PnL in coin when
+    /// inverse, else in the quote currency.
+    Option {
+        kind: OptionKind,
+        strike: f64,
+        years: f64,
+        inverse: bool,
+    },
+}
+
+impl PmContract {
+    fn years(&self) -> f64 {
+        match *self {
+            PmContract::InverseFuture { years }
+            | PmContract::LinearFuture { years }
+            | PmContract::Option { years, .. } => years,
+        }
+    }
+
+    pub fn is_future(&self) -> bool {
+        !matches!(self, PmContract::Option { .. })
+    }
+}
+
+/// The market a position is valued at.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PmMarket {
+    /// Index price of the underlying (USD).
+    pub index: f64,
+    /// Forward of the option's expiry (options only; futures ignore it).
+    pub forward: f64,
+    /// Implied volatility, a fraction (options only).
+    pub vol: f64,
+}
+
+/// Volatility after the down / same / up shock, for an option with `years` left.
+pub fn shocked_vols(vol: f64, years: f64, params: &PmParams) -> [f64; VOL_SCENARIOS] {
+    let dte_days = (years * DAYS_PER_YEAR).max(DTE_MIN_DAYS);
+    let power = if dte_days < 30.0 {
+        params.short_term_vega_power
+    } else {
+        params.long_term_vega_power
+    };
+    let scale = (30.0 / dte_days).powf(power);
+    let up =
+        (vol * (1.0 + params.volatility_range_up * scale)).max(params.min_volatility_for_shock_up);
+    let down = (vol * (1.0 - params.volatility_range_down * scale)).max(0.0);
+    [down, vol, up]
+}
+
+/// Value of one unit of an option at forward `forward` and `vol`: coin when inverse.
+fn option_value(
+    kind: OptionKind,
+    strike: f64,
+    years: f64,
+    inverse: bool,
+    forward: f64,
+    vol: f64,
+) -> Result<f64, MarginError> {
+    let inputs = OptionInputs {
+        kind,
+        forward,
+        strike,
+        years: years.max(0.0),
+        vol,
+        rate: 0.0,
+    };
+    let usd = black76_price(&inputs).map_err(|_| MarginError::Unpriced)?;
+    Ok(if inverse { usd / forward } else { usd })
+}
+
+/// PnL of `quantity` of `contract` in every scenario (settlement currency).
+pub fn position_vector(
+    contract: &PmContract,
+    quantity: f64,
+    market: &PmMarket,
+    params: &PmParams,
+) -> Result<ScenarioVector, MarginError> {
+    if !quantity.is_finite() {
+        return Err(MarginError::InvalidQuantity);
+    }
+    let mut vector = ScenarioVector::ZERO;
+    match *contract {
+        PmContract::InverseFuture { .. } | PmContract::LinearFuture { .. } => {
+            if !(market.index.is_finite() && market.index > 0.0) {
+                return Err(invalid_market(market));
+            }
+            let pnl = |m: f64| match contract {
+                // N USD of contract, q = N/F coin: N(1/F − 1/F(1+m)) = q(1 − 1/(1+m)).
+                PmContract::InverseFuture { .. } => quantity * (1.0 - 1.0 / (1.0 + m)),
+                _ => quantity * market.index * m,
+            };
+            for bucket in 0..PRICE_BUCKETS {
+                let value = pnl(standard_move(bucket, params.price_range));
+                for vol in VolScenario::ALL {
+                    vector.standard[bucket * VOL_SCENARIOS + vol as usize] = value;
+                }
+            }
+            // Futures have no convexity: the extended moves are capped at the grid's range.
+            for (slot, m) in vector.extended.iter_mut().zip(EXTENDED_MOVES) {
+                *slot = pnl(m.clamp(-params.price_range, params.price_range));
+            }
+        }
+        PmContract::Option {
+            kind,
+            strike,
+            years,
+            inverse,
+        } => {
+            let valid_market = [market.index, market.forward, market.vol]
+                .iter()
+                .all(|v| v.is_finite())
+                && market.forward > 0.0
+                && market.vol >= 0.0;
+            if !valid_market {
+                return Err(invalid_market(market));
+            }
+            if !(strike.is_finite() && strike > 0.0 && years.is_finite()) {
+                return Err(MarginError::InvalidOption { strike, years });
+            }
+            let value =
+                |forward: f64, vol: f64| option_value(kind, strike, years, inverse, forward, vol);
+            let base = value(market.forward, market.vol)?;
+            let vols = shocked_vols(market.vol, years, params);
+            for bucket in 0..PRICE_BUCKETS {
+                let forward = market.forward * (1.0 + standard_move(bucket, params.price_range));
+                for vol in VolScenario::ALL {
+                    let shocked = value(forward, vols[vol as usize])?;
+                    vector.standard[bucket * VOL_SCENARIOS + vol as usize] =
+                        quantity * (shocked - base);
+                }
+            }
+            for (slot, m) in vector.extended.iter_mut().zip(EXTENDED_MOVES) {
+                let shocked = value(market.forward * (1.0 + m), vols[VolScenario::Up as usize])?;
+                *slot = quantity * (shocked - base) * params.extended_table_factor;
+            }
+        }
+    }
+    if vector.is_finite() {
+        Ok(vector)
+    } else {
+        Err(MarginError::Unpriced)
+    }
+}
+
+fn invalid_market(market: &PmMarket) -> MarginError {
+    MarginError::InvalidMarket {
+        index: market.index,
+        forward: market.forward,
+        vol: market.vol,
+    }
+}
+
+/// A position's roll-shock charge: futures only, `|q| · max(min_annualised_move,
+/// annualised_move_risk · T)`.
+pub fn roll_shock(contract: &PmContract, quantity: f64, params: &PmParams) -> f64 {
+    if !contract.is_future() {
+        return 0.0;
+    }
+    let rate = params
+        .min_annualised_move
+        .max(params.annualised_move_risk * contract.years().max(0.0));
+    quantity.abs() * rate
+}
+
+/// Which scenario gave the worst case, as Deribit reports it (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorstCaseBucket {
+    pub source: ScenarioSource,
+    /// Price bucket (standard: 1…9; extended: 1…8).
+    pub bucket: usize,
+    pub side: Side,
+    /// Position in the source vector (standard: 1…27, bucket-major).
+    pub index: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScenarioSource {
+    Standard,
+    Extended,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Center,
+    Right,
+}
+
+impl ScenarioSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScenarioSource::Standard => "standard",
+            ScenarioSource::Extended => "extended",
+        }
+    }
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Left => "left",
+            Side::Center => "center",
+            Side::Right => "right",
+        }
+    }
+}
+
+/// Inputs Keel does not derive from positions: market-maker-protection and open-order
+/// margin come from the venue's order state (settlement currency).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OrderMargins {
+    pub mmp_margin: f64,
+    pub open_orders_margin: f64,
+}
+
+/// Portfolio margin of one settlement currency, with every intermediate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PmBreakdown {
+    /// The account's vector after the PnL offset and the extended dampener.
+    pub aggregated: ScenarioVector,
+    pub worst_case: f64,
+    pub worst_case_bucket: WorstCaseBucket,
+    pub delta_shock: f64,
+    pub roll_shock: f64,
+    pub correlation_contingency: f64,
+    pub risk_matrix_margin: f64,
+    pub mmp_margin: f64,
+    pub open_orders_margin: f64,
+    pub initial_margin: f64,
+    pub maintenance_margin: f64,
+}
+
+/// The account's sums for one settlement currency, as kept incrementally.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PmTotals {
+    /// Σ position vectors.
+    pub vector: ScenarioVector,
+    /// Σ roll-shock charges.
+    pub roll_shock: f64,
+    /// Σ delta (underlying units, coin-equivalent).
+    pub delta: f64,
+}
+
+/// Margin from an account's totals: offset gains, dampen the extended table, take the
+/// worst scenario, add the shocks.
+pub fn margin_from_vector(
+    totals: &PmTotals,
+    index: f64,
+    params: &PmParams,
+    orders: &OrderMargins,
+) -> Result<PmBreakdown, MarginError> {
+    if !params.is_valid() {
+        return Err(MarginError::InvalidParams);
+    }
+    if !(index.is_finite() && index > 0.0) {
+        return Err(MarginError::InvalidMarket {
+            index,
+            forward: f64::NAN,
+            vol: f64::NAN,
+        });
+    }
+    let offset_cap = params.max_offsetable_pnl_usd / index;
+    let mut aggregated = totals.vector;
+    for value in &mut aggregated.standard {
+        if *value > 0.0 {
+            *value = (*value * params.pnl_offset).min(offset_cap);
+        }
+    }
+    let dampener = params.extended_dampener_usd / index;
+    for value in &mut aggregated.extended {
+        *value = (*value + dampener).min(0.0);
+    }
+
+    let mut worst = (0.0f64, ScenarioSource::Standard, 0usize);
+    let mut first = true;
+    for (position, &value) in aggregated.standard.iter().enumerate() {
+        if first || value < worst.0 {
+            worst = (value, ScenarioSource::Standard, position);
+            first = false;
+        }
+    }
+    for (position, &value) in aggregated.extended.iter().enumerate() {
+        if value < worst.0 {
+            worst = (value, ScenarioSource::Extended, position);
+        }
+    }
+    let (worst_value, source, position) = worst;
+    let worst_case_bucket = match source {
+        ScenarioSource::Standard => {
+            let bucket = position / VOL_SCENARIOS;
+            let middle = PRICE_BUCKETS / 2;
+            WorstCaseBucket {
+                source,
+                bucket: bucket + 1,
+                side: match bucket.cmp(&middle) {
+                    std::cmp::Ordering::Less => Side::Left,
+                    std::cmp::Ordering::Equal => Side::Center,
+                    std::cmp::Ordering::Greater => Side::Right,
+                },
+                index: position + 1,
+            }
+        }
+        ScenarioSource::Extended => WorstCaseBucket {
+            source,
+            bucket: position + 1,
+            side: if EXTENDED_MOVES[position] < 0.0 {
+                Side::Left
+            } else {
+                Side::Right
+            },
+            index: position + 1,
+        },
+    };
+    let worst_case = (-worst_value).max(0.0);
+
+    let delta = totals.delta.abs();
+    let excess = (delta - params.delta_total_liq_shock_threshold_usd / index).max(0.0);
+    let delta_shock = delta * (params.m_inc * excess).min(params.max_delta_shock);
+    // Cross-currency correlation sets are not modelled: each currency stands alone.
+    let correlation_contingency = 0.0;
+    let risk_matrix_margin = worst_case + delta_shock + totals.roll_shock + correlation_contingency;
+    let breakdown = PmBreakdown {
+        aggregated,
+        worst_case,
+        worst_case_bucket,
+        delta_shock,
+        roll_shock: totals.roll_shock,
+        correlation_contingency,
+        risk_matrix_margin,
+        mmp_margin: orders.mmp_margin,
+        open_orders_margin: orders.open_orders_margin,
+        initial_margin: risk_matrix_margin + orders.mmp_margin + orders.open_orders_margin,
+        maintenance_margin: params.mm_factor * risk_matrix_margin,
+    };
+    let numbers = [
+        breakdown.worst_case,
+        breakdown.delta_shock,
+        breakdown.risk_matrix_margin,
+        breakdown.initial_margin,
+        breakdown.maintenance_margin,
+    ];
+    if numbers.iter().all(|v| v.is_finite()) && aggregated.is_finite() {
+        Ok(breakdown)
+    } else {
+        Err(MarginError::Unpriced)
+    }
+}
+
+/// A position's delta for the delta shock (underlying units): futures their quantity;
+/// options Black delta × quantity, minus the premium's own exposure when inverse.
+pub fn position_delta(
+    contract: &PmContract,
+    quantity: f64,
+    market: &PmMarket,
+) -> Result<f64, MarginError> {
+    match *contract {
+        PmContract::InverseFuture { .. } | PmContract::LinearFuture { .. } => Ok(quantity),
+        PmContract::Option {
+            kind,
+            strike,
+            years,
+            inverse,
+        } => {
+            let inputs = OptionInputs {
+                kind,
+                forward: market.forward,
+                strike,
+                years: years.max(0.0),
+                vol: market.vol,
+                rate: 0.0,
+            };
+            let greeks = crate::pricing::black76(&inputs).map_err(|_| MarginError::Unpriced)?;
+            let delta = if inverse {
+                crate::pricing::coin_greeks(&inputs, &greeks).delta_coin
+            } else {
+                greeks.delta
+            };
+            Ok(quantity * delta)
+        }
+    }
+}
+
+/// One position of an offline portfolio.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PmPosition {
+    pub contract: PmContract,
+    pub quantity: f64,
+    pub market: PmMarket,
+}
+
+/// Margin of a whole portfolio of one settlement currency, from scratch: each
+/// position's vector (in input order), the totals, and the breakdown.
+pub fn evaluate_portfolio(
+    positions: &[PmPosition],
+    index: f64,
+    params: &PmParams,
+    orders: &OrderMargins,
+) -> Result<(Vec<ScenarioVector>, PmTotals, PmBreakdown), MarginError> {
+    let mut vectors = Vec::with_capacity(positions.len());
+    let mut totals = PmTotals::default();
+    for position in positions {
+        let vector = position_vector(
+            &position.contract,
+            position.quantity,
+            &position.market,
+            params,
+        )?;
+        totals.vector += vector;
+        totals.roll_shock += roll_shock(&position.contract, position.quantity, params);
+        totals.delta += position_delta(&position.contract, position.quantity, &position.market)?;
+        vectors.push(vector);
+    }
+    let breakdown = margin_from_vector(&totals, index, params, orders)?;
+    Ok((vectors, totals, breakdown))
+}
