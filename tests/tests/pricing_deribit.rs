@@ -111,25 +111,7 @@ fn snapshot_marks_deltas_and_vegas_match_deribit() {
 
 /// Expiry of a Deribit name's date part (`5JUN20`) at 08:00 UTC, in ms since the epoch.
 fn deribit_expiry_ms(date: &str) -> Option<i64> {
-    let split = date.find(|c: char| c.is_ascii_alphabetic())?;
-    let day: i64 = date[..split].parse().ok()?;
-    let month_names = [
-        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
-    ];
-    let month = month_names
-        .iter()
-        .position(|m| *m == &date[split..split + 3])? as i64
-        + 1;
-    let year = 2000 + date[split + 3..].parse::<i64>().ok()?;
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + 8 * 3_600) * 1_000)
+    keel_feeds::deribit::expiry_ms(date)
 }
 
 /// Deribit prints Greeks to 5 decimals; where that rounding is coarse, 1 % is allowed.

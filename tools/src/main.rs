@@ -29,6 +29,8 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Rebuild the state from a journal and print the same report and state hash.
     Replay(cmd::replay::ReplayArgs),
+    /// Portfolio margin of a portfolio file (Deribit's pme/simulate shape), offline.
+    Margin(cmd::margin::MarginArgs),
     /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
     Price(cmd::price::PriceArgs),
     /// Implied volatility of one option price, or of JSON lines on stdin.
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Replay(args) => cmd::replay::run(&args),
         Command::Run(args) => cmd::run::run(&args),
+        Command::Margin(args) => cmd::margin::run(&args),
         Command::Price(args) => cmd::price::run(&args),
         Command::Iv(args) => cmd::iv::run(&args),
         Command::Journal(args) => cmd::journal::run(&args),

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod iv;
 pub mod journal;
 pub mod json_lines;
+pub mod margin;
 pub mod price;
 pub mod replay;
 pub mod report;
