@@ -64,8 +64,32 @@ impl SnapshotStore {
         Self::open_at(&Self::named_dir(journal_dir, name))
     }
 
-    /// The directory [`open_named`](SnapshotStore::open_named) uses (it may not exist).
-    pub fn named_dir(journal_dir: &Path, name: &str) -> PathBuf {
+    /// The named store `name`, if it exists (nothing is created: a read-only audit).
+    pub fn existing_named(journal_dir: &Path, name: &str) -> Result<Option<SnapshotStore>> {
+        let dir = Self::named_dir(journal_dir, name);
+        Ok(dir.is_dir().then_some(SnapshotStore { dir }))
+    }
+
+    /// Every named store that exists, in name order.
+    pub fn all_named(journal_dir: &Path) -> Result<Vec<SnapshotStore>> {
+        let root = journal_dir.join(SNAPSHOT_DIR);
+        let entries = match std::fs::read_dir(&root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(JournalError::io(&root, e)),
+        };
+        let mut stores = Vec::new();
+        for entry in entries {
+            let dir = entry.map_err(|e| JournalError::io(&root, e))?.path();
+            if dir.is_dir() {
+                stores.push(SnapshotStore { dir });
+            }
+        }
+        stores.sort_by(|a, b| a.dir.cmp(&b.dir));
+        Ok(stores)
+    }
+
+    fn named_dir(journal_dir: &Path, name: &str) -> PathBuf {
         journal_dir.join(SNAPSHOT_DIR).join(name)
     }
 

@@ -159,12 +159,14 @@ fn check_case(name: &str, positions: &[PmPosition]) -> f64 {
     let worst = -worst_standard.min(worst_extended);
     let roll: f64 = positions
         .iter()
-        .filter(|p| matches!(p.contract, PmContract::InverseFuture { .. }))
-        .map(|p| {
-            p.quantity.abs()
-                * params
-                    .min_annualised_move
-                    .max(params.annualised_move_risk * 30.0 * DAY)
+        .filter_map(|p| match p.contract {
+            PmContract::InverseFuture { years } => Some(
+                p.quantity.abs()
+                    * params
+                        .min_annualised_move
+                        .max(params.annualised_move_risk * years),
+            ),
+            _ => None,
         })
         .sum();
     assert_eq!(margin.delta_shock, 0.0, "{name}");

@@ -5,7 +5,7 @@
 use keel_engine::events::Event;
 use keel_engine::runtime::{
     BATCH_EVENTS_MAX, PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover,
-    recover_to_continue, replay, run_pipeline, shard_store_dir,
+    recover_to_continue, replay, run_pipeline, shard_store_name,
 };
 use keel_engine::state::hash::combined_hash;
 use keel_engine::state::{ShardState, SnapshotError, decode_state, encode_state};
@@ -136,7 +136,7 @@ fn recovery_from_snapshots_equals_full_replay() {
     let last_snapshot = PIPELINE_EVENTS as u64 / INTERVAL_EVENTS * INTERVAL_EVENTS;
     for index in 0..2 {
         let store =
-            SnapshotStore::open_named(dir.path(), &format!("shard-{index}-of-2")).expect("store");
+            SnapshotStore::open_named(dir.path(), &shard_store_name(index, 2)).expect("store");
         let kept: Vec<u64> = store
             .list()
             .expect("list")
@@ -176,14 +176,15 @@ fn recovery_from_snapshots_equals_full_replay() {
 fn damaged_and_stale_snapshots_fall_back_to_the_same_state() {
     let dir = tempfile::tempdir().expect("tempdir");
     let live_hash = live_run(dir.path(), 1);
-    let store = SnapshotStore::open_named(dir.path(), "shard-0-of-1").expect("store");
+    let store = SnapshotStore::open_named(dir.path(), &shard_store_name(0, 1)).expect("store");
     let kept = store.list().expect("list");
     let (newest_seq, newest_path) = kept.last().cloned().expect("a snapshot");
     let (older_seq, _) = kept[0].clone();
 
     // A snapshot "from the future" (past the journal's end, as after a crash that lost
     // the journal's tail): never used, and deleted before the journal continues.
-    let future = shard_store_dir(dir.path(), 0, 1)
+    let future = store
+        .dir()
         .join(format!("snapshot-{:020}.snap", PIPELINE_EVENTS as u64 + 64));
     std::fs::copy(&newest_path, &future).expect("copy");
 

@@ -25,6 +25,8 @@ pub enum MarginError {
         "market input not finite or not positive (index {index}, forward {forward}, vol {vol})"
     )]
     InvalidMarket { index: f64, forward: f64, vol: f64 },
+    #[error("{what} {value} is not a valid price")]
+    InvalidPrice { what: &'static str, value: f64 },
     #[error("position quantity is not finite")]
     InvalidQuantity,
     #[error("option terms invalid (strike {strike}, years {years})")]
@@ -93,6 +95,25 @@ pub fn shocked_vols(vol: f64, years: f64, params: &PmParams) -> [f64; VOL_SCENAR
     [down, vol, up]
 }
 
+/// Black-76 inputs of an option at `forward` and `vol` (no discounting, as on Deribit;
+/// an expired option is valued at T = 0).
+fn option_inputs(
+    kind: OptionKind,
+    strike: f64,
+    years: f64,
+    forward: f64,
+    vol: f64,
+) -> OptionInputs {
+    OptionInputs {
+        kind,
+        forward,
+        strike,
+        years: years.max(0.0),
+        vol,
+        rate: 0.0,
+    }
+}
+
 /// Value of one unit of an option at forward `forward` and `vol`: coin when inverse.
 fn option_value(
     kind: OptionKind,
@@ -102,15 +123,8 @@ fn option_value(
     forward: f64,
     vol: f64,
 ) -> Result<f64, MarginError> {
-    let inputs = OptionInputs {
-        kind,
-        forward,
-        strike,
-        years: years.max(0.0),
-        vol,
-        rate: 0.0,
-    };
-    let usd = black76_price(&inputs).map_err(|_| MarginError::Unpriced)?;
+    let usd = black76_price(&option_inputs(kind, strike, years, forward, vol))
+        .map_err(|_| MarginError::Unpriced)?;
     Ok(if inverse { usd / forward } else { usd })
 }
 
@@ -299,10 +313,9 @@ pub fn margin_from_vector(
         return Err(MarginError::InvalidParams);
     }
     if !(index.is_finite() && index > 0.0) {
-        return Err(MarginError::InvalidMarket {
-            index,
-            forward: f64::NAN,
-            vol: f64::NAN,
+        return Err(MarginError::InvalidPrice {
+            what: "index",
+            value: index,
         });
     }
     let offset_cap = params.max_offsetable_pnl_usd / index;
@@ -317,12 +330,11 @@ pub fn margin_from_vector(
         *value = (*value + dampener).min(0.0);
     }
 
-    let mut worst = (0.0f64, ScenarioSource::Standard, 0usize);
-    let mut first = true;
-    for (position, &value) in aggregated.standard.iter().enumerate() {
-        if first || value < worst.0 {
+    // The first scenario in grid order wins ties (Deribit's reported bucket).
+    let mut worst = (aggregated.standard[0], ScenarioSource::Standard, 0usize);
+    for (position, &value) in aggregated.standard.iter().enumerate().skip(1) {
+        if value < worst.0 {
             worst = (value, ScenarioSource::Standard, position);
-            first = false;
         }
     }
     for (position, &value) in aggregated.extended.iter().enumerate() {
@@ -407,14 +419,7 @@ pub fn position_delta(
             years,
             inverse,
         } => {
-            let inputs = OptionInputs {
-                kind,
-                forward: market.forward,
-                strike,
-                years: years.max(0.0),
-                vol: market.vol,
-                rate: 0.0,
-            };
+            let inputs = option_inputs(kind, strike, years, market.forward, market.vol);
             let greeks = crate::pricing::black76(&inputs).map_err(|_| MarginError::Unpriced)?;
             let delta = if inverse {
                 crate::pricing::coin_greeks(&inputs, &greeks).delta_coin

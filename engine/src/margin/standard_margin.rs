@@ -38,11 +38,16 @@ pub fn standard_margin(
     if !quantity.is_finite() {
         return Err(MarginError::InvalidQuantity);
     }
-    if !(underlying.is_finite() && underlying > 0.0 && mark.is_finite() && mark >= 0.0) {
-        return Err(MarginError::InvalidMarket {
-            index: underlying,
-            forward: underlying,
-            vol: f64::NAN,
+    if !(underlying.is_finite() && underlying > 0.0) {
+        return Err(MarginError::InvalidPrice {
+            what: "underlying",
+            value: underlying,
+        });
+    }
+    if !(mark.is_finite() && mark >= 0.0) {
+        return Err(MarginError::InvalidPrice {
+            what: "mark",
+            value: mark,
         });
     }
     let size = quantity.abs();

@@ -15,7 +15,6 @@ pub use replay::{
 };
 pub use risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
 pub use state_snapshots::{
-    SNAPSHOT_INTERVAL_DEFAULT_EVENTS, SnapshotStats, StateSnapshotPolicy, shard_store_dir,
-    shard_store_name,
+    SNAPSHOT_INTERVAL_DEFAULT_EVENTS, SnapshotStats, StateSnapshotPolicy, shard_store_name,
 };
 pub use wait::WaitStrategyKind;

@@ -245,17 +245,15 @@ pub fn run_pipeline(
         return Err(PipelineError::RingSize(config.ring_size));
     }
     let first_seq = journal.next_seq();
-    let snapshot_writer = match &config.state_snapshots {
-        Some(policy) => Some(
+    let (snapshot_writer, snapshot_taker) = config
+        .state_snapshots
+        .as_ref()
+        .map(|policy| {
             SnapshotWriter::start(journal.dir(), shard_count as u32, policy, journal.status())
-                .map_err(|e| PipelineError::Thread(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let (snapshot_writer, snapshot_taker) = match snapshot_writer {
-        Some((writer, taker)) => (Some(writer), Some(taker)),
-        None => (None, None),
-    };
+        })
+        .transpose()
+        .map_err(|e| PipelineError::Thread(e.to_string()))?
+        .unzip();
     let failed_at = Arc::new(AtomicU64::new(u64::MAX));
     let journal_error = Arc::new(std::sync::Mutex::new(None));
     let clock = quanta::Clock::new();

@@ -10,7 +10,6 @@ use std::path::Path;
 use keel_journal::{JournalReader, SnapshotStore};
 use thiserror::Error;
 
-use super::state_snapshots::shard_store_dir;
 use super::state_snapshots::shard_store_name;
 use crate::events::{CodecError, decode};
 use crate::state::checker::check;
@@ -116,19 +115,10 @@ pub fn recover(
 /// [`JournalWriter::open`]: keel_journal::JournalWriter::open
 pub fn recover_to_continue(dir: &Path, shard_count: u32) -> Result<Recovered, ReplayError> {
     let recovered = recover(dir, shard_count, None, true, false)?;
-    let snapshots_dir = SnapshotStore::named_dir(dir, "");
-    if let Ok(entries) = std::fs::read_dir(&snapshots_dir) {
-        for entry in entries.flatten() {
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                continue;
-            };
-            if entry.path().is_dir() {
-                let discarded =
-                    SnapshotStore::open_named(dir, &name)?.discard_after(recovered.last_seq)?;
-                if discarded > 0 {
-                    tracing::warn!(store = %name, discarded, "snapshots past the journal's end deleted");
-                }
-            }
+    for store in SnapshotStore::all_named(dir)? {
+        let discarded = store.discard_after(recovered.last_seq)?;
+        if discarded > 0 {
+            tracing::warn!(store = %store.dir().display(), discarded, "snapshots past the journal's end deleted");
         }
     }
     Ok(recovered)
@@ -155,10 +145,9 @@ fn latest_snapshot(
     max_seq: u64,
     journal_first_seq: u64,
 ) -> Result<Option<(u64, ShardState)>, ReplayError> {
-    if !shard_store_dir(dir, index, count).is_dir() {
+    let Some(store) = SnapshotStore::existing_named(dir, &shard_store_name(index, count))? else {
         return Ok(None);
-    }
-    let store = SnapshotStore::open_named(dir, &shard_store_name(index, count))?;
+    };
     let found = store.latest_accepted(max_seq, |seq, blob| {
         // The tail after the snapshot must still be in the journal.
         if seq + 1 < journal_first_seq {

@@ -8,13 +8,13 @@
 //! A snapshot is written only once the journal acknowledges its sequence (under the
 //! journal's durability mode), so it never describes records a crash could lose.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam::channel::{self, Receiver, Sender, TrySendError};
+use crossbeam::channel::{self, Receiver, Sender};
 use keel_journal::{SnapshotStore, WriterStatus};
 use rkyv::util::AlignedVec;
 
@@ -49,6 +49,14 @@ impl Default for StateSnapshotPolicy {
 }
 
 impl StateSnapshotPolicy {
+    /// Snapshots every `interval_events` (default retention); `None` for 0 (off).
+    pub fn every(interval_events: u64) -> Option<StateSnapshotPolicy> {
+        (interval_events > 0).then(|| StateSnapshotPolicy {
+            interval_events,
+            ..StateSnapshotPolicy::default()
+        })
+    }
+
     pub fn interval(&self) -> u64 {
         self.interval_events.max(1).div_ceil(BATCH_EVENTS_MAX) * BATCH_EVENTS_MAX
     }
@@ -102,8 +110,7 @@ impl SnapshotTaker {
             seq,
             image,
         };
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = self.queue.try_send(job)
-        {
+        if self.queue.try_send(job).is_err() {
             self.skipped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -209,9 +216,4 @@ fn wait_for_journal(journal: &WriterStatus, seq: u64) -> bool {
         std::thread::sleep(Duration::from_millis(1));
     }
     true
-}
-
-/// Where shard `index` of `count` keeps its snapshots, if it has any.
-pub fn shard_store_dir(journal_dir: &Path, index: u32, count: u32) -> PathBuf {
-    SnapshotStore::named_dir(journal_dir, &shard_store_name(index, count))
 }

@@ -68,11 +68,6 @@ impl<K: Ord + Copy, V> SortedVecMap<K, V> {
         self.find(key).ok().map(|i| self.entries.remove(i).1)
     }
 
-    /// Empties the map, keeping its capacity; returns the old entries in key order.
-    pub fn drain(&mut self) -> std::vec::Drain<'_, (K, V)> {
-        self.entries.drain(..)
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -87,10 +82,6 @@ impl<K: Ord + Copy, V> SortedVecMap<K, V> {
 
     pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.entries.iter().map(|(k, _)| k)
-    }
-
-    pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.entries.iter().map(|(_, v)| v)
     }
 }
 

@@ -128,10 +128,7 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         .inspect(move |_| counted.inc(1));
     let config = PipelineConfig {
         wait: args.wait,
-        state_snapshots: (args.snapshot_interval > 0).then(|| StateSnapshotPolicy {
-            interval_events: args.snapshot_interval,
-            ..StateSnapshotPolicy::default()
-        }),
+        state_snapshots: StateSnapshotPolicy::every(args.snapshot_interval),
         ..PipelineConfig::default()
     };
     let output = run_pipeline(&config, journal, shards, events)?;

@@ -145,10 +145,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let pipeline_config = PipelineConfig {
         wait,
         ring_size: config.ring_size,
-        state_snapshots: (config.snapshot_interval_events > 0).then(|| StateSnapshotPolicy {
-            interval_events: config.snapshot_interval_events,
-            ..StateSnapshotPolicy::default()
-        }),
+        state_snapshots: StateSnapshotPolicy::every(config.snapshot_interval_events),
         ..PipelineConfig::default()
     };
     let output = run_pipeline(&pipeline_config, journal, shards, events)?;
