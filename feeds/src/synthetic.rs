@@ -7,10 +7,11 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
 use keel_engine::events::{
-    AccountDefinition, AccountId, Collateral, Dec, Event, EventBody, Fill, IndexPrice,
-    InstrumentDefinition, InstrumentId, InstrumentKind, Name, OptionRight, RiskParams, Settlement,
-    SettlementPrice, Side, Ticker, UnderlyingId,
+    AccountDefinition, AccountId, Collateral, DEFAULT_MARGIN_CALL_RATIO, Dec, Event, EventBody,
+    Fill, IndexPrice, InstrumentDefinition, InstrumentId, InstrumentKind, Limits, MarginModel,
+    Name, OptionRight, RiskParams, Settlement, SettlementPrice, Side, Ticker, UnderlyingId,
 };
+use keel_engine::margin::PmParams;
 use keel_engine::pricing::{OptionInputs, OptionKind, black76};
 
 use crate::rng::SplitMix64;
@@ -148,10 +149,33 @@ impl SyntheticMarket {
         }
         for id in 0..self.config.accounts {
             let name = Name::new(&format!("account-{id}")).expect("short name");
+            // Every fourth account is on standard margin, the rest on portfolio margin.
+            let margin_model = if id % 4 == 3 {
+                MarginModel::Standard
+            } else {
+                MarginModel::Portfolio
+            };
             self.push(EventBody::AccountDefined(AccountDefinition {
                 id: AccountId(id),
                 name,
+                margin_model,
             }));
+            // Two accounts carry limits, so limit states show in reports.
+            let limits = match id {
+                0 => Some((25.0, 0.0, 0.0, 0.0)),
+                1 => Some((0.0, 50_000.0, 0.0, 1.5)),
+                _ => None,
+            };
+            if let Some((delta, vega, gamma, min_ratio)) = limits {
+                self.push(EventBody::Limits(Limits {
+                    account: AccountId(id),
+                    max_abs_delta_coin: delta,
+                    max_abs_vega_usd: vega,
+                    max_abs_gamma_usd: gamma,
+                    min_margin_ratio: min_ratio,
+                    margin_call_ratio: DEFAULT_MARGIN_CALL_RATIO,
+                }));
+            }
             for (currency, amount) in [(UnderlyingId(0), 10), (UnderlyingId(1), 300)] {
                 self.push(EventBody::Collateral(Collateral {
                     account: AccountId(id),
@@ -167,15 +191,15 @@ impl SyntheticMarket {
             let u = &self.underlyings[position];
             (u.id, u.name, u.index, u.strike_step, u.perp_contract_usd)
         };
+        // Deribit's published parameters for each currency.
+        let params = if id.0 == 0 {
+            PmParams::BTC
+        } else {
+            PmParams::ETH
+        };
         self.push(EventBody::RiskParams(RiskParams {
             underlying: id,
-            price_range: if id.0 == 0 { 0.16 } else { 0.18 },
-            volatility_range_up: 0.5,
-            volatility_range_down: 0.25,
-            short_term_vega_power: 0.3,
-            long_term_vega_power: 0.13,
-            min_volatility_for_shock_up: 0.5,
-            mm_factor: 0.8,
+            params,
         }));
         self.define(
             position,

@@ -8,6 +8,7 @@ use rkyv::{Archive, Deserialize, Serialize};
 use super::decimal::Dec;
 use super::ids::{AccountId, InstrumentId, Name, UnderlyingId};
 use super::instrument::InstrumentDefinition;
+use crate::margin::PmParams;
 
 #[derive(
     Archive,
@@ -70,7 +71,39 @@ pub enum EventBody {
 pub struct AccountDefinition {
     pub id: AccountId,
     pub name: Name,
+    /// The venue's margin model for this account.
+    #[serde(default)]
+    pub margin_model: MarginModel,
 }
+
+/// Which margin rules an account is under (DESIGN 6).
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+)]
+#[rkyv(derive(Debug))]
+#[serde(rename_all = "snake_case")]
+pub enum MarginModel {
+    /// Deribit portfolio margin (scenario grid).
+    #[default]
+    Portfolio,
+    /// Deribit standard margin (per-position rates).
+    Standard,
+}
+
+/// Equity / maintenance margin under which an account without limits gets a margin call
+/// (maintenance margin above 80 % of equity).
+pub const DEFAULT_MARGIN_CALL_RATIO: f64 = 1.25;
 
 /// The venue's index price of an underlying, in quote currency.
 #[derive(
@@ -222,7 +255,8 @@ pub struct SettlementPrice {
     pub price: Dec,
 }
 
-/// Risk-model parameters for an underlying (the portfolio-margin parameters of DESIGN 6).
+/// Portfolio-margin parameters of an underlying (DESIGN 6), every one of Deribit's
+/// `model_params`. In force from this event on; until the first, the built-in BTC set.
 #[derive(
     Archive,
     Serialize,
@@ -237,16 +271,11 @@ pub struct SettlementPrice {
 #[rkyv(derive(Debug))]
 pub struct RiskParams {
     pub underlying: UnderlyingId,
-    pub price_range: f64,
-    pub volatility_range_up: f64,
-    pub volatility_range_down: f64,
-    pub short_term_vega_power: f64,
-    pub long_term_vega_power: f64,
-    pub min_volatility_for_shock_up: f64,
-    pub mm_factor: f64,
+    pub params: PmParams,
 }
 
-/// Per-account limits; 0 means no limit.
+/// Per-account limits, per underlying for the Greeks; 0 means no limit. An account
+/// without a `Limits` event has none, and margin calls at [`DEFAULT_MARGIN_CALL_RATIO`].
 #[derive(
     Archive,
     Serialize,
@@ -264,5 +293,8 @@ pub struct Limits {
     pub max_abs_delta_coin: f64,
     pub max_abs_vega_usd: f64,
     pub max_abs_gamma_usd: f64,
+    /// Equity / maintenance margin below this breaches the limit (REDUCE_ONLY).
     pub min_margin_ratio: f64,
+    /// Equity / maintenance margin below this raises a margin call (0: never).
+    pub margin_call_ratio: f64,
 }

@@ -9,8 +9,8 @@ pub mod instrument;
 pub use codec::{CodecError, EVENT_ENCODED_MAX_BYTES, EventEncoder, decode, kind_name, kind_of};
 pub use decimal::Dec;
 pub use event::{
-    AccountDefinition, Collateral, Event, EventBody, Fill, Funding, IndexPrice, Limits, RiskParams,
-    SettlementPrice, Side, Ticker,
+    AccountDefinition, Collateral, DEFAULT_MARGIN_CALL_RATIO, Event, EventBody, Fill, Funding,
+    IndexPrice, Limits, MarginModel, RiskParams, SettlementPrice, Side, Ticker,
 };
 pub use ids::{AccountId, InstrumentId, Name, UnderlyingId};
 pub use instrument::{InstrumentDefinition, InstrumentKind, OptionRight, Settlement};

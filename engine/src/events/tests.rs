@@ -28,6 +28,7 @@ pub(crate) fn every_variant() -> Vec<Event> {
         EventBody::AccountDefined(AccountDefinition {
             id: AccountId(3),
             name: Name::new("desk-a").expect("name"),
+            margin_model: crate::events::MarginModel::Standard,
         }),
         EventBody::IndexPrice(IndexPrice {
             underlying: UnderlyingId(0),
@@ -65,13 +66,7 @@ pub(crate) fn every_variant() -> Vec<Event> {
         }),
         EventBody::RiskParams(RiskParams {
             underlying: UnderlyingId(0),
-            price_range: 0.16,
-            volatility_range_up: 0.5,
-            volatility_range_down: 0.25,
-            short_term_vega_power: 0.3,
-            long_term_vega_power: 0.13,
-            min_volatility_for_shock_up: 0.5,
-            mm_factor: 0.8,
+            params: crate::margin::PmParams::BTC,
         }),
         EventBody::Limits(Limits {
             account: AccountId(3),
@@ -79,6 +74,7 @@ pub(crate) fn every_variant() -> Vec<Event> {
             max_abs_vega_usd: 5_000.0,
             max_abs_gamma_usd: 0.0,
             min_margin_ratio: 1.2,
+            margin_call_ratio: 1.5,
         }),
     ];
     bodies

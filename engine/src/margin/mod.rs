@@ -4,15 +4,17 @@
 
 pub mod params;
 pub mod portfolio_margin;
+pub mod scenario_batch;
 pub mod scenarios;
 pub mod standard_margin;
 
 pub use params::PmParams;
 pub use portfolio_margin::{
-    MarginError, OrderMargins, PmBreakdown, PmContract, PmMarket, PmPosition, PmTotals,
-    ScenarioSource, Side, WorstCaseBucket, evaluate_portfolio, margin_from_vector, position_delta,
-    position_vector, roll_shock, shocked_vols,
+    MarginError, OrderMargins, PmBreakdown, PmContract, PmMarket, PmPosition, PmSettlement,
+    PmTotals, ScenarioSource, Side, WorstCaseBucket, evaluate_portfolio, margin_from_vector,
+    margin_from_vector_in, position_delta, position_vector, roll_shock, shocked_vols,
 };
+pub use scenario_batch::{ROWS_PER_OPTION, ScenarioBatch, ScenarioOption};
 pub use scenarios::{
     EXTENDED_MOVES, EXTENDED_SCENARIOS, PRICE_BUCKETS, STANDARD_SCENARIOS, ScenarioVector,
     VOL_SCENARIOS, VolScenario,

@@ -2,8 +2,20 @@
 //! currency pair (the underlying's moves), per settlement currency (PnL treatment,
 //! futures shocks), and general.
 
-/// The parameters of one settlement currency's portfolio margin.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// The parameters of one settlement currency's portfolio margin. Journaled inside the
+/// `RiskParams` event, so its layout is part of the journal format.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[rkyv(derive(Debug))]
 pub struct PmParams {
     // currency pair (e.g. btc_usd)
     /// R: the standard grid's largest move (0.16 = ±16 %).

@@ -291,7 +291,9 @@ pub struct PmBreakdown {
 }
 
 /// The account's sums for one settlement currency, as kept incrementally.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize,
+)]
 pub struct PmTotals {
     /// Σ position vectors.
     pub vector: ScenarioVector,
@@ -301,9 +303,29 @@ pub struct PmTotals {
     pub delta: f64,
 }
 
+/// The currency a margin group's vectors and margin are in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PmSettlement {
+    /// The underlying coin (inverse contracts): USD parameters are converted at the index.
+    Coin,
+    /// The quote currency (linear contracts): USD parameters apply as they are.
+    Quote,
+}
+
 /// Margin from an account's totals: offset gains, dampen the extended table, take the
-/// worst scenario, add the shocks.
+/// worst scenario, add the shocks. Coin-settled (Deribit's inverse books).
 pub fn margin_from_vector(
+    totals: &PmTotals,
+    index: f64,
+    params: &PmParams,
+    orders: &OrderMargins,
+) -> Result<PmBreakdown, MarginError> {
+    margin_from_vector_in(PmSettlement::Coin, totals, index, params, orders)
+}
+
+/// [`margin_from_vector`] for either settlement currency.
+pub fn margin_from_vector_in(
+    settlement: PmSettlement,
     totals: &PmTotals,
     index: f64,
     params: &PmParams,
@@ -318,14 +340,19 @@ pub fn margin_from_vector(
             value: index,
         });
     }
-    let offset_cap = params.max_offsetable_pnl_usd / index;
+    // USD per unit of the settlement currency.
+    let unit_usd = match settlement {
+        PmSettlement::Coin => index,
+        PmSettlement::Quote => 1.0,
+    };
+    let offset_cap = params.max_offsetable_pnl_usd / unit_usd;
     let mut aggregated = totals.vector;
     for value in &mut aggregated.standard {
         if *value > 0.0 {
             *value = (*value * params.pnl_offset).min(offset_cap);
         }
     }
-    let dampener = params.extended_dampener_usd / index;
+    let dampener = params.extended_dampener_usd / unit_usd;
     for value in &mut aggregated.extended {
         *value = (*value + dampener).min(0.0);
     }
@@ -373,7 +400,9 @@ pub fn margin_from_vector(
 
     let delta = totals.delta.abs();
     let excess = (delta - params.delta_total_liq_shock_threshold_usd / index).max(0.0);
-    let delta_shock = delta * (params.m_inc * excess).min(params.max_delta_shock);
+    // In coin, then in the settlement currency.
+    let delta_shock =
+        delta * (params.m_inc * excess).min(params.max_delta_shock) * (index / unit_usd);
     // Cross-currency correlation sets are not modelled: each currency stands alone.
     let correlation_contingency = 0.0;
     let risk_matrix_margin = worst_case + delta_shock + totals.roll_shock + correlation_contingency;

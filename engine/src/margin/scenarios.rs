@@ -33,7 +33,7 @@ pub fn standard_move(bucket: usize, price_range: f64) -> f64 {
 }
 
 /// PnL in every scenario, in the settlement currency (coin for inverse contracts).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct ScenarioVector {
     pub standard: [f64; STANDARD_SCENARIOS],
     pub extended: [f64; EXTENDED_SCENARIOS],

@@ -186,7 +186,7 @@ impl ShardStage {
         let Some(state) = self.state.as_mut() else {
             return;
         };
-        state.apply(&slot.event);
+        state.apply_at(seq, &slot.event);
         self.last_seq = seq;
         if slot.batch_end {
             state.end_of_batch();

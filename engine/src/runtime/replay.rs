@@ -190,7 +190,7 @@ fn replay_tail(
             if record.meta.seq <= from {
                 continue;
             }
-            shard.apply(&event);
+            shard.apply_at(record.meta.seq, &event);
             if batch_end {
                 shard.end_of_batch();
             }

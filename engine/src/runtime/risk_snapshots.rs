@@ -267,7 +267,7 @@ mod tests {
     fn snapshot_greeks_equal_the_accounts_per_underlying_greeks() {
         use crate::events::{Name, UnderlyingId};
         use crate::state::ContractRisk;
-        let mut account = AccountState::new(Name::new("a").expect("name"));
+        let mut account = AccountState::new(Name::new("a").expect("name"), Default::default());
         let risk = |x: f64| ContractRisk {
             value: 9.0,
             delta_coin: x,

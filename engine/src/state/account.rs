@@ -5,10 +5,14 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
+use rust_decimal::prelude::ToPrimitive;
+
+use super::account_margin::{CurrencyMargin, TradingState};
 use super::contract_risk::ContractRisk;
 use super::position::Position;
 use super::sorted_map::SortedVecMap;
-use crate::events::{InstrumentId, Limits, Name, UnderlyingId};
+use crate::events::{InstrumentId, Limits, MarginModel, Name, UnderlyingId};
+use crate::margin::PmTotals;
 
 /// Ledger currency id of the quote currency (USD/USDC); coins use their `UnderlyingId`.
 pub const QUOTE_CURRENCY: UnderlyingId = UnderlyingId(crate::events::ids::UNDERLYINGS_MAX);
@@ -33,10 +37,22 @@ pub struct AccountState {
     /// Σ quantity × value at average entry, per ledger currency: unrealized = market − this.
     pub entry_value: BTreeMap<UnderlyingId, f64>,
     pub limits: Option<Limits>,
+    pub margin_model: MarginModel,
+    /// Portfolio-margin sums per (underlying, currency): Σ quantity × contract margin.
+    pub pm_totals: BTreeMap<RiskKey, PmTotals>,
+    /// Margin per ledger currency, as of the last batch end that evaluated the account.
+    pub margin: BTreeMap<UnderlyingId, CurrencyMargin>,
+    pub trading_state: TradingState,
+    /// `Condition` bits found by that evaluation.
+    pub conditions: u8,
+    /// Margin inputs changed since the last evaluation.
+    pub margin_dirty: bool,
+    /// Journal sequence of the latest event that changed the margin inputs.
+    pub cause_seq: u64,
 }
 
 impl AccountState {
-    pub fn new(name: Name) -> Self {
+    pub fn new(name: Name, margin_model: MarginModel) -> Self {
         AccountState {
             name,
             positions: SortedVecMap::new(),
@@ -46,7 +62,25 @@ impl AccountState {
             buckets: BTreeMap::new(),
             entry_value: BTreeMap::new(),
             limits: None,
+            margin_model,
+            pm_totals: BTreeMap::new(),
+            margin: BTreeMap::new(),
+            trading_state: TradingState::Active,
+            conditions: 0,
+            margin_dirty: false,
+            cause_seq: 0,
         }
+    }
+
+    /// Equity in `currency`: collateral, fees, funding and realized PnL (the ledger) plus
+    /// unrealized PnL at the marks.
+    pub fn equity(&self, currency: UnderlyingId) -> f64 {
+        let cash = self
+            .cash
+            .get(&currency)
+            .and_then(|c| c.to_f64())
+            .unwrap_or(0.0);
+        cash + self.unrealized_pnl(currency)
     }
 
     /// Adds `delta` (a position's change in contribution) to both aggregations.

@@ -1,16 +1,22 @@
 //! The from-scratch checker: recomputes every account's aggregates from its positions
-//! and the instruments' current contract risk, and compares them with the incremental
-//! ones. The two sum the same terms in different orders, so they agree to rounding, not
-//! bit for bit: the tolerance is relative to the magnitude of the terms summed.
+//! and the instruments' current contract risk and margin inputs, and compares them with
+//! the incremental ones. The two sum the same terms in different orders, so they agree to
+//! rounding, not bit for bit: the tolerance is relative to the magnitude of the terms
+//! summed. Each instrument's margin inputs are recomputed from its mark too, and must
+//! match exactly (same inputs, same code path); so must every account's margin, to
+//! rounding, when evaluated from the recomputed sums.
 
 use std::collections::BTreeMap;
 
 use rust_decimal::prelude::ToPrimitive;
 
 use super::account::{BucketKey, RiskKey};
+use super::account_margin::{MarginInputs, evaluate};
+use super::contract_margin::{add_totals, contract_margin};
 use super::contract_risk::ContractRisk;
 use super::shard_state::{ShardState, entry_value};
 use crate::events::{AccountId, UnderlyingId};
+use crate::margin::{PmTotals, ScenarioBatch};
 
 /// Relative agreement required between incremental and recomputed aggregates.
 pub const CHECK_RELATIVE_TOLERANCE: f64 = 1e-9;
@@ -18,18 +24,35 @@ pub const CHECK_RELATIVE_TOLERANCE: f64 = 1e-9;
 /// Where incremental and from-scratch state disagree.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Discrepancy {
-    pub account: AccountId,
+    /// The account, or `None` for an instrument's own inputs.
+    pub account: Option<AccountId>,
     pub what: String,
     pub incremental: f64,
     pub recomputed: f64,
 }
 
-/// Checks every account; the first discrepancy, if any.
+impl std::fmt::Display for Discrepancy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(account) = self.account {
+            write!(f, "account {}: ", account.0)?;
+        }
+        write!(
+            f,
+            "{}: incremental {} vs recomputed {}",
+            self.what, self.incremental, self.recomputed
+        )
+    }
+}
+
+/// Checks every instrument's margin inputs and every account; the first discrepancy.
 pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
+    check_contract_margins(state)?;
     for (&id, account) in &state.accounts {
         let mut risk: BTreeMap<RiskKey, (ContractRisk, f64)> = BTreeMap::new();
         let mut buckets: BTreeMap<BucketKey, (ContractRisk, f64)> = BTreeMap::new();
         let mut entry: BTreeMap<UnderlyingId, (f64, f64)> = BTreeMap::new();
+        let mut totals: BTreeMap<RiskKey, PmTotals> = BTreeMap::new();
+        let mut totals_scale: BTreeMap<RiskKey, f64> = BTreeMap::new();
         for (instrument_id, position) in &account.positions {
             let Some(instrument) = state.instruments.get(instrument_id) else {
                 continue;
@@ -47,6 +70,13 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
             let e = entry.entry(instrument.currency()).or_default();
             e.0 += basis;
             e.1 += basis.abs();
+            let contribution = instrument.margin.contribution(quantity);
+            add_totals(
+                totals.entry(instrument.risk_key()).or_default(),
+                &contribution,
+            );
+            *totals_scale.entry(instrument.risk_key()).or_default() +=
+                largest_magnitude(&contribution);
         }
         // Closed positions leave rounding residue of their past size in the aggregates:
         // measure against the account's whole book, with an absolute floor of 1 unit.
@@ -68,6 +98,136 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
                 recomputed,
                 scale.max(1.0),
             )?;
+        }
+        check_margin(state, id, &totals, &totals_scale, account_scale)?;
+    }
+    Ok(())
+}
+
+fn largest_magnitude(totals: &PmTotals) -> f64 {
+    let v = &totals.vector;
+    v.standard
+        .iter()
+        .chain(&v.extended)
+        .chain([&totals.roll_shock, &totals.delta])
+        .fold(0.0f64, |m, x| m.max(x.abs()))
+}
+
+/// Each valued instrument's margin inputs equal a fresh valuation of its mark.
+fn check_contract_margins(state: &ShardState) -> Result<(), Discrepancy> {
+    let mut batch = ScenarioBatch::with_capacity(1);
+    let market = state.margin_market();
+    for (id, instrument) in &state.instruments {
+        let margin = &instrument.margin;
+        let Some(mark) = margin.as_of.filter(|_| margin.valued) else {
+            continue;
+        };
+        let fresh = contract_margin(
+            &instrument.definition,
+            instrument.contract_size,
+            instrument.strike,
+            &mark,
+            &instrument.risk,
+            &market.params(instrument.definition.underlying),
+            margin.as_of_ns,
+            &mut batch,
+        );
+        if fresh.as_ref() != Ok(margin) {
+            return Err(Discrepancy {
+                account: None,
+                what: format!("instrument {} margin inputs ({fresh:?})", id.0),
+                incremental: margin.vector.standard[0],
+                recomputed: fresh.map_or(f64::NAN, |f| f.vector.standard[0]),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The account's margin sums, and its margin evaluated from the recomputed sums.
+fn check_margin(
+    state: &ShardState,
+    id: AccountId,
+    totals: &BTreeMap<RiskKey, PmTotals>,
+    totals_scale: &BTreeMap<RiskKey, f64>,
+    account_scale: f64,
+) -> Result<(), Discrepancy> {
+    let account = &state.accounts[&id];
+    let keys: std::collections::BTreeSet<&RiskKey> =
+        account.pm_totals.keys().chain(totals.keys()).collect();
+    let mut margin_scale = account_scale;
+    for key in keys {
+        let held = account.pm_totals.get(key).copied().unwrap_or_default();
+        let expected = totals.get(key).copied().unwrap_or_default();
+        let scale = totals_scale
+            .get(key)
+            .copied()
+            .unwrap_or(0.0)
+            .max(largest_magnitude(&held))
+            .max(account_scale);
+        margin_scale = margin_scale.max(scale);
+        let pairs = held
+            .vector
+            .standard
+            .iter()
+            .chain(&held.vector.extended)
+            .chain([&held.roll_shock, &held.delta])
+            .zip(
+                expected
+                    .vector
+                    .standard
+                    .iter()
+                    .chain(&expected.vector.extended)
+                    .chain([&expected.roll_shock, &expected.delta]),
+            );
+        for (position, (got, want)) in pairs.enumerate() {
+            compare(
+                id,
+                format!("margin sums {key:?} entry {position}"),
+                *got,
+                *want,
+                scale,
+            )?;
+        }
+    }
+    let mid_batch = account.margin_dirty
+        || !state.index_moves().is_empty()
+        || !state.staged_params().is_empty()
+        || !state.dirty_instruments().is_empty();
+    if mid_batch {
+        return Ok(()); // margin is evaluated at the next batch end
+    }
+    let equity = |currency: UnderlyingId| account.equity(currency);
+    let mut ledger = account.cash.keys().copied();
+    let mut positions = account
+        .positions
+        .iter()
+        .map(|(i, p)| (*i, p.quantity.to_f64().unwrap_or(0.0)));
+    let evaluation = evaluate(
+        MarginInputs {
+            model: account.margin_model,
+            limits: account.limits.as_ref(),
+            pm_totals: totals,
+            risk: &account.risk,
+            equity: &equity,
+            ledger_currencies: &mut ledger,
+            positions: &mut positions,
+        },
+        &state.margin_market(),
+    );
+    for (currency, fresh) in evaluation.iter() {
+        let held = account.margin.get(&currency).copied().unwrap_or_default();
+        let pairs = [
+            ("equity", held.equity, fresh.equity),
+            ("initial margin", held.initial_margin, fresh.initial_margin),
+            (
+                "maintenance margin",
+                held.maintenance_margin,
+                fresh.maintenance_margin,
+            ),
+        ];
+        for (name, got, want) in pairs {
+            compare(id, format!("{name} {currency:?}"), got, want, margin_scale)?;
         }
     }
     Ok(())
@@ -120,7 +280,7 @@ fn compare(
         return Ok(());
     }
     Err(Discrepancy {
-        account: id,
+        account: Some(id),
         what,
         incremental,
         recomputed,

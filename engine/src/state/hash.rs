@@ -49,6 +49,31 @@ pub fn account_hash(id: AccountId, account: &AccountState) -> u128 {
         h.update(&currency.0.to_le_bytes());
         float(&mut h, *value);
     }
+    h.update(&[account.margin_model as u8]);
+    for ((underlying, currency), totals) in &account.pm_totals {
+        h.update(&underlying.0.to_le_bytes());
+        h.update(&currency.0.to_le_bytes());
+        let vector = &totals.vector;
+        vector
+            .standard
+            .iter()
+            .chain(&vector.extended)
+            .chain([&totals.roll_shock, &totals.delta])
+            .for_each(|v| float(&mut h, *v));
+    }
+    for (currency, margin) in &account.margin {
+        h.update(&currency.0.to_le_bytes());
+        [
+            margin.equity,
+            margin.initial_margin,
+            margin.maintenance_margin,
+        ]
+        .iter()
+        .for_each(|v| float(&mut h, *v));
+        h.update(&[u8::from(margin.complete)]);
+    }
+    h.update(&[account.trading_state as u8, account.conditions]);
+    h.update(&account.cause_seq.to_le_bytes());
     h.digest128()
 }
 

@@ -1,6 +1,7 @@
 //! One instrument's state: its definition, last mark, current contract risk, holders.
 
 use super::account::{BucketKey, QUOTE_CURRENCY, RiskKey};
+use super::contract_margin::ContractMargin;
 use super::contract_risk::{ContractRisk, Mark};
 use super::sorted_map::SortedVecMap;
 use crate::events::{AccountId, InstrumentDefinition, InstrumentKind, Settlement, UnderlyingId};
@@ -15,6 +16,12 @@ pub struct InstrumentState {
     /// Risk per contract as last revalued; every holder's aggregates include
     /// `quantity × risk` (the incremental invariant).
     pub risk: ContractRisk,
+    /// Margin inputs per contract; every holder's margin sums include
+    /// `quantity × margin` (not valued while nobody holds it).
+    pub margin: ContractMargin,
+    /// Journal sequence of the event that last made it due for revaluation (a mark or
+    /// new parameters): what alerts cite.
+    pub mark_seq: u64,
     /// A mark arrived since the last revaluation (conflated until end of batch).
     pub dirty: bool,
     /// Settled at expiry: no more fills or marks.

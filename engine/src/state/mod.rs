@@ -2,7 +2,10 @@
 //! from-scratch checker and a canonical state hash.
 
 pub mod account;
+pub mod account_margin;
+pub mod alerts;
 pub mod checker;
+pub mod contract_margin;
 pub mod contract_risk;
 pub mod hash;
 pub mod instrument_state;
@@ -14,6 +17,8 @@ pub mod sorted_map;
 pub mod trade_ids;
 
 pub use account::{AccountState, QUOTE_CURRENCY};
+pub use account_margin::{Condition, CurrencyMargin, TradingState};
+pub use alerts::{ALERTS_RECENT_MAX, Alert, AlertLog};
 pub use contract_risk::ContractRisk;
 pub use rejection::{RejectReason, RejectionCounts};
 pub use shard_state::{Outcome, PARKED_FILLS_MAX, ShardState, TRADE_IDS_MAX};

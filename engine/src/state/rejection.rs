@@ -20,10 +20,12 @@ pub enum RejectReason {
     UnpricedMark,
     NotPerpetual,
     ParkingFull,
+    /// Risk parameters outside their domain (kept: the previous ones).
+    InvalidParams,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 14] = [
+    pub const ALL: [RejectReason; 15] = [
         RejectReason::IdOutOfRange,
         RejectReason::UnknownInstrument,
         RejectReason::UnknownAccount,
@@ -38,6 +40,7 @@ impl RejectReason {
         RejectReason::UnpricedMark,
         RejectReason::NotPerpetual,
         RejectReason::ParkingFull,
+        RejectReason::InvalidParams,
     ];
 
     /// Snake-case name, as reports and JSON show it.
@@ -57,6 +60,7 @@ impl RejectReason {
             RejectReason::UnpricedMark => "unpriced_mark",
             RejectReason::NotPerpetual => "not_perpetual",
             RejectReason::ParkingFull => "parking_full",
+            RejectReason::InvalidParams => "invalid_params",
         }
     }
 }

@@ -8,6 +8,12 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::account::AccountState;
+use super::account_margin::{Condition, MarginMarket, evaluate_account};
+use super::alerts::{Alert, AlertLog};
+use super::contract_margin::{
+    ContractMargin, add_totals, contract_margin, future_margin, option_margin, pm_contract,
+    scenario_option,
+};
 use super::contract_risk::{ContractRisk, Mark, contract_risk, value_at};
 use super::instrument_state::InstrumentState;
 use super::rejection::{RejectReason, RejectionCounts};
@@ -19,6 +25,7 @@ use crate::events::{
     InstrumentDefinition, InstrumentId, InstrumentKind, RiskParams, SettlementPrice, Side, Ticker,
     UnderlyingId,
 };
+use crate::margin::{MarginError, PmParams, ScenarioBatch};
 
 /// Most fills held back per account for an instrument or account not defined yet. Per
 /// account, not per shard, so the limit bites the same way for any shard count.
@@ -26,6 +33,39 @@ pub const PARKED_FILLS_MAX: usize = 4_096;
 /// Most trade ids remembered for duplicate detection (oldest forgotten first). Market-wide,
 /// so every shard keeps the same window.
 pub const TRADE_IDS_MAX: usize = 1 << 18;
+/// Options revalued per scenario-pricing batch (36 rows each) at a batch end; more are
+/// priced in further batches of this size.
+pub const MARGIN_BATCH_OPTIONS_MAX: usize = 256;
+
+/// Working memory of revaluation: allocated once, not part of the state (never compared,
+/// hashed or imaged).
+#[derive(Debug)]
+pub struct Scratch {
+    batch: ScenarioBatch,
+    /// Per batch slot: the instrument and its margin units per contract.
+    slots: Vec<(InstrumentId, f64)>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            batch: ScenarioBatch::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
+            slots: Vec::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
+        }
+    }
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Self {
+        Scratch::default()
+    }
+}
+
+impl PartialEq for Scratch {
+    fn eq(&self, _: &Scratch) -> bool {
+        true
+    }
+}
 
 /// What `apply` did with an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +99,16 @@ pub struct ShardState {
     /// Latest event time seen: the clock of the model (T to expiry).
     pub now_ns: u64,
     pub events_applied: u64,
+    /// Journal sequence of the last event applied.
+    pub seq: u64,
+    /// Accounts whose margin inputs changed since the last batch end (reused).
+    dirty_accounts: Vec<AccountId>,
+    /// Underlyings whose index moved since the last batch end, with the event's sequence.
+    index_moves: Vec<(UnderlyingId, u64)>,
+    pub alerts: AlertLog,
+    /// Parameters received since the last batch end (in force from it).
+    staged_params: Vec<RiskParams>,
+    scratch: Scratch,
 }
 
 impl ShardState {
@@ -81,6 +131,12 @@ impl ShardState {
             dirty: Vec::new(),
             now_ns: 0,
             events_applied: 0,
+            seq: 0,
+            dirty_accounts: Vec::new(),
+            index_moves: Vec::with_capacity(usize::from(UNDERLYINGS_MAX)),
+            alerts: AlertLog::default(),
+            staged_params: Vec::new(),
+            scratch: Scratch::default(),
         }
     }
 
@@ -88,10 +144,17 @@ impl ShardState {
         account.0 % self.shard_count == self.shard_index
     }
 
-    /// Applies one event. Market marks are conflated: call [`end_of_batch`] to revalue.
+    /// Applies the next event (sequence `self.seq + 1`). Market marks are conflated: call
+    /// [`end_of_batch`] to revalue.
     ///
     /// [`end_of_batch`]: ShardState::end_of_batch
     pub fn apply(&mut self, event: &Event) -> Outcome {
+        self.apply_at(self.seq + 1, event)
+    }
+
+    /// Applies the event journaled at sequence `seq` (what alerts cite as their cause).
+    pub fn apply_at(&mut self, seq: u64, event: &Event) -> Outcome {
+        self.seq = seq;
         self.now_ns = self.now_ns.max(event.timestamp_ns);
         let outcome = match &event.body {
             EventBody::InstrumentDefined(definition) => self.define_instrument(definition),
@@ -131,6 +194,37 @@ impl ShardState {
         self.dirty.extend_from_slice(dirty);
     }
 
+    /// Accounts awaiting margin evaluation at the batch end.
+    pub fn dirty_accounts(&self) -> &[AccountId] {
+        &self.dirty_accounts
+    }
+
+    /// Parameters awaiting the batch end.
+    pub fn staged_params(&self) -> &[RiskParams] {
+        &self.staged_params
+    }
+
+    /// Index moves awaiting the batch end.
+    pub fn index_moves(&self) -> &[(UnderlyingId, u64)] {
+        &self.index_moves
+    }
+
+    /// Sets the margin work pending (restoring a snapshot).
+    pub(crate) fn restore_margin_queues(
+        &mut self,
+        accounts: &[AccountId],
+        index_moves: &[(UnderlyingId, u64)],
+        staged_params: &[RiskParams],
+    ) {
+        self.staged_params.clear();
+        self.staged_params.extend_from_slice(staged_params);
+        self.dirty_accounts.clear();
+        self.dirty_accounts.extend_from_slice(accounts);
+        self.dirty_accounts.reserve(self.accounts.len());
+        self.index_moves.clear();
+        self.index_moves.extend_from_slice(index_moves);
+    }
+
     /// All rejections this shard counted (market and account events).
     pub fn rejections(&self) -> RejectionCounts {
         let mut total = self.market_rejections.clone();
@@ -139,18 +233,53 @@ impl ShardState {
     }
 
     /// Revalues every instrument marked since the last batch, once, in id order (so the
-    /// result does not depend on the order marks arrived in), and moves each holder's
-    /// aggregates by `quantity × (new − old)`. Allocates nothing.
+    /// result does not depend on the order marks arrived in), moves each holder's
+    /// aggregates by `quantity × (new − old)` (Greeks and margin sums), then evaluates the
+    /// margin of every account whose inputs changed and raises alerts. Allocates nothing
+    /// after warm-up.
     pub fn end_of_batch(&mut self) {
+        self.install_staged_params();
+        self.revalue_dirty_instruments();
+        self.evaluate_dirty_accounts();
+    }
+
+    /// Parameters journaled since the last batch end take effect now, before
+    /// revaluation: between batch ends the parameters in force never change, so an
+    /// instrument valued late (on its first fill) gets what the batch end would have.
+    fn install_staged_params(&mut self) {
+        for index in 0..self.staged_params.len() {
+            let params = self.staged_params[index];
+            self.risk_params.insert(params.underlying, params);
+            // Every marked instrument of the underlying is revalued under them.
+            for (id, instrument) in self.instruments.iter_mut() {
+                let affected = instrument.definition.underlying == params.underlying
+                    && instrument.mark.is_some()
+                    && !instrument.settled;
+                if affected && !instrument.dirty {
+                    instrument.dirty = true;
+                    self.dirty.push(*id);
+                }
+            }
+        }
+        self.staged_params.clear();
+    }
+
+    fn revalue_dirty_instruments(&mut self) {
         let ShardState {
             instruments,
             accounts,
             dirty,
             now_ns,
+            risk_params,
+            dirty_accounts,
+            scratch,
             ..
         } = self;
+        let now_ns = *now_ns;
         dirty.sort_unstable();
-        for id in dirty.drain(..) {
+        scratch.batch.clear();
+        scratch.slots.clear();
+        for &id in dirty.iter() {
             let Some(instrument) = instruments.get_mut(&id) else {
                 continue;
             };
@@ -166,7 +295,7 @@ impl ShardState {
                 instrument.contract_size,
                 instrument.strike,
                 &mark,
-                *now_ns,
+                now_ns,
             )
             .unwrap_or(instrument.risk);
             let change = new_risk - instrument.risk;
@@ -181,8 +310,147 @@ impl ShardState {
                     .get(&id)
                     .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0));
                 account.add_risk(key, bucket, change * quantity);
+                touch(account, *holder, instrument.mark_seq, dirty_accounts);
+            }
+            if instrument.holders.is_empty() {
+                // Nobody holds it: value its margin (as of now) when somebody trades it.
+                instrument.margin = ContractMargin {
+                    as_of: Some(mark),
+                    as_of_ns: now_ns,
+                    ..ContractMargin::default()
+                };
+                continue;
+            }
+            let params = params_of(risk_params, instrument.definition.underlying);
+            let (contract, units) = pm_contract(
+                &instrument.definition,
+                instrument.contract_size,
+                instrument.strike,
+                &mark,
+                now_ns,
+            );
+            match scenario_option(&contract, &mark) {
+                None => {
+                    let new = future_margin(
+                        &instrument.definition,
+                        &contract,
+                        units,
+                        &mark,
+                        &params,
+                        now_ns,
+                    );
+                    change_margin(instrument, accounts, new, &mark, now_ns);
+                }
+                Some(option) => match scratch.batch.push(&option, &params) {
+                    Ok(()) => {
+                        scratch.slots.push((id, units));
+                        if scratch.batch.is_full() {
+                            flush_margin_batch(instruments, accounts, scratch, now_ns);
+                        }
+                    }
+                    Err(error) => change_margin(instrument, accounts, Err(error), &mark, now_ns),
+                },
             }
         }
+        flush_margin_batch(instruments, accounts, scratch, now_ns);
+        dirty.clear();
+    }
+
+    /// Evaluates the accounts whose margin inputs changed, in id order; alerts for the
+    /// conditions that began.
+    fn evaluate_dirty_accounts(&mut self) {
+        let ShardState {
+            instruments,
+            accounts,
+            index_prices,
+            risk_params,
+            now_ns,
+            dirty_accounts,
+            index_moves,
+            alerts,
+            ..
+        } = self;
+        for &(underlying, seq) in index_moves.iter() {
+            for (id, account) in accounts.iter_mut() {
+                if account.risk.keys().any(|(u, _)| *u == underlying) {
+                    touch(account, *id, seq, dirty_accounts);
+                }
+            }
+        }
+        index_moves.clear();
+        dirty_accounts.sort_unstable();
+        let market = MarginMarket {
+            instruments,
+            index_prices,
+            risk_params,
+            now_ns: *now_ns,
+        };
+        for id in dirty_accounts.drain(..) {
+            let Some(account) = accounts.get_mut(&id) else {
+                continue;
+            };
+            account.margin_dirty = false;
+            let evaluation = evaluate_account(account, &market);
+            for (currency, margin) in evaluation.iter() {
+                *account.margin.entry(currency).or_default() = *margin;
+            }
+            let began = evaluation.conditions & !account.conditions;
+            for condition in Condition::ALL {
+                if condition.alerts() && began & condition.bit() != 0 {
+                    let finding = &evaluation.findings[condition as usize];
+                    alerts.push(Alert::new(account.cause_seq, id, condition, finding));
+                }
+            }
+            account.conditions = evaluation.conditions;
+            account.trading_state = evaluation.state();
+        }
+    }
+
+    /// The market margin evaluation reads.
+    pub fn margin_market(&self) -> MarginMarket<'_> {
+        MarginMarket {
+            instruments: &self.instruments,
+            index_prices: &self.index_prices,
+            risk_params: &self.risk_params,
+            now_ns: self.now_ns,
+        }
+    }
+
+    /// Values an instrument's margin inputs if they are not current (nobody held it, or
+    /// the last revaluation failed), moving any holders' sums. Valued as of the last batch
+    /// end's mark and time, so the result is the one eager revaluation would have given,
+    /// whichever shard holds which accounts.
+    fn ensure_margin_valued(&mut self, id: InstrumentId) {
+        let ShardState {
+            instruments,
+            accounts,
+            risk_params,
+            scratch,
+            ..
+        } = self;
+        let Some(instrument) = instruments.get_mut(&id) else {
+            return;
+        };
+        if instrument.margin.valued {
+            return;
+        }
+        let Some(mark) = instrument.margin.as_of else {
+            return;
+        };
+        let as_of_ns = instrument.margin.as_of_ns;
+        let params = params_of(risk_params, instrument.definition.underlying);
+        let new = contract_margin(
+            &instrument.definition,
+            instrument.contract_size,
+            instrument.strike,
+            &mark,
+            &instrument.risk,
+            &params,
+            as_of_ns,
+            &mut scratch.batch,
+        );
+        scratch.batch.clear();
+        change_margin(instrument, accounts, new, &mark, as_of_ns);
     }
 
     fn define_instrument(&mut self, definition: &InstrumentDefinition) -> Outcome {
@@ -219,6 +487,8 @@ impl ShardState {
                 strike: strike.to_f64().unwrap_or(0.0),
                 mark: None,
                 risk: ContractRisk::ZERO,
+                margin: ContractMargin::default(),
+                mark_seq: 0,
                 dirty: false,
                 settled: false,
                 holders: SortedVecMap::new(),
@@ -236,11 +506,23 @@ impl ShardState {
             return Outcome::NotOwned;
         }
         match self.accounts.get(&definition.id) {
-            Some(existing) if existing.name == definition.name => Outcome::Applied,
+            Some(existing)
+                if existing.name == definition.name
+                    && existing.margin_model == definition.margin_model =>
+            {
+                Outcome::Applied
+            }
             Some(_) => Outcome::Rejected(RejectReason::ConflictingDefinition),
             None => {
-                self.accounts
-                    .insert(definition.id, AccountState::new(definition.name));
+                let mut account = AccountState::new(definition.name, definition.margin_model);
+                self.dirty_accounts.reserve(1);
+                touch(
+                    &mut account,
+                    definition.id,
+                    self.seq,
+                    &mut self.dirty_accounts,
+                );
+                self.accounts.insert(definition.id, account);
                 self.release_parked();
                 Outcome::Applied
             }
@@ -292,6 +574,11 @@ impl ShardState {
             return Outcome::Rejected(RejectReason::StaleMark);
         }
         self.index_prices.insert(underlying, (timestamp_ns, price));
+        let seq = self.seq;
+        match self.index_moves.iter_mut().find(|(u, _)| *u == underlying) {
+            Some(entry) => entry.1 = seq,
+            None => self.index_moves.push((underlying, seq)),
+        }
         Outcome::Applied
     }
 
@@ -341,6 +628,7 @@ impl ShardState {
             return Outcome::Rejected(RejectReason::UnpricedMark);
         }
         instrument.mark = Some(mark);
+        instrument.mark_seq = self.seq;
         if !instrument.dirty {
             instrument.dirty = true;
             self.dirty.push(ticker.instrument);
@@ -415,6 +703,8 @@ impl ShardState {
         else {
             return Outcome::Rejected(RejectReason::NotFinite);
         };
+        self.ensure_margin_valued(fill.instrument);
+        let seq = self.seq;
         let Some(instrument) = self.instruments.get_mut(&fill.instrument) else {
             return Outcome::Rejected(RejectReason::UnknownInstrument);
         };
@@ -433,9 +723,11 @@ impl ShardState {
         };
         let currency = instrument.currency();
         let position = account.positions.entry_or_default(fill.instrument);
+        let quantity_before = position.quantity.to_f64().unwrap_or(0.0);
         let entry_before = entry_value(instrument, position.quantity, position.average_price);
         let effect = position.trade(&instrument.definition, size, signed, price);
         let entry_after = entry_value(instrument, position.quantity, position.average_price);
+        let quantity_after = position.quantity.to_f64().unwrap_or(0.0);
         let flat = position.quantity.is_zero();
         if flat {
             account.positions.remove(&fill.instrument);
@@ -446,8 +738,20 @@ impl ShardState {
         *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
         *account.cash.entry(currency).or_default() += effect.realized - fee;
         *account.realized_pnl.entry(currency).or_default() += effect.realized;
-        let delta = instrument.risk * signed.to_f64().unwrap_or(0.0);
+        let traded = signed.to_f64().unwrap_or(0.0);
+        let delta = instrument.risk * traded;
         account.add_risk(instrument.risk_key(), instrument.bucket_key(), delta);
+        let margin = &instrument.margin;
+        let change = crate::margin::PmTotals {
+            vector: margin.vector * traded,
+            roll_shock: margin.roll_shock * (quantity_after.abs() - quantity_before.abs()),
+            delta: margin.delta * traded,
+        };
+        add_totals(
+            account.pm_totals.entry(instrument.risk_key()).or_default(),
+            &change,
+        );
+        touch(account, fill.account, seq, &mut self.dirty_accounts);
         Outcome::Applied
     }
 
@@ -487,6 +791,7 @@ impl ShardState {
                 .get(&funding.instrument)
                 .map_or(Decimal::ZERO, |p| p.quantity);
             *account.cash.entry(currency).or_default() -= quantity * rate;
+            touch(account, *holder, self.seq, &mut self.dirty_accounts);
         }
         Outcome::Applied
     }
@@ -523,12 +828,28 @@ impl ShardState {
             *account.entry_value.entry(currency).or_default() -= entry_before;
             *account.cash.entry(currency).or_default() += effect.realized;
             *account.realized_pnl.entry(currency).or_default() += effect.realized;
-            let delta = instrument.risk * -quantity.to_f64().unwrap_or(0.0);
-            account.add_risk(instrument.risk_key(), instrument.bucket_key(), delta);
+            let closed = -quantity.to_f64().unwrap_or(0.0);
+            account.add_risk(
+                instrument.risk_key(),
+                instrument.bucket_key(),
+                instrument.risk * closed,
+            );
+            let margin = &instrument.margin;
+            let change = crate::margin::PmTotals {
+                vector: margin.vector * closed,
+                roll_shock: -margin.roll_shock * closed.abs(),
+                delta: margin.delta * closed,
+            };
+            add_totals(
+                account.pm_totals.entry(instrument.risk_key()).or_default(),
+                &change,
+            );
+            touch(account, holder, self.seq, &mut self.dirty_accounts);
         }
         instrument.settled = true;
         instrument.dirty = false;
         instrument.risk = ContractRisk::ZERO;
+        instrument.margin = ContractMargin::default();
         Outcome::Applied
     }
 
@@ -536,19 +857,16 @@ impl ShardState {
         if params.underlying.0 >= UNDERLYINGS_MAX {
             return Outcome::Rejected(RejectReason::IdOutOfRange);
         }
-        let values = [
-            params.price_range,
-            params.volatility_range_up,
-            params.volatility_range_down,
-            params.short_term_vega_power,
-            params.long_term_vega_power,
-            params.min_volatility_for_shock_up,
-            params.mm_factor,
-        ];
-        if values.iter().any(|v| !v.is_finite()) {
-            return Outcome::Rejected(RejectReason::NotFinite);
+        if !params.params.is_valid() {
+            return Outcome::Rejected(RejectReason::InvalidParams);
         }
-        self.risk_params.insert(params.underlying, *params);
+        // Cited by the holders of every instrument it revalues.
+        for instrument in self.instruments.values_mut() {
+            if instrument.definition.underlying == params.underlying {
+                instrument.mark_seq = self.seq;
+            }
+        }
+        self.staged_params.push(*params);
         Outcome::Applied
     }
 
@@ -562,11 +880,86 @@ impl ShardState {
         match self.accounts.get_mut(&id) {
             Some(account) => {
                 change(account);
+                touch(account, id, self.seq, &mut self.dirty_accounts);
                 Outcome::Applied
             }
             None => Outcome::Rejected(RejectReason::UnknownAccount),
         }
     }
+}
+
+/// Marks an account's margin for evaluation at the batch end, citing event `seq`.
+fn touch(account: &mut AccountState, id: AccountId, seq: u64, dirty: &mut Vec<AccountId>) {
+    account.cause_seq = account.cause_seq.max(seq);
+    if !account.margin_dirty {
+        account.margin_dirty = true;
+        dirty.push(id);
+    }
+}
+
+/// Portfolio-margin parameters in force for an underlying (the built-in BTC set until a
+/// `RiskParams` event names it).
+fn params_of(params: &BTreeMap<UnderlyingId, RiskParams>, underlying: UnderlyingId) -> PmParams {
+    params.get(&underlying).map_or(PmParams::BTC, |r| r.params)
+}
+
+/// Installs an instrument's new margin inputs and moves every holder's sums by
+/// `quantity × (new − old)`. On failure the old inputs stay (holders include them) and
+/// are flagged not current.
+fn change_margin(
+    instrument: &mut InstrumentState,
+    accounts: &mut BTreeMap<AccountId, AccountState>,
+    new: Result<ContractMargin, MarginError>,
+    mark: &Mark,
+    now_ns: u64,
+) {
+    let Ok(new) = new else {
+        let margin = &mut instrument.margin;
+        (margin.valued, margin.as_of, margin.as_of_ns) = (false, Some(*mark), now_ns);
+        return;
+    };
+    let old = instrument.margin;
+    instrument.margin = new;
+    let (id, key) = (instrument.definition.id, instrument.risk_key());
+    for holder in instrument.holders.keys() {
+        let Some(account) = accounts.get_mut(holder) else {
+            continue;
+        };
+        let quantity = account
+            .positions
+            .get(&id)
+            .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0));
+        let change = new.change_from(&old, quantity);
+        add_totals(account.pm_totals.entry(key).or_default(), &change);
+    }
+}
+
+/// Prices the options queued in the scenario batch and installs their margin inputs.
+fn flush_margin_batch(
+    instruments: &mut BTreeMap<InstrumentId, InstrumentState>,
+    accounts: &mut BTreeMap<AccountId, AccountState>,
+    scratch: &mut Scratch,
+    now_ns: u64,
+) {
+    if scratch.batch.is_empty() {
+        return;
+    }
+    let priced = scratch.batch.price();
+    for (slot, &(id, units)) in scratch.slots.iter().enumerate() {
+        let Some(instrument) = instruments.get_mut(&id) else {
+            continue;
+        };
+        let Some(mark) = instrument.mark else {
+            continue;
+        };
+        let new = match priced {
+            Ok(()) => option_margin(&scratch.batch, slot, units, &instrument.risk, &mark, now_ns),
+            Err(error) => Err(error),
+        };
+        change_margin(instrument, accounts, new, &mark, now_ns);
+    }
+    scratch.batch.clear();
+    scratch.slots.clear();
 }
 
 /// Market events go to every shard; the rest belong to one account's shard.

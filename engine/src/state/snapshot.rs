@@ -13,6 +13,9 @@ use rust_decimal::Decimal;
 use thiserror::Error;
 
 use super::account::AccountState;
+use super::account_margin::{CurrencyMargin, TradingState};
+use super::alerts::AlertLog;
+use super::contract_margin::ContractMargin;
 use super::contract_risk::{ContractRisk, Mark};
 use super::instrument_state::InstrumentState;
 use super::position::Position;
@@ -20,12 +23,13 @@ use super::rejection::RejectionCounts;
 use super::shard_state::ShardState;
 use super::trade_ids::TradeIdWindow;
 use crate::events::{
-    AccountId, Dec, Event, InstrumentDefinition, InstrumentId, Limits, Name, RiskParams,
-    UnderlyingId,
+    AccountId, Dec, Event, InstrumentDefinition, InstrumentId, Limits, MarginModel, Name,
+    RiskParams, UnderlyingId,
 };
+use crate::margin::PmTotals;
 
 /// Version of the image layout; an image of another version is refused (full replay).
-pub const STATE_IMAGE_VERSION: u32 = 1;
+pub const STATE_IMAGE_VERSION: u32 = 2;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -64,6 +68,11 @@ struct ShardImage {
     dirty: Vec<InstrumentId>,
     now_ns: u64,
     events_applied: u64,
+    seq: u64,
+    dirty_accounts: Vec<AccountId>,
+    index_moves: Vec<(UnderlyingId, u64)>,
+    staged_params: Vec<RiskParams>,
+    alerts: AlertLog,
 }
 
 #[derive(Archive, Serialize, Deserialize)]
@@ -73,6 +82,8 @@ struct InstrumentImage {
     strike: f64,
     mark: Option<Mark>,
     risk: ContractRisk,
+    margin: ContractMargin,
+    mark_seq: u64,
     dirty: bool,
     settled: bool,
     holders: Vec<AccountId>,
@@ -90,6 +101,13 @@ struct AccountImage {
     buckets: Vec<(UnderlyingId, u64, ContractRisk)>,
     entry_value: Vec<(UnderlyingId, f64)>,
     limits: Option<Limits>,
+    margin_model: MarginModel,
+    pm_totals: Vec<(UnderlyingId, UnderlyingId, PmTotals)>,
+    margin: Vec<(UnderlyingId, CurrencyMargin)>,
+    trading_state: TradingState,
+    conditions: u8,
+    margin_dirty: bool,
+    cause_seq: u64,
 }
 
 /// The state's image, ready for a snapshot file.
@@ -107,6 +125,8 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
                 strike: i.strike,
                 mark: i.mark,
                 risk: i.risk,
+                margin: i.margin,
+                mark_seq: i.mark_seq,
                 dirty: i.dirty,
                 settled: i.settled,
                 holders: i.holders.keys().copied().collect(),
@@ -131,6 +151,11 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
         dirty: state.dirty_instruments().to_vec(),
         now_ns: state.now_ns,
         events_applied: state.events_applied,
+        seq: state.seq,
+        dirty_accounts: state.dirty_accounts().to_vec(),
+        index_moves: state.index_moves().to_vec(),
+        staged_params: state.staged_params().to_vec(),
+        alerts: state.alerts.clone(),
     };
     rkyv::to_bytes::<rancor::Error>(&image).map_err(|e| SnapshotError::Invalid(e.to_string()))
 }
@@ -161,6 +186,17 @@ fn account_image(id: AccountId, account: &AccountState) -> AccountImage {
             .collect(),
         entry_value: account.entry_value.iter().map(|(u, v)| (*u, *v)).collect(),
         limits: account.limits,
+        margin_model: account.margin_model,
+        pm_totals: account
+            .pm_totals
+            .iter()
+            .map(|((u, c), t)| (*u, *c, *t))
+            .collect(),
+        margin: account.margin.iter().map(|(c, m)| (*c, *m)).collect(),
+        trading_state: account.trading_state,
+        conditions: account.conditions,
+        margin_dirty: account.margin_dirty,
+        cause_seq: account.cause_seq,
     }
 }
 
@@ -211,6 +247,8 @@ pub fn decode_state(
                 strike: i.strike,
                 mark: i.mark,
                 risk: i.risk,
+                margin: i.margin,
+                mark_seq: i.mark_seq,
                 dirty: i.dirty,
                 settled: i.settled,
                 holders: i.holders.into_iter().map(|h| (h, ())).collect(),
@@ -218,7 +256,7 @@ pub fn decode_state(
         );
     }
     for a in image.accounts {
-        let mut account = AccountState::new(a.name);
+        let mut account = AccountState::new(a.name, a.margin_model);
         for (instrument, quantity, average_price) in a.positions {
             let position = Position {
                 quantity: decimal(quantity)?,
@@ -236,6 +274,16 @@ pub fn decode_state(
         account.buckets = a.buckets.into_iter().map(|(u, e, r)| ((u, e), r)).collect();
         account.entry_value = a.entry_value.into_iter().collect();
         account.limits = a.limits;
+        account.pm_totals = a
+            .pm_totals
+            .into_iter()
+            .map(|(u, c, t)| ((u, c), t))
+            .collect();
+        account.margin = a.margin.into_iter().collect();
+        account.trading_state = a.trading_state;
+        account.conditions = a.conditions;
+        account.margin_dirty = a.margin_dirty;
+        account.cause_seq = a.cause_seq;
         state.accounts.insert(a.id, account);
     }
     state.index_prices = image
@@ -250,5 +298,12 @@ pub fn decode_state(
     state.restore_dirty_instruments(&image.dirty);
     state.now_ns = image.now_ns;
     state.events_applied = image.events_applied;
+    state.seq = image.seq;
+    state.restore_margin_queues(
+        &image.dirty_accounts,
+        &image.index_moves,
+        &image.staged_params,
+    );
+    state.alerts = image.alerts.restored();
     Ok(state)
 }

@@ -52,6 +52,7 @@ fn account(id: u32) -> EventBody {
     EventBody::AccountDefined(AccountDefinition {
         id: AccountId(id),
         name: Name::new(&format!("A{id}")).expect("name"),
+        margin_model: Default::default(),
     })
 }
 
@@ -279,6 +280,19 @@ fn every_rejection_reason_is_counted() {
         )),
         Outcome::Rejected(RejectReason::ExpiredInstrument)
     );
+    // Parameters outside their domain.
+    let mut params = crate::margin::PmParams::BTC;
+    params.price_range = 1.5;
+    assert_eq!(
+        state.apply(&at(
+            T0 + 30 * DAY_NS,
+            EventBody::RiskParams(crate::events::RiskParams {
+                underlying: UnderlyingId(0),
+                params,
+            })
+        )),
+        Outcome::Rejected(RejectReason::InvalidParams)
+    );
     // Parking is bounded.
     for trade in 0..PARKED_FILLS_MAX as u64 {
         assert_eq!(
@@ -407,6 +421,8 @@ fn marks_in_one_batch_are_conflated() {
     );
     let mut once = ShardState::new(0, 1);
     run(&mut once, &setup);
+    // The same journal position as the second mark above (alerts cite it).
+    once.seq += 1;
     run(&mut once, &[at(T0 + 2, ticker(3, 0.06, 0.65, 61_500.0))]);
     assert_eq!(twice.accounts, once.accounts);
 }

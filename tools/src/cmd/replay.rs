@@ -57,13 +57,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     if args.check {
         for shard in &shards {
             if let Err(discrepancy) = check(shard) {
-                bail!(
-                    "check failed: account {} {}: incremental {} vs recomputed {}",
-                    discrepancy.account.0,
-                    discrepancy.what,
-                    discrepancy.incremental,
-                    discrepancy.recomputed
-                );
+                bail!("check failed: {discrepancy}");
             }
         }
     }

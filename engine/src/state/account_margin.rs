@@ -1,0 +1,459 @@
+//! An account's margin per settlement currency, its limit checks and its trading state
+//! (DESIGN 6): equity against initial and maintenance margin under the account's model.
+//! Evaluated at batch ends for the accounts whose inputs changed, from sums kept
+//! incrementally (portfolio margin) or from the positions (standard margin).
+
+use std::collections::BTreeMap;
+
+use rkyv::{Archive, Deserialize, Serialize};
+use rust_decimal::prelude::ToPrimitive;
+
+use super::account::{AccountState, QUOTE_CURRENCY, RiskKey};
+use super::contract_margin::pm_contract;
+use super::contract_risk::ContractRisk;
+use super::instrument_state::InstrumentState;
+use crate::events::ids::UNDERLYINGS_MAX;
+use crate::events::{
+    DEFAULT_MARGIN_CALL_RATIO, InstrumentId, Limits, MarginModel, RiskParams, UnderlyingId,
+};
+use crate::margin::{
+    OrderMargins, PmParams, PmSettlement, PmTotals, margin_from_vector_in, standard_margin,
+};
+
+/// Ledger currencies: every underlying's coin, and the quote currency.
+pub const CURRENCIES_MAX: usize = UNDERLYINGS_MAX as usize + 1;
+
+/// One settlement currency's margin, in that currency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Archive, Serialize, Deserialize)]
+pub struct CurrencyMargin {
+    /// Collateral + realized + unrealized PnL (positions at their marks).
+    pub equity: f64,
+    pub initial_margin: f64,
+    pub maintenance_margin: f64,
+    /// False when some position in this currency could not be margined (no index price
+    /// yet, or its parameters or market refused): the figures leave it out.
+    pub complete: bool,
+}
+
+impl Default for Finding {
+    fn default() -> Self {
+        Finding {
+            scope: UnderlyingId(0),
+            value: 0.0,
+            threshold: 0.0,
+        }
+    }
+}
+
+impl CurrencyMargin {
+    /// Equity − initial margin: what new positions may use.
+    pub fn available_balance(&self) -> f64 {
+        self.equity - self.initial_margin
+    }
+
+    /// Equity / maintenance margin (liquidation below 1); `None` with no margin used.
+    pub fn margin_ratio(&self) -> Option<f64> {
+        (self.maintenance_margin > 0.0).then(|| self.equity / self.maintenance_margin)
+    }
+}
+
+/// What an account may do (DESIGN 6), in increasing severity.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Archive, Serialize, Deserialize,
+)]
+pub enum TradingState {
+    #[default]
+    Active,
+    /// Only risk-reducing trades: equity below initial margin, a limit breached, or
+    /// margin unknown for a currency it holds positions in.
+    ReduceOnly,
+    /// Equity below maintenance margin: liquidation territory, no trading.
+    Halted,
+}
+
+impl TradingState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TradingState::Active => "ACTIVE",
+            TradingState::ReduceOnly => "REDUCE_ONLY",
+            TradingState::Halted => "HALTED",
+        }
+    }
+}
+
+/// Conditions an evaluation can find, as bits; alerts fire when one turns on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Condition {
+    MarginCall = 0,
+    Liquidation = 1,
+    DeltaLimit = 2,
+    VegaLimit = 3,
+    GammaLimit = 4,
+    MarginRatioLimit = 5,
+    BelowInitialMargin = 6,
+    MarginUnavailable = 7,
+}
+
+impl Condition {
+    pub const ALL: [Condition; 8] = [
+        Condition::MarginCall,
+        Condition::Liquidation,
+        Condition::DeltaLimit,
+        Condition::VegaLimit,
+        Condition::GammaLimit,
+        Condition::MarginRatioLimit,
+        Condition::BelowInitialMargin,
+        Condition::MarginUnavailable,
+    ];
+
+    pub fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Condition::MarginCall => "margin_call",
+            Condition::Liquidation => "liquidation",
+            Condition::DeltaLimit => "delta_limit",
+            Condition::VegaLimit => "vega_limit",
+            Condition::GammaLimit => "gamma_limit",
+            Condition::MarginRatioLimit => "margin_ratio_limit",
+            Condition::BelowInitialMargin => "below_initial_margin",
+            Condition::MarginUnavailable => "margin_unavailable",
+        }
+    }
+
+    /// Conditions that raise an alert when they begin (the others only set the state).
+    pub fn alerts(self) -> bool {
+        !matches!(
+            self,
+            Condition::BelowInitialMargin | Condition::MarginUnavailable
+        )
+    }
+}
+
+/// The first place a condition was found: the currency or underlying, the value and the
+/// threshold it crossed.
+#[derive(Clone, Copy, Debug, PartialEq, Archive, Serialize, Deserialize)]
+pub struct Finding {
+    pub scope: UnderlyingId,
+    pub value: f64,
+    pub threshold: f64,
+}
+
+/// Everything an evaluation finds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    pub currencies: [Option<CurrencyMargin>; CURRENCIES_MAX],
+    pub conditions: u8,
+    pub findings: [Finding; 8],
+}
+
+impl Evaluation {
+    pub fn state(&self) -> TradingState {
+        let has = |c: Condition| self.conditions & c.bit() != 0;
+        if has(Condition::Liquidation) {
+            TradingState::Halted
+        } else if Condition::ALL
+            .iter()
+            .any(|&c| c != Condition::MarginCall && has(c))
+        {
+            TradingState::ReduceOnly
+        } else {
+            TradingState::Active
+        }
+    }
+
+    /// The currencies with a margin, in id order (the quote currency last).
+    pub fn iter(&self) -> impl Iterator<Item = (UnderlyingId, &CurrencyMargin)> {
+        self.currencies
+            .iter()
+            .enumerate()
+            .filter_map(|(i, m)| m.as_ref().map(|m| (UnderlyingId(i as u16), m)))
+    }
+}
+
+/// The market data margin needs, borrowed from the shard.
+#[derive(Clone, Copy)]
+pub struct MarginMarket<'a> {
+    pub instruments: &'a BTreeMap<InstrumentId, InstrumentState>,
+    pub index_prices: &'a BTreeMap<UnderlyingId, (u64, f64)>,
+    pub risk_params: &'a BTreeMap<UnderlyingId, RiskParams>,
+    pub now_ns: u64,
+}
+
+impl MarginMarket<'_> {
+    /// Parameters in force for an underlying (until journaled, the built-in BTC set).
+    pub fn params(&self, underlying: UnderlyingId) -> PmParams {
+        self.risk_params
+            .get(&underlying)
+            .map_or(PmParams::BTC, |r| r.params)
+    }
+
+    pub fn index(&self, underlying: UnderlyingId) -> Option<f64> {
+        self.index_prices.get(&underlying).map(|&(_, price)| price)
+    }
+}
+
+fn settlement(currency: UnderlyingId) -> PmSettlement {
+    if currency == QUOTE_CURRENCY {
+        PmSettlement::Quote
+    } else {
+        PmSettlement::Coin
+    }
+}
+
+/// Portfolio margin of one group (underlying, currency) from its sums; `None` when it
+/// cannot be computed (no index price, invalid parameters or sums).
+pub fn group_margin(
+    key: RiskKey,
+    totals: &PmTotals,
+    market: &MarginMarket<'_>,
+) -> Option<(f64, f64)> {
+    let (underlying, currency) = key;
+    let index = market.index(underlying)?;
+    let breakdown = margin_from_vector_in(
+        settlement(currency),
+        totals,
+        index,
+        &market.params(underlying),
+        &OrderMargins::default(),
+    )
+    .ok()?;
+    Some((breakdown.initial_margin, breakdown.maintenance_margin))
+}
+
+/// Standard margin of one position; `None` when it cannot be computed.
+fn position_standard_margin(
+    instrument: &InstrumentState,
+    quantity: f64,
+    market: &MarginMarket<'_>,
+) -> Option<(f64, f64)> {
+    let mark = instrument.mark?;
+    let index = market.index(instrument.definition.underlying)?;
+    let (contract, units) = pm_contract(
+        &instrument.definition,
+        instrument.contract_size,
+        instrument.strike,
+        &mark,
+        market.now_ns,
+    );
+    let per_unit_mark = mark.mark_price / instrument.contract_size;
+    let margin = standard_margin(&contract, quantity * units, index, per_unit_mark).ok()?;
+    Some((margin.initial_margin, margin.maintenance_margin))
+}
+
+/// Greeks of one underlying summed over currencies, from a `risk` map ordered by
+/// (underlying, currency): calls `each` once per underlying, without allocating.
+pub fn for_each_underlying(
+    risk: &BTreeMap<RiskKey, ContractRisk>,
+    mut each: impl FnMut(UnderlyingId, &ContractRisk),
+) {
+    let mut current: Option<(UnderlyingId, ContractRisk)> = None;
+    for ((underlying, _), r) in risk {
+        match &mut current {
+            Some((u, sum)) if u == underlying => *sum += *r,
+            _ => {
+                if let Some((u, sum)) = current.take() {
+                    each(u, &sum);
+                }
+                current = Some((*underlying, *r));
+            }
+        }
+    }
+    if let Some((u, sum)) = current {
+        each(u, &sum);
+    }
+}
+
+/// The inputs of one evaluation: the account's sums (its own, or what-if ones).
+pub struct MarginInputs<'a> {
+    pub model: MarginModel,
+    pub limits: Option<&'a Limits>,
+    pub pm_totals: &'a BTreeMap<RiskKey, PmTotals>,
+    pub risk: &'a BTreeMap<RiskKey, ContractRisk>,
+    /// Equity per currency (collateral + PnL).
+    pub equity: &'a dyn Fn(UnderlyingId) -> f64,
+    /// Currencies with a ledger entry (cash), besides those positions are in.
+    pub ledger_currencies: &'a mut dyn Iterator<Item = UnderlyingId>,
+    /// Quantity of each position (what-if overrides), for standard margin.
+    pub positions: &'a mut dyn Iterator<Item = (InstrumentId, f64)>,
+}
+
+/// Evaluates an account: margin per currency, limit checks, conditions. Allocates
+/// nothing.
+pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluation {
+    let mut evaluation = Evaluation {
+        currencies: [None; CURRENCIES_MAX],
+        conditions: 0,
+        findings: [Finding::default(); 8],
+    };
+    let slot = |currency: UnderlyingId| usize::from(currency.0).min(CURRENCIES_MAX - 1);
+    let touch = |evaluation: &mut Evaluation, currency: UnderlyingId| {
+        evaluation.currencies[slot(currency)].get_or_insert(CurrencyMargin {
+            complete: true,
+            ..CurrencyMargin::default()
+        });
+    };
+    for currency in &mut *inputs.ledger_currencies {
+        touch(&mut evaluation, currency);
+    }
+    match inputs.model {
+        MarginModel::Portfolio => {
+            for (&key, totals) in inputs.pm_totals {
+                touch(&mut evaluation, key.1);
+                let Some(entry) = evaluation.currencies[slot(key.1)].as_mut() else {
+                    continue;
+                };
+                let is_empty = totals.vector == crate::margin::ScenarioVector::ZERO
+                    && totals.roll_shock == 0.0
+                    && totals.delta == 0.0;
+                match group_margin(key, totals, market) {
+                    Some((im, mm)) => {
+                        entry.initial_margin += im;
+                        entry.maintenance_margin += mm;
+                    }
+                    None if !is_empty => entry.complete = false,
+                    None => {}
+                }
+            }
+        }
+        MarginModel::Standard => {
+            for (id, quantity) in &mut *inputs.positions {
+                let Some(instrument) = market.instruments.get(&id) else {
+                    continue;
+                };
+                let currency = instrument.currency();
+                touch(&mut evaluation, currency);
+                let Some(entry) = evaluation.currencies[slot(currency)].as_mut() else {
+                    continue;
+                };
+                match position_standard_margin(instrument, quantity, market) {
+                    Some((im, mm)) => {
+                        entry.initial_margin += im;
+                        entry.maintenance_margin += mm;
+                    }
+                    None => entry.complete = false,
+                }
+            }
+        }
+    }
+    // Positions' currencies without a group yet (e.g. standard model) still have equity.
+    for &(_, currency) in inputs.risk.keys() {
+        touch(&mut evaluation, currency);
+    }
+    let call_ratio = inputs
+        .limits
+        .map_or(DEFAULT_MARGIN_CALL_RATIO, |l| l.margin_call_ratio);
+    let min_ratio = inputs.limits.map_or(0.0, |l| l.min_margin_ratio);
+    let found = |evaluation: &mut Evaluation, c: Condition, finding: Finding| {
+        if evaluation.conditions & c.bit() == 0 {
+            evaluation.conditions |= c.bit();
+            evaluation.findings[c as usize] = finding;
+        }
+    };
+    for index in 0..CURRENCIES_MAX {
+        let Some(entry) = evaluation.currencies[index].as_mut() else {
+            continue;
+        };
+        let currency = UnderlyingId(index as u16);
+        entry.equity = (inputs.equity)(currency);
+        let entry = *entry;
+        let at = |value, threshold| Finding {
+            scope: currency,
+            value,
+            threshold,
+        };
+        if !entry.complete {
+            found(
+                &mut evaluation,
+                Condition::MarginUnavailable,
+                at(entry.equity, 0.0),
+            );
+        }
+        if entry.equity < entry.maintenance_margin {
+            found(
+                &mut evaluation,
+                Condition::Liquidation,
+                at(entry.equity, entry.maintenance_margin),
+            );
+        }
+        if entry.equity < entry.initial_margin {
+            found(
+                &mut evaluation,
+                Condition::BelowInitialMargin,
+                at(entry.equity, entry.initial_margin),
+            );
+        }
+        if let Some(ratio) = entry.margin_ratio() {
+            if call_ratio > 0.0 && ratio < call_ratio {
+                found(
+                    &mut evaluation,
+                    Condition::MarginCall,
+                    at(ratio, call_ratio),
+                );
+            }
+            if min_ratio > 0.0 && ratio < min_ratio {
+                found(
+                    &mut evaluation,
+                    Condition::MarginRatioLimit,
+                    at(ratio, min_ratio),
+                );
+            }
+        }
+    }
+    if let Some(limits) = inputs.limits {
+        for_each_underlying(inputs.risk, |underlying, greeks| {
+            let checks = [
+                (
+                    Condition::DeltaLimit,
+                    greeks.delta_coin,
+                    limits.max_abs_delta_coin,
+                ),
+                (
+                    Condition::VegaLimit,
+                    greeks.vega_usd,
+                    limits.max_abs_vega_usd,
+                ),
+                (
+                    Condition::GammaLimit,
+                    greeks.gamma_usd,
+                    limits.max_abs_gamma_usd,
+                ),
+            ];
+            for (condition, value, limit) in checks {
+                if limit > 0.0 && value.abs() > limit {
+                    let finding = Finding {
+                        scope: underlying,
+                        value,
+                        threshold: limit,
+                    };
+                    found(&mut evaluation, condition, finding);
+                }
+            }
+        });
+    }
+    evaluation
+}
+
+/// Evaluates an account as it stands.
+pub fn evaluate_account(account: &AccountState, market: &MarginMarket<'_>) -> Evaluation {
+    let equity = |currency: UnderlyingId| account.equity(currency);
+    let mut ledger = account.cash.keys().copied();
+    let mut positions = account
+        .positions
+        .iter()
+        .map(|(id, p)| (*id, p.quantity.to_f64().unwrap_or(0.0)));
+    evaluate(
+        MarginInputs {
+            model: account.margin_model,
+            limits: account.limits.as_ref(),
+            pm_totals: &account.pm_totals,
+            risk: &account.risk,
+            equity: &equity,
+            ledger_currencies: &mut ledger,
+            positions: &mut positions,
+        },
+        market,
+    )
+}

@@ -1,0 +1,145 @@
+//! Alerts (DESIGN 6): a margin call, liquidation or limit breach beginning, with the
+//! journal sequence of the event that caused it. The shard keeps counts per kind and the
+//! most recent alerts in a fixed ring (a named limit; the oldest is dropped first, and
+//! counted), and hands new ones to its driver after each batch end.
+
+use rkyv::{Archive, Deserialize, Serialize};
+
+use super::account_margin::{Condition, Finding};
+use crate::events::{AccountId, UnderlyingId};
+
+/// Most recent alerts a shard keeps.
+pub const ALERTS_RECENT_MAX: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Archive, Serialize, Deserialize)]
+pub struct Alert {
+    /// Journal sequence of the latest event that changed the account's margin inputs
+    /// (fill, collateral, funding, limits, a mark of an instrument it holds, an index
+    /// price, parameters) before the batch end that found the condition.
+    pub cause_seq: u64,
+    pub account: AccountId,
+    /// `Condition` as its number (see [`Alert::condition`]).
+    pub condition: u8,
+    /// Currency (margin conditions) or underlying (Greek limits).
+    pub scope: UnderlyingId,
+    pub value: f64,
+    pub threshold: f64,
+}
+
+impl Alert {
+    pub fn new(cause_seq: u64, account: AccountId, condition: Condition, at: &Finding) -> Self {
+        Alert {
+            cause_seq,
+            account,
+            condition: condition as u8,
+            scope: at.scope,
+            value: at.value,
+            threshold: at.threshold,
+        }
+    }
+
+    pub fn condition(&self) -> Option<Condition> {
+        Condition::ALL.get(usize::from(self.condition)).copied()
+    }
+
+    pub fn name(&self) -> &'static str {
+        self.condition().map_or("unknown", Condition::name)
+    }
+}
+
+/// Counts and the recent ring.
+#[derive(Clone, Debug, PartialEq, Archive, Serialize, Deserialize)]
+pub struct AlertLog {
+    /// Alerts raised, per condition number.
+    pub counts: [u64; 8],
+    /// Ring of the most recent, oldest at `next` once full.
+    recent: Vec<Alert>,
+    next: u32,
+    /// Alerts raised since the driver last took them (ring positions).
+    pub unread: u32,
+}
+
+impl Default for AlertLog {
+    fn default() -> Self {
+        AlertLog {
+            counts: [0; 8],
+            recent: Vec::with_capacity(ALERTS_RECENT_MAX),
+            next: 0,
+            unread: 0,
+        }
+    }
+}
+
+impl AlertLog {
+    pub fn push(&mut self, alert: Alert) {
+        self.counts[usize::from(alert.condition).min(7)] += 1;
+        if self.recent.len() < ALERTS_RECENT_MAX {
+            self.recent.push(alert);
+        } else {
+            self.recent[self.next as usize] = alert;
+        }
+        self.next = ((self.next as usize + 1) % ALERTS_RECENT_MAX) as u32;
+        self.unread = (self.unread + 1).min(ALERTS_RECENT_MAX as u32);
+    }
+
+    /// The log with its ring's full capacity (after decoding an image).
+    pub fn restored(mut self) -> Self {
+        self.recent
+            .reserve(ALERTS_RECENT_MAX.saturating_sub(self.recent.len()));
+        self
+    }
+
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// The kept alerts, oldest first.
+    pub fn recent(&self) -> impl Iterator<Item = &Alert> {
+        let split = if self.recent.len() < ALERTS_RECENT_MAX {
+            0
+        } else {
+            self.next as usize
+        };
+        self.recent[split..].iter().chain(&self.recent[..split])
+    }
+
+    /// Alerts raised since the last call, oldest first (up to the ring's size).
+    pub fn take_unread(&mut self) -> impl Iterator<Item = &Alert> {
+        let unread = self.unread as usize;
+        self.unread = 0;
+        let kept = self.recent.len();
+        self.recent().skip(kept - unread.min(kept))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(seq: u64) -> Alert {
+        Alert::new(
+            seq,
+            AccountId(1),
+            Condition::MarginCall,
+            &Finding::default(),
+        )
+    }
+
+    #[test]
+    fn the_ring_keeps_the_newest_in_order_and_counts_all() {
+        let mut log = AlertLog::default();
+        for seq in 0..(ALERTS_RECENT_MAX as u64 + 10) {
+            log.push(alert(seq));
+        }
+        let seqs: Vec<u64> = log.recent().map(|a| a.cause_seq).collect();
+        assert_eq!(seqs.len(), ALERTS_RECENT_MAX);
+        assert_eq!(seqs[0], 10);
+        assert_eq!(*seqs.last().expect("kept"), ALERTS_RECENT_MAX as u64 + 9);
+        assert_eq!(log.total(), ALERTS_RECENT_MAX as u64 + 10);
+        assert_eq!(log.take_unread().count(), ALERTS_RECENT_MAX);
+        log.push(alert(999));
+        let unread: Vec<u64> = log.take_unread().map(|a| a.cause_seq).collect();
+        assert_eq!(unread, vec![999]);
+        assert_eq!(log.take_unread().count(), 0);
+    }
+}
