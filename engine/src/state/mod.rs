@@ -9,22 +9,26 @@ pub mod contract_margin;
 pub mod contract_risk;
 pub mod hash;
 pub mod instrument_state;
+pub mod liquidation;
 pub mod position;
 pub mod rejection;
 pub mod shard_state;
 pub mod snapshot;
 pub mod sorted_map;
 pub mod trade_ids;
+pub mod what_if;
 
 pub use account::{AccountState, QUOTE_CURRENCY};
 pub use account_margin::{Condition, CurrencyMargin, TradingState};
 pub use alerts::{ALERTS_RECENT_MAX, Alert, AlertLog};
 pub use contract_risk::ContractRisk;
+pub use liquidation::{LiquidationDistance, LiquidationError, LiquidationPoint};
 pub use rejection::{RejectReason, RejectionCounts};
 pub use shard_state::{Outcome, PARKED_FILLS_MAX, ShardState, TRADE_IDS_MAX};
 pub use snapshot::{SnapshotError, decode_state, encode_state};
 pub use sorted_map::SortedVecMap;
 pub use trade_ids::TradeIdWindow;
+pub use what_if::{HypotheticalFill, WHAT_IF_FILLS_MAX, WhatIf, WhatIfError, WhatIfReason};
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,275 @@
+//! Pre-trade what-if (DESIGN 6): an account's margin, Greeks and trading state after
+//! hypothetical fills, from the shard's current state, without changing it. The answer
+//! is what the state machine would hold after applying the same fills at the current
+//! marks and running a batch end (tested as such), and whether the trade is allowed.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use thiserror::Error;
+
+use super::account_margin::TradingState;
+use super::account_margin::{Condition, Evaluation, MarginInputs, evaluate, for_each_underlying};
+use super::contract_margin::{ContractMargin, add_totals, contract_margin};
+use super::contract_risk::{ContractRisk, value_at};
+use super::instrument_state::InstrumentState;
+use super::shard_state::ShardState;
+use crate::events::{AccountId, InstrumentId, Side, UnderlyingId};
+use crate::margin::ScenarioBatch;
+
+/// Most fills one what-if query takes.
+pub const WHAT_IF_FILLS_MAX: usize = 64;
+
+/// A fill that has not happened: quantity in contracts (> 0), price as quoted, fee in
+/// the settlement currency.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HypotheticalFill {
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub fee: Decimal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum WhatIfError {
+    #[error("account {0} is not held by this shard")]
+    UnknownAccount(u32),
+    #[error("instrument {0} is not defined")]
+    UnknownInstrument(u32),
+    #[error("instrument {0} has settled")]
+    Settled(u32),
+    #[error("instrument {0} has no mark to value it at")]
+    Unmarked(u32),
+    #[error("fill quantity must be positive and price positive")]
+    InvalidFill,
+    #[error("more than {WHAT_IF_FILLS_MAX} fills in one query")]
+    TooManyFills,
+}
+
+/// Why a trade is or is not allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhatIfReason {
+    /// The account would stay ACTIVE.
+    Active,
+    /// The account would not be ACTIVE, but every fill only shrinks a position.
+    ReducesRisk,
+    /// The account is HALTED now: no trade until the liquidation is resolved.
+    Halted,
+    /// The condition the trade would cause (the first found, in condition order).
+    Breach(Condition),
+}
+
+impl std::fmt::Display for WhatIfReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WhatIfReason::Active => f.write_str("account stays active"),
+            WhatIfReason::ReducesRisk => f.write_str("reduce-only: every fill shrinks a position"),
+            WhatIfReason::Halted => f.write_str("account halted (equity below maintenance margin)"),
+            WhatIfReason::Breach(condition) => write!(f, "would breach {}", condition.name()),
+        }
+    }
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WhatIf {
+    /// Margin per currency and the conditions found, after the fills.
+    pub evaluation: Evaluation,
+    /// Greeks per underlying after the fills (`value` is market value, mixed units).
+    pub greeks: Vec<(UnderlyingId, ContractRisk)>,
+    pub state: TradingState,
+    pub allowed: bool,
+    pub reason: WhatIfReason,
+}
+
+impl ShardState {
+    /// What `fills` would do to `account`'s margin, Greeks and trading state. Never
+    /// changes the state. Allocates the account's small aggregate maps per query.
+    pub fn what_if(
+        &self,
+        account_id: AccountId,
+        fills: &[HypotheticalFill],
+    ) -> Result<WhatIf, WhatIfError> {
+        if fills.len() > WHAT_IF_FILLS_MAX {
+            return Err(WhatIfError::TooManyFills);
+        }
+        let account = self
+            .accounts
+            .get(&account_id)
+            .ok_or(WhatIfError::UnknownAccount(account_id.0))?;
+        let market = self.margin_market();
+        let mut risk = account.risk.clone();
+        let mut pm_totals = account.pm_totals.clone();
+        let mut equity_change = [0.0f64; super::account_margin::CURRENCIES_MAX];
+        let mut batch: Option<ScenarioBatch> = None;
+        let mut reduces_only = true;
+        for fill in fills {
+            let instrument = self
+                .instruments
+                .get(&fill.instrument)
+                .ok_or(WhatIfError::UnknownInstrument(fill.instrument.0))?;
+            if instrument.settled {
+                return Err(WhatIfError::Settled(fill.instrument.0));
+            }
+            let mark = instrument
+                .mark
+                .ok_or(WhatIfError::Unmarked(fill.instrument.0))?;
+            if fill.quantity <= Decimal::ZERO || fill.price <= Decimal::ZERO {
+                return Err(WhatIfError::InvalidFill);
+            }
+            let signed = match fill.side {
+                Side::Buy => fill.quantity,
+                Side::Sell => -fill.quantity,
+            };
+            let traded = signed.to_f64().ok_or(WhatIfError::InvalidFill)?;
+            let held = quantity_before(account, fills, fill, instrument.definition.id);
+            let after = held + traded;
+            reduces_only &= held != 0.0 && after.abs() < held.abs() && after * held >= 0.0;
+            let margin = self.margin_for_what_if(instrument, &mut batch);
+            let key = instrument.risk_key();
+            *risk.entry(key).or_default() += instrument.risk * traded;
+            let change = crate::margin::PmTotals {
+                vector: margin.vector * traded,
+                roll_shock: margin.roll_shock * (after.abs() - held.abs()),
+                delta: margin.delta * traded,
+            };
+            add_totals(pm_totals.entry(key).or_default(), &change);
+            // Equity moves by Δq × (value at mark − value at the fill price) − fee.
+            let price = fill.price.to_f64().ok_or(WhatIfError::InvalidFill)?;
+            let at_price = value_at(&instrument.definition, instrument.contract_size, price)
+                .ok_or(WhatIfError::InvalidFill)?;
+            let at_mark = value_at(
+                &instrument.definition,
+                instrument.contract_size,
+                mark.mark_price,
+            )
+            .ok_or(WhatIfError::InvalidFill)?;
+            let fee = fill.fee.to_f64().ok_or(WhatIfError::InvalidFill)?;
+            let slot =
+                usize::from(instrument.currency().0).min(super::account_margin::CURRENCIES_MAX - 1);
+            equity_change[slot] += traded * (at_mark - at_price) - fee;
+        }
+        let equity = |currency: UnderlyingId| {
+            let slot = usize::from(currency.0).min(super::account_margin::CURRENCIES_MAX - 1);
+            account.equity(currency) + equity_change[slot]
+        };
+        let mut ledger = account.cash.keys().copied();
+        let positions = positions_after(account, fills);
+        let mut positions = positions.into_iter();
+        let evaluation = evaluate(
+            MarginInputs {
+                model: account.margin_model,
+                limits: account.limits.as_ref(),
+                pm_totals: &pm_totals,
+                risk: &risk,
+                equity: &equity,
+                ledger_currencies: &mut ledger,
+                positions: &mut positions,
+            },
+            &market,
+        );
+        let mut greeks = Vec::new();
+        for_each_underlying(&risk, |underlying, sum| greeks.push((underlying, *sum)));
+        let state = evaluation.state();
+        let (allowed, reason) = if account.trading_state == TradingState::Halted {
+            (false, WhatIfReason::Halted)
+        } else if state == TradingState::Active {
+            (true, WhatIfReason::Active)
+        } else if reduces_only {
+            (true, WhatIfReason::ReducesRisk)
+        } else {
+            let first = Condition::ALL
+                .into_iter()
+                .find(|c| *c != Condition::MarginCall && evaluation.conditions & c.bit() != 0)
+                .unwrap_or(Condition::Liquidation);
+            (false, WhatIfReason::Breach(first))
+        };
+        Ok(WhatIf {
+            evaluation,
+            greeks,
+            state,
+            allowed,
+            reason,
+        })
+    }
+
+    /// An instrument's margin inputs as applying a fill would find them: current, or
+    /// valued now from the last batch end's mark (as the state machine would).
+    fn margin_for_what_if(
+        &self,
+        instrument: &InstrumentState,
+        batch: &mut Option<ScenarioBatch>,
+    ) -> ContractMargin {
+        let margin = instrument.margin;
+        if margin.valued {
+            return margin;
+        }
+        let Some(mark) = margin.as_of else {
+            return margin; // never revalued: holders carry nothing until the batch end
+        };
+        let batch = batch.get_or_insert_with(|| ScenarioBatch::with_capacity(1));
+        contract_margin(
+            &instrument.definition,
+            instrument.contract_size,
+            instrument.strike,
+            &mark,
+            &instrument.risk,
+            &self
+                .margin_market()
+                .params(instrument.definition.underlying),
+            margin.as_of_ns,
+            batch,
+        )
+        .unwrap_or(margin)
+    }
+}
+
+/// The account's position in `instrument` before `fill`, counting earlier fills of the
+/// same query.
+fn quantity_before(
+    account: &super::account::AccountState,
+    fills: &[HypotheticalFill],
+    fill: &HypotheticalFill,
+    instrument: InstrumentId,
+) -> f64 {
+    let mut held = account
+        .positions
+        .get(&instrument)
+        .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0));
+    for earlier in fills {
+        if std::ptr::eq(earlier, fill) {
+            break;
+        }
+        if earlier.instrument == instrument {
+            let q = earlier.quantity.to_f64().unwrap_or(0.0);
+            held += if earlier.side == Side::Buy { q } else { -q };
+        }
+    }
+    held
+}
+
+/// Every position after the fills (for standard margin), in instrument order.
+fn positions_after(
+    account: &super::account::AccountState,
+    fills: &[HypotheticalFill],
+) -> Vec<(InstrumentId, f64)> {
+    let mut positions: BTreeMap<InstrumentId, Decimal> = account
+        .positions
+        .iter()
+        .map(|(id, p)| (*id, p.quantity))
+        .collect();
+    for fill in fills {
+        let signed = match fill.side {
+            Side::Buy => fill.quantity,
+            Side::Sell => -fill.quantity,
+        };
+        *positions.entry(fill.instrument).or_default() += signed;
+    }
+    positions
+        .into_iter()
+        .filter(|(_, q)| !q.is_zero())
+        .map(|(id, q)| (id, q.to_f64().unwrap_or(0.0)))
+        .collect()
+}
