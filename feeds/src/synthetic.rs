@@ -176,7 +176,7 @@ impl SyntheticMarket {
                     margin_call_ratio: DEFAULT_MARGIN_CALL_RATIO,
                 }));
             }
-            for (currency, amount) in [(UnderlyingId(0), 10), (UnderlyingId(1), 300)] {
+            for (currency, amount) in [(UnderlyingId(0), 500), (UnderlyingId(1), 15_000)] {
                 self.push(EventBody::Collateral(Collateral {
                     account: AccountId(id),
                     currency,

@@ -55,6 +55,36 @@ fn demo_report_has_every_field_and_replay_reproduces_it() {
         assert!(!underlying[key].is_null(), "{key}");
     }
     assert!(accounts[0]["realized_pnl"].is_f64() && accounts[0]["unrealized_pnl"].is_f64());
+    // Margin per account and currency, and the trading state.
+    for account in accounts {
+        let state = account["state"].as_str().expect("state");
+        assert!(
+            ["ACTIVE", "REDUCE_ONLY", "HALTED"].contains(&state),
+            "{state}"
+        );
+        let margin = account["margin"].as_array().expect("margin");
+        assert_eq!(margin.len(), 2, "BTC and ETH: {margin:?}");
+        for currency in margin {
+            for key in ["equity", "im", "mm", "available_balance"] {
+                assert!(currency[key].is_f64(), "{key}: {currency}");
+            }
+            for key in [
+                "margin_ratio",
+                "liq_distance_down_pct",
+                "liq_distance_up_pct",
+            ] {
+                let value = &currency[key];
+                assert!(value.is_null() || value.as_f64().is_some_and(|v| v >= 0.0));
+            }
+        }
+    }
+    let margined = accounts
+        .iter()
+        .flat_map(|a| a["margin"].as_array().expect("margin"))
+        .filter(|m| m["im"].as_f64().is_some_and(|im| im > 0.0))
+        .count();
+    assert!(margined > 4, "positions carry margin");
+    assert!(report["alerts"]["counts"].is_object());
     assert!(report["rejected"]["not_finite"].as_u64().expect("counted") > 0);
     for key in ["p50", "p99", "p999", "max"] {
         assert!(report["latency_ns"][key].as_u64().is_some(), "{key}");
@@ -89,6 +119,10 @@ fn demo_report_has_every_field_and_replay_reproduces_it() {
         );
         assert_eq!(replayed["checked"], true);
         assert_eq!(replayed["rejected"], report["rejected"]);
+        assert_eq!(
+            replayed["alerts"], report["alerts"],
+            "alerts replay identically"
+        );
     }
     let partial = keel(&[
         "replay",

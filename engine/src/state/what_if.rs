@@ -15,7 +15,7 @@ use super::contract_margin::{ContractMargin, add_totals, contract_margin};
 use super::contract_risk::{ContractRisk, value_at};
 use super::instrument_state::InstrumentState;
 use super::shard_state::ShardState;
-use crate::events::{AccountId, InstrumentId, Side, UnderlyingId};
+use crate::events::{AccountId, InstrumentId, MarginModel, Side, UnderlyingId};
 use crate::margin::ScenarioBatch;
 
 /// Most fills one what-if query takes.
@@ -86,7 +86,8 @@ pub struct WhatIf {
 
 impl ShardState {
     /// What `fills` would do to `account`'s margin, Greeks and trading state. Never
-    /// changes the state. Allocates the account's small aggregate maps per query.
+    /// changes the state. Allocates per query: copies of the account's small aggregate maps
+    /// (and, under standard margin, its position list).
     pub fn what_if(
         &self,
         account_id: AccountId,
@@ -156,7 +157,12 @@ impl ShardState {
             account.equity(currency) + equity_change[slot]
         };
         let mut ledger = account.cash.keys().copied();
-        let positions = positions_after(account, fills);
+        // Standard margin needs every position after the fills; portfolio margin only
+        // the sums above.
+        let positions = match account.margin_model {
+            MarginModel::Standard => positions_after(account, fills),
+            MarginModel::Portfolio => Vec::new(),
+        };
         let mut positions = positions.into_iter();
         let evaluation = evaluate(
             MarginInputs {

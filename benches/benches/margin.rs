@@ -1,0 +1,361 @@
+//! Margin (`cargo bench -p keel-benches --bench margin`), on one account holding a
+//! 500-option BTC book (10 expiries × 50 strikes, calls and puts) plus a perpetual:
+//!
+//! - underlying tick: the index and all 500 options re-marked at a new forward, then the
+//!   batch end (Greeks, 500 × 36 scenario prices through the batch pricer, holder sums,
+//!   margin). Baseline: full revaluation of every position from scratch
+//!   (`evaluate_portfolio`, scalar pricing), the design incremental margin replaces.
+//! - single-option tick: one option re-marked, then the batch end. Same baseline (a
+//!   full-revaluation engine revalues the book on every tick).
+//! - what-if of one fill. Baseline: answering it by applying the fill to a copy of the
+//!   state and running a batch end.
+//!
+//! Targets (DESIGN 8): ≤ 100 µs for the 500-option refresh, ≤ 2 µs per what-if.
+
+use std::hint::black_box;
+
+use criterion::Criterion;
+use keel_benches::paired;
+use keel_engine::events::{
+    AccountDefinition, AccountId, Collateral, Dec, Event, EventBody, Fill, IndexPrice,
+    InstrumentDefinition, InstrumentId, InstrumentKind, MarginModel, Name, OptionRight, RiskParams,
+    Settlement, Side, Ticker, UnderlyingId,
+};
+use keel_engine::margin::{
+    OrderMargins, PmContract, PmMarket, PmParams, PmPosition, evaluate_portfolio,
+};
+use keel_engine::pricing::{OptionInputs, OptionKind, black76_price};
+use keel_engine::state::{HypotheticalFill, ShardState};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::FromPrimitive;
+
+const T0: u64 = 1_767_225_600_000_000_000;
+const DAY_NS: u64 = 86_400_000_000_000;
+const YEAR_NS: f64 = 365.0 * 86_400.0 * 1e9;
+const EXPIRIES: usize = 10;
+const STRIKES: usize = 50;
+const OPTIONS: usize = EXPIRIES * STRIKES;
+const INDEX: f64 = 90_000.0;
+const BTC: UnderlyingId = UnderlyingId(0);
+const ACCOUNT: AccountId = AccountId(0);
+const PERPETUAL: InstrumentId = InstrumentId(OPTIONS as u32);
+
+struct Listed {
+    id: InstrumentId,
+    kind: OptionKind,
+    strike: f64,
+    expiry_ns: u64,
+    quantity: f64,
+}
+
+fn decimal(value: f64) -> Dec {
+    Dec::new(Decimal::from_f64(value).unwrap_or_default().round_dp(8))
+}
+
+fn at(body: EventBody) -> Event {
+    Event {
+        timestamp_ns: T0,
+        body,
+    }
+}
+
+fn vol(strike: f64, forward: f64) -> f64 {
+    let k = (strike / forward).ln();
+    0.55 - 0.1 * k + 0.5 * k * k
+}
+
+fn mark_coin(listed: &Listed, forward: f64) -> f64 {
+    let years = (listed.expiry_ns - T0) as f64 / YEAR_NS;
+    let usd = black76_price(&OptionInputs {
+        kind: listed.kind,
+        forward,
+        strike: listed.strike,
+        years,
+        vol: vol(listed.strike, forward),
+        rate: 0.0,
+    })
+    .unwrap_or(0.0);
+    usd / forward
+}
+
+fn book() -> Vec<Listed> {
+    let mut listed = Vec::with_capacity(OPTIONS);
+    for e in 0..EXPIRIES {
+        let expiry_ns = T0 + (7 + 30 * e as u64) * DAY_NS;
+        for s in 0..STRIKES {
+            let strike =
+                (INDEX * (0.6 + 0.8 * s as f64 / (STRIKES - 1) as f64) / 500.0).round() * 500.0;
+            let kind = if strike >= INDEX {
+                OptionKind::Call
+            } else {
+                OptionKind::Put
+            };
+            // Mixed long and short, 0.5 to 5 contracts.
+            let quantity =
+                (1 + (e * 7 + s * 3) % 10) as f64 * 0.5 * if (e + s) % 3 == 0 { -1.0 } else { 1.0 };
+            listed.push(Listed {
+                id: InstrumentId((e * STRIKES + s) as u32),
+                kind,
+                strike,
+                expiry_ns,
+                quantity,
+            });
+        }
+    }
+    listed
+}
+
+/// Index and every option (and the perpetual) marked at `forward`.
+fn tick(listed: &[Listed], forward: f64) -> Vec<Event> {
+    let ticker = |instrument, mark_price: f64, mark_iv| {
+        at(EventBody::Ticker(Ticker {
+            instrument,
+            mark_price,
+            mark_iv,
+            forward,
+            best_bid: mark_price,
+            best_ask: mark_price,
+        }))
+    };
+    let mut events = vec![at(EventBody::IndexPrice(IndexPrice {
+        underlying: BTC,
+        price: forward,
+    }))];
+    events.push(ticker(PERPETUAL, forward, 0.0));
+    events.extend(
+        listed
+            .iter()
+            .map(|l| ticker(l.id, mark_coin(l, forward), vol(l.strike, forward))),
+    );
+    events
+}
+
+fn state(listed: &[Listed]) -> ShardState {
+    let mut events = vec![
+        at(EventBody::RiskParams(RiskParams {
+            underlying: BTC,
+            params: PmParams::BTC,
+        })),
+        at(EventBody::AccountDefined(AccountDefinition {
+            id: ACCOUNT,
+            name: Name::new("desk").expect("short name"),
+            margin_model: MarginModel::Portfolio,
+        })),
+        at(EventBody::Collateral(Collateral {
+            account: ACCOUNT,
+            currency: BTC,
+            amount: decimal(1_000.0),
+        })),
+        at(EventBody::InstrumentDefined(InstrumentDefinition {
+            id: PERPETUAL,
+            name: Name::new("BTC-PERPETUAL").expect("short name"),
+            kind: InstrumentKind::Perpetual,
+            settlement: Settlement::Inverse,
+            underlying: BTC,
+            expiry_ns: 0,
+            strike: decimal(0.0),
+            right: OptionRight::Call,
+            contract_size: decimal(10.0),
+        })),
+    ];
+    for l in listed {
+        events.push(at(EventBody::InstrumentDefined(InstrumentDefinition {
+            id: l.id,
+            name: Name::new(&format!("O{}", l.id.0)).expect("short name"),
+            kind: InstrumentKind::Option,
+            settlement: Settlement::Inverse,
+            underlying: BTC,
+            expiry_ns: l.expiry_ns,
+            strike: decimal(l.strike),
+            right: if l.kind == OptionKind::Call {
+                OptionRight::Call
+            } else {
+                OptionRight::Put
+            },
+            contract_size: decimal(1.0),
+        })));
+    }
+    events.extend(tick(listed, INDEX));
+    let mut state = ShardState::new(0, 1);
+    for event in &events {
+        state.apply(event);
+    }
+    state.end_of_batch();
+    let fills = listed
+        .iter()
+        .map(|l| (l.id, l.quantity, mark_coin(l, INDEX).max(1e-4)))
+        .chain(std::iter::once((PERPETUAL, 5_000.0, INDEX)));
+    for (trade_id, (instrument, quantity, price)) in fills.enumerate() {
+        state.apply(&at(EventBody::Fill(Fill {
+            account: ACCOUNT,
+            instrument,
+            side: if quantity > 0.0 {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
+            quantity: decimal(quantity.abs()),
+            price: decimal(price),
+            fee: decimal(0.0),
+            trade_id: trade_id as u64 + 1,
+        })));
+    }
+    state.end_of_batch();
+    state
+}
+
+/// The baseline's book at `forward`: every position from scratch.
+fn positions(listed: &[Listed], forward: f64) -> Vec<PmPosition> {
+    let mut positions: Vec<PmPosition> = listed
+        .iter()
+        .map(|l| PmPosition {
+            contract: PmContract::Option {
+                kind: l.kind,
+                strike: l.strike,
+                years: (l.expiry_ns - T0) as f64 / YEAR_NS,
+                inverse: true,
+            },
+            quantity: l.quantity,
+            market: PmMarket {
+                index: forward,
+                forward,
+                vol: vol(l.strike, forward),
+            },
+        })
+        .collect();
+    positions.push(PmPosition {
+        contract: PmContract::InverseFuture { years: 0.0 },
+        quantity: 5_000.0 * 10.0 / forward,
+        market: PmMarket {
+            index: forward,
+            forward,
+            vol: 0.0,
+        },
+    });
+    positions
+}
+
+fn full_revaluation(listed: &[Listed], forward: f64) -> f64 {
+    let positions = positions(listed, forward);
+    evaluate_portfolio(
+        &positions,
+        forward,
+        &PmParams::BTC,
+        &OrderMargins::default(),
+    )
+    .map_or(f64::NAN, |(_, _, breakdown)| breakdown.initial_margin)
+}
+
+fn main() {
+    let listed = book();
+    let base = state(&listed);
+    let ticks = [tick(&listed, INDEX * 1.001), tick(&listed, INDEX)];
+    let single = [
+        vec![tick(&listed, INDEX * 1.001)[2]],
+        vec![tick(&listed, INDEX)[2]],
+    ];
+    let fill = HypotheticalFill {
+        instrument: listed[123].id,
+        side: Side::Sell,
+        quantity: Decimal::ONE,
+        price: Decimal::from_f64(mark_coin(&listed[123], INDEX))
+            .unwrap_or_default()
+            .round_dp(6)
+            .max(Decimal::new(1, 4)),
+        fee: Decimal::ZERO,
+    };
+    let im = |state: &ShardState| state.accounts[&ACCOUNT].margin[&BTC].initial_margin;
+    println!(
+        "book: {OPTIONS} options + a perpetual, IM {:.4} BTC (full revaluation: {:.4} BTC)",
+        im(&base),
+        full_revaluation(&listed, INDEX)
+    );
+
+    let mut criterion = Criterion::default().configure_from_args();
+    {
+        let mut group = criterion.benchmark_group("margin");
+        let mut state = base.clone();
+        let mut flip = 0;
+        group.bench_function("underlying_tick_500_options", |b| {
+            b.iter(|| {
+                flip ^= 1;
+                for event in &ticks[flip] {
+                    state.apply(event);
+                }
+                state.end_of_batch();
+                black_box(im(&state))
+            })
+        });
+        group.bench_function("single_option_tick", |b| {
+            b.iter(|| {
+                flip ^= 1;
+                state.apply(&single[flip][0]);
+                state.end_of_batch();
+                black_box(im(&state))
+            })
+        });
+        group.bench_function("full_revaluation_500_options", |b| {
+            b.iter(|| black_box(full_revaluation(&listed, INDEX * 1.001)))
+        });
+        group.bench_function("what_if_one_fill", |b| {
+            b.iter(|| black_box(base.what_if(ACCOUNT, &[fill]).map(|w| w.allowed)))
+        });
+        group.finish();
+    }
+    criterion.final_summary();
+
+    let mut state = base.clone();
+    let mut flip = 0;
+    paired::compare(
+        "underlying tick, 500-option book (incremental, batch pricer)",
+        1,
+        || {
+            flip ^= 1;
+            for event in &ticks[flip] {
+                state.apply(event);
+            }
+            state.end_of_batch();
+            im(&state)
+        },
+        || full_revaluation(&listed, INDEX * 1.001),
+        "full revaluation from scratch, scalar",
+    );
+    paired::compare(
+        "single-option tick, 500-option book",
+        1,
+        || {
+            flip ^= 1;
+            state.apply(&single[flip][0]);
+            state.end_of_batch();
+            im(&state)
+        },
+        || full_revaluation(&listed, INDEX * 1.001),
+        "full revaluation from scratch, scalar",
+    );
+    let mut trade_id = 1_000_000;
+    paired::compare(
+        "what-if, one fill on the 500-option book",
+        1,
+        || {
+            base.what_if(ACCOUNT, &[fill]).map_or(f64::NAN, |w| {
+                w.evaluation.currencies[0].map_or(0.0, |m| m.initial_margin)
+            })
+        },
+        || {
+            let mut copy = base.clone();
+            trade_id += 1;
+            copy.apply(&at(EventBody::Fill(Fill {
+                account: ACCOUNT,
+                instrument: fill.instrument,
+                side: fill.side,
+                quantity: Dec::new(fill.quantity),
+                price: Dec::new(fill.price),
+                fee: Dec::new(fill.fee),
+                trade_id,
+            })));
+            copy.end_of_batch();
+            im(&copy)
+        },
+        "apply to a copy of the state + batch end",
+    );
+}
