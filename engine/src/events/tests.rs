@@ -162,3 +162,18 @@ proptest! {
         let _ = decode(kind, &bytes);
     }
 }
+
+/// Every JSON example line in docs/EVENTS.md parses as an event (the docs stay true).
+#[test]
+fn the_documented_json_examples_parse() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/EVENTS.md");
+    let docs = std::fs::read_to_string(path).expect("docs/EVENTS.md");
+    let examples: Vec<&str> = docs
+        .lines()
+        .filter(|line| line.starts_with("{\"timestamp_ns\""))
+        .collect();
+    assert!(examples.len() >= 10, "{} examples", examples.len());
+    for line in examples {
+        serde_json::from_str::<Event>(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+}

@@ -32,6 +32,10 @@ pub struct AccountRiskSnapshot {
     pub seq: u64,
     pub underlyings: [UnderlyingRisk; SNAPSHOT_UNDERLYINGS_MAX],
     pub underlying_count: usize,
+    /// `TradingState` as its number (0 ACTIVE, 1 REDUCE_ONLY, 2 HALTED).
+    pub trading_state: u8,
+    /// `Condition` bits of the account's last margin evaluation.
+    pub conditions: u8,
 }
 
 impl AccountRiskSnapshot {
@@ -41,6 +45,8 @@ impl AccountRiskSnapshot {
     pub fn of(account: &AccountState, seq: u64) -> Self {
         let mut snapshot = AccountRiskSnapshot {
             seq,
+            trading_state: account.trading_state as u8,
+            conditions: account.conditions,
             ..AccountRiskSnapshot::default()
         };
         // Keys are (underlying, currency), so one underlying's entries are adjacent.
@@ -67,7 +73,10 @@ impl AccountRiskSnapshot {
     fn to_words(self) -> [u64; WORDS] {
         let mut words = [0u64; WORDS];
         words[0] = self.seq;
-        words[1] = self.underlying_count as u64;
+        // Count, state and conditions share a word (8 bits each).
+        words[1] = self.underlying_count as u64
+            | (u64::from(self.trading_state) << 8)
+            | (u64::from(self.conditions) << 16);
         for (i, u) in self.underlyings.iter().enumerate() {
             let base = 2 + i * 6;
             words[base] = u64::from(u.underlying);
@@ -90,7 +99,9 @@ impl AccountRiskSnapshot {
     fn from_words(words: &[u64; WORDS]) -> Self {
         let mut snapshot = AccountRiskSnapshot {
             seq: words[0],
-            underlying_count: (words[1] as usize).min(SNAPSHOT_UNDERLYINGS_MAX),
+            underlying_count: ((words[1] & 0xff) as usize).min(SNAPSHOT_UNDERLYINGS_MAX),
+            trading_state: (words[1] >> 8) as u8,
+            conditions: (words[1] >> 16) as u8,
             ..AccountRiskSnapshot::default()
         };
         for (i, u) in snapshot.underlyings.iter_mut().enumerate() {
@@ -203,6 +214,8 @@ mod tests {
             seq,
             underlyings: [risk; SNAPSHOT_UNDERLYINGS_MAX],
             underlying_count: SNAPSHOT_UNDERLYINGS_MAX,
+            trading_state: 0,
+            conditions: 0,
         }
     }
 
@@ -310,5 +323,21 @@ mod tests {
             ];
             assert_eq!(got.map(f64::to_bits), expected.map(f64::to_bits));
         }
+    }
+
+    /// The trading state and conditions survive the trip through the slot's words.
+    #[test]
+    fn trading_state_and_conditions_are_published() {
+        use crate::events::Name;
+        use crate::state::TradingState;
+        let mut account = AccountState::new(Name::new("a").expect("name"), Default::default());
+        account.trading_state = TradingState::ReduceOnly;
+        account.conditions = 0b1010_0101;
+        let snapshots = RiskSnapshots::new(4);
+        snapshots.publish(1, &AccountRiskSnapshot::of(&account, 7));
+        let read = snapshots.read(1).expect("written");
+        assert_eq!(read.trading_state, TradingState::ReduceOnly as u8);
+        assert_eq!(read.conditions, 0b1010_0101);
+        assert_eq!(read.seq, 7);
     }
 }
