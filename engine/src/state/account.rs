@@ -72,6 +72,13 @@ impl AccountState {
         }
     }
 
+    /// The position in `instrument` in contracts, as f64 (0 when flat).
+    pub fn quantity_f64(&self, instrument: &InstrumentId) -> f64 {
+        self.positions
+            .get(instrument)
+            .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0))
+    }
+
     /// Equity in `currency`: collateral, fees, funding and realized PnL (the ledger) plus
     /// unrealized PnL at the marks.
     pub fn equity(&self, currency: UnderlyingId) -> f64 {

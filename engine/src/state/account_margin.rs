@@ -438,6 +438,16 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
 
 /// Evaluates an account as it stands.
 pub fn evaluate_account(account: &AccountState, market: &MarginMarket<'_>) -> Evaluation {
+    evaluate_account_with(account, &account.pm_totals, market)
+}
+
+/// Evaluates an account with the given portfolio-margin sums (the checker's recomputed
+/// ones, or the account's own).
+pub fn evaluate_account_with(
+    account: &AccountState,
+    pm_totals: &BTreeMap<RiskKey, PmTotals>,
+    market: &MarginMarket<'_>,
+) -> Evaluation {
     let equity = |currency: UnderlyingId| account.equity(currency);
     let mut ledger = account.cash.keys().copied();
     let mut positions = account
@@ -448,7 +458,7 @@ pub fn evaluate_account(account: &AccountState, market: &MarginMarket<'_>) -> Ev
         MarginInputs {
             model: account.margin_model,
             limits: account.limits.as_ref(),
-            pm_totals: &account.pm_totals,
+            pm_totals,
             risk: &account.risk,
             equity: &equity,
             ledger_currencies: &mut ledger,

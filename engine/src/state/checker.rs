@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::account::{BucketKey, RiskKey};
-use super::account_margin::{MarginInputs, evaluate};
+use super::account_margin::evaluate_account_with;
 use super::contract_margin::{add_totals, contract_margin};
 use super::contract_risk::ContractRisk;
 use super::shard_state::{ShardState, entry_value};
@@ -197,24 +197,7 @@ fn check_margin(
     if mid_batch {
         return Ok(()); // margin is evaluated at the next batch end
     }
-    let equity = |currency: UnderlyingId| account.equity(currency);
-    let mut ledger = account.cash.keys().copied();
-    let mut positions = account
-        .positions
-        .iter()
-        .map(|(i, p)| (*i, p.quantity.to_f64().unwrap_or(0.0)));
-    let evaluation = evaluate(
-        MarginInputs {
-            model: account.margin_model,
-            limits: account.limits.as_ref(),
-            pm_totals: totals,
-            risk: &account.risk,
-            equity: &equity,
-            ledger_currencies: &mut ledger,
-            positions: &mut positions,
-        },
-        &state.margin_market(),
-    );
+    let evaluation = evaluate_account_with(account, totals, &state.margin_market());
     for (currency, fresh) in evaluation.iter() {
         let held = account.margin.get(&currency).copied().unwrap_or_default();
         let pairs = [

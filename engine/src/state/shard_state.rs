@@ -305,10 +305,7 @@ impl ShardState {
                 let Some(account) = accounts.get_mut(holder) else {
                     continue;
                 };
-                let quantity = account
-                    .positions
-                    .get(&id)
-                    .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0));
+                let quantity = account.quantity_f64(&id);
                 account.add_risk(key, bucket, change * quantity);
                 touch(account, *holder, instrument.mark_seq, dirty_accounts);
             }
@@ -925,11 +922,7 @@ fn change_margin(
         let Some(account) = accounts.get_mut(holder) else {
             continue;
         };
-        let quantity = account
-            .positions
-            .get(&id)
-            .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0));
-        let change = new.change_from(&old, quantity);
+        let change = new.change_from(&old, account.quantity_f64(&id));
         add_totals(account.pm_totals.entry(key).or_default(), &change);
     }
 }

@@ -240,10 +240,7 @@ fn quantity_before(
     fill: &HypotheticalFill,
     instrument: InstrumentId,
 ) -> f64 {
-    let mut held = account
-        .positions
-        .get(&instrument)
-        .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0));
+    let mut held = account.quantity_f64(&instrument);
     for earlier in fills {
         if std::ptr::eq(earlier, fill) {
             break;
