@@ -146,7 +146,7 @@ pub struct Finding {
 pub struct Evaluation {
     pub currencies: [Option<CurrencyMargin>; CURRENCIES_MAX],
     pub conditions: u8,
-    pub findings: [Finding; 8],
+    pub findings: [Finding; Condition::ALL.len()],
 }
 
 impl Evaluation {
@@ -185,14 +185,21 @@ pub struct MarginMarket<'a> {
 impl MarginMarket<'_> {
     /// Parameters in force for an underlying (until journaled, the built-in BTC set).
     pub fn params(&self, underlying: UnderlyingId) -> PmParams {
-        self.risk_params
-            .get(&underlying)
-            .map_or(PmParams::BTC, |r| r.params)
+        params_of(self.risk_params, underlying)
     }
 
     pub fn index(&self, underlying: UnderlyingId) -> Option<f64> {
         self.index_prices.get(&underlying).map(|&(_, price)| price)
     }
+}
+
+/// Portfolio-margin parameters in force for an underlying (the built-in BTC set until a
+/// `RiskParams` event names it).
+pub fn params_of(
+    params: &BTreeMap<UnderlyingId, RiskParams>,
+    underlying: UnderlyingId,
+) -> PmParams {
+    params.get(&underlying).map_or(PmParams::BTC, |r| r.params)
 }
 
 fn settlement(currency: UnderlyingId) -> PmSettlement {
@@ -286,7 +293,7 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
     let mut evaluation = Evaluation {
         currencies: [None; CURRENCIES_MAX],
         conditions: 0,
-        findings: [Finding::default(); 8],
+        findings: [Finding::default(); Condition::ALL.len()],
     };
     let slot = |currency: UnderlyingId| usize::from(currency.0).min(CURRENCIES_MAX - 1);
     let touch = |evaluation: &mut Evaluation, currency: UnderlyingId| {

@@ -1,7 +1,7 @@
 //! Alerts (DESIGN 6): a margin call, liquidation or limit breach beginning, with the
 //! journal sequence of the event that caused it. The shard keeps counts per kind and the
 //! most recent alerts in a fixed ring (a named limit; the oldest is dropped first, and
-//! counted), and hands new ones to its driver after each batch end.
+//! counted); reports read both.
 
 use rkyv::{Archive, Deserialize, Serialize};
 
@@ -51,35 +51,31 @@ impl Alert {
 #[derive(Clone, Debug, PartialEq, Archive, Serialize, Deserialize)]
 pub struct AlertLog {
     /// Alerts raised, per condition number.
-    pub counts: [u64; 8],
+    pub counts: [u64; Condition::ALL.len()],
     /// Ring of the most recent, oldest at `next` once full.
     recent: Vec<Alert>,
     next: u32,
-    /// Alerts raised since the driver last took them (ring positions).
-    pub unread: u32,
 }
 
 impl Default for AlertLog {
     fn default() -> Self {
         AlertLog {
-            counts: [0; 8],
+            counts: [0; Condition::ALL.len()],
             recent: Vec::with_capacity(ALERTS_RECENT_MAX),
             next: 0,
-            unread: 0,
         }
     }
 }
 
 impl AlertLog {
     pub fn push(&mut self, alert: Alert) {
-        self.counts[usize::from(alert.condition).min(7)] += 1;
+        self.counts[usize::from(alert.condition).min(Condition::ALL.len() - 1)] += 1;
         if self.recent.len() < ALERTS_RECENT_MAX {
             self.recent.push(alert);
         } else {
             self.recent[self.next as usize] = alert;
         }
         self.next = ((self.next as usize + 1) % ALERTS_RECENT_MAX) as u32;
-        self.unread = (self.unread + 1).min(ALERTS_RECENT_MAX as u32);
     }
 
     /// The log with its ring's full capacity (after decoding an image).
@@ -101,14 +97,6 @@ impl AlertLog {
             self.next as usize
         };
         self.recent[split..].iter().chain(&self.recent[..split])
-    }
-
-    /// Alerts raised since the last call, oldest first (up to the ring's size).
-    pub fn take_unread(&mut self) -> impl Iterator<Item = &Alert> {
-        let unread = self.unread as usize;
-        self.unread = 0;
-        let kept = self.recent.len();
-        self.recent().skip(kept - unread.min(kept))
     }
 }
 
@@ -136,10 +124,8 @@ mod tests {
         assert_eq!(seqs[0], 10);
         assert_eq!(*seqs.last().expect("kept"), ALERTS_RECENT_MAX as u64 + 9);
         assert_eq!(log.total(), ALERTS_RECENT_MAX as u64 + 10);
-        assert_eq!(log.take_unread().count(), ALERTS_RECENT_MAX);
         log.push(alert(999));
-        let unread: Vec<u64> = log.take_unread().map(|a| a.cause_seq).collect();
-        assert_eq!(unread, vec![999]);
-        assert_eq!(log.take_unread().count(), 0);
+        assert_eq!(log.recent().last().map(|a| a.cause_seq), Some(999));
+        assert_eq!(log.recent().count(), ALERTS_RECENT_MAX);
     }
 }

@@ -174,10 +174,9 @@ pub fn option_margin(
     }
 }
 
-/// Arguments are many because they are the model's inputs, each needed.
-#[allow(clippy::too_many_arguments)]
 /// One instrument's margin inputs from scratch (a batch of one option, so the same bits
 /// as inside any batch): what revaluation computes, for the checker and one-off valuation.
+#[allow(clippy::too_many_arguments)] // each is a model input
 pub fn contract_margin(
     definition: &InstrumentDefinition,
     contract_size: f64,

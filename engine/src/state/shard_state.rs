@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::account::AccountState;
-use super::account_margin::{Condition, MarginMarket, evaluate_account};
+use super::account_margin::{Condition, MarginMarket, evaluate_account, params_of};
 use super::alerts::{Alert, AlertLog};
 use super::contract_margin::{
     ContractMargin, add_totals, contract_margin, future_margin, option_margin, pm_contract,
@@ -25,7 +25,7 @@ use crate::events::{
     InstrumentDefinition, InstrumentId, InstrumentKind, RiskParams, SettlementPrice, Side, Ticker,
     UnderlyingId,
 };
-use crate::margin::{MarginError, PmParams, ScenarioBatch};
+use crate::margin::{MarginError, ScenarioBatch};
 
 /// Most fills held back per account for an instrument or account not defined yet. Per
 /// account, not per shard, so the limit bites the same way for any shard count.
@@ -892,12 +892,6 @@ fn touch(account: &mut AccountState, id: AccountId, seq: u64, dirty: &mut Vec<Ac
         account.margin_dirty = true;
         dirty.push(id);
     }
-}
-
-/// Portfolio-margin parameters in force for an underlying (the built-in BTC set until a
-/// `RiskParams` event names it).
-fn params_of(params: &BTreeMap<UnderlyingId, RiskParams>, underlying: UnderlyingId) -> PmParams {
-    params.get(&underlying).map_or(PmParams::BTC, |r| r.params)
 }
 
 /// Installs an instrument's new margin inputs and moves every holder's sums by

@@ -106,7 +106,7 @@ impl ShardState {
         let mut equity_change = [0.0f64; super::account_margin::CURRENCIES_MAX];
         let mut batch: Option<ScenarioBatch> = None;
         let mut reduces_only = true;
-        for fill in fills {
+        for (index, fill) in fills.iter().enumerate() {
             let instrument = self
                 .instruments
                 .get(&fill.instrument)
@@ -125,7 +125,7 @@ impl ShardState {
                 Side::Sell => -fill.quantity,
             };
             let traded = signed.to_f64().ok_or(WhatIfError::InvalidFill)?;
-            let held = quantity_before(account, fills, fill, instrument.definition.id);
+            let held = quantity_before(account, &fills[..index], instrument.definition.id);
             let after = held + traded;
             reduces_only &= held != 0.0 && after.abs() < held.abs() && after * held >= 0.0;
             let margin = self.margin_for_what_if(instrument, &mut batch);
@@ -232,19 +232,14 @@ impl ShardState {
     }
 }
 
-/// The account's position in `instrument` before `fill`, counting earlier fills of the
-/// same query.
+/// The account's position in `instrument` after the `earlier` fills of the query.
 fn quantity_before(
     account: &super::account::AccountState,
-    fills: &[HypotheticalFill],
-    fill: &HypotheticalFill,
+    earlier: &[HypotheticalFill],
     instrument: InstrumentId,
 ) -> f64 {
     let mut held = account.quantity_f64(&instrument);
-    for earlier in fills {
-        if std::ptr::eq(earlier, fill) {
-            break;
-        }
+    for earlier in earlier {
         if earlier.instrument == instrument {
             let q = earlier.quantity.to_f64().unwrap_or(0.0);
             held += if earlier.side == Side::Buy { q } else { -q };
