@@ -11,8 +11,9 @@ pub mod standard_margin;
 pub use params::PmParams;
 pub use portfolio_margin::{
     MarginError, OrderMargins, PmBreakdown, PmContract, PmMarket, PmPosition, PmSettlement,
-    PmTotals, ScenarioSource, Side, WorstCaseBucket, evaluate_portfolio, margin_from_vector,
-    margin_from_vector_in, position_delta, position_vector, roll_shock, shocked_vols,
+    PmTotals, ScenarioSource, Side, WorstCaseBucket, evaluate_portfolio, evaluate_portfolio_in,
+    margin_from_vector, margin_from_vector_in, position_delta, position_vector, roll_shock,
+    shocked_vols,
 };
 pub use scenario_batch::{ROWS_PER_OPTION, ScenarioBatch, ScenarioOption};
 pub use scenarios::{

@@ -84,9 +84,9 @@ impl PmParams {
         mm_factor: 0.8,
     };
 
-    /// Every parameter is finite and in its domain.
-    pub fn is_valid(&self) -> bool {
-        let all = [
+    /// Every parameter, in declaration order.
+    pub fn fields(&self) -> [f64; 16] {
+        [
             self.price_range,
             self.volatility_range_up,
             self.volatility_range_down,
@@ -103,10 +103,19 @@ impl PmParams {
             self.min_annualised_move,
             self.annualised_move_risk,
             self.mm_factor,
-        ];
-        all.iter().all(|v| v.is_finite() && *v >= 0.0)
+        ]
+    }
+
+    /// Every parameter is finite, within [`PARAM_MAX`] and in its domain.
+    pub fn is_valid(&self) -> bool {
+        self.fields()
+            .iter()
+            .all(|v| v.is_finite() && (0.0..=PARAM_MAX).contains(v))
             && self.price_range > 0.0
             && self.price_range < 1.0
             && self.volatility_range_down < 1.0
     }
 }
+
+/// Largest value of any parameter (the USD thresholds are the largest real ones, ~1e7).
+pub const PARAM_MAX: f64 = 1e12;

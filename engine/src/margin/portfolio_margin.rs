@@ -210,16 +210,26 @@ fn invalid_market(market: &PmMarket) -> MarginError {
     }
 }
 
-/// A position's roll-shock charge: futures only, `|q| · max(min_annualised_move,
-/// annualised_move_risk · T)`.
-pub fn roll_shock(contract: &PmContract, quantity: f64, params: &PmParams) -> f64 {
+/// A position's roll-shock charge, in its settlement currency: futures only,
+/// `|q| · max(min_annualised_move, annualised_move_risk · T)` coin for inverse futures,
+/// times the price (`market.index`, USD per coin) for linear ones.
+pub fn roll_shock(
+    contract: &PmContract,
+    quantity: f64,
+    market: &PmMarket,
+    params: &PmParams,
+) -> f64 {
     if !contract.is_future() {
         return 0.0;
     }
     let rate = params
         .min_annualised_move
         .max(params.annualised_move_risk * contract.years().max(0.0));
-    quantity.abs() * rate
+    let coins = quantity.abs() * rate;
+    match contract {
+        PmContract::LinearFuture { .. } => coins * market.index,
+        _ => coins,
+    }
 }
 
 /// Which scenario gave the worst case, as Deribit reports it (1-based).
@@ -468,9 +478,21 @@ pub struct PmPosition {
     pub market: PmMarket,
 }
 
-/// Margin of a whole portfolio of one settlement currency, from scratch: each
-/// position's vector (in input order), the totals, and the breakdown.
+/// Margin of a whole coin-settled (inverse) portfolio, from scratch: each position's
+/// vector (in input order), the totals, and the breakdown.
 pub fn evaluate_portfolio(
+    positions: &[PmPosition],
+    index: f64,
+    params: &PmParams,
+    orders: &OrderMargins,
+) -> Result<(Vec<ScenarioVector>, PmTotals, PmBreakdown), MarginError> {
+    evaluate_portfolio_in(PmSettlement::Coin, positions, index, params, orders)
+}
+
+/// [`evaluate_portfolio`] for either settlement currency: a linear (USDC) portfolio's
+/// vectors, shocks and margin are in USD, and its USD parameters apply as they are.
+pub fn evaluate_portfolio_in(
+    settlement: PmSettlement,
     positions: &[PmPosition],
     index: f64,
     params: &PmParams,
@@ -486,10 +508,15 @@ pub fn evaluate_portfolio(
             params,
         )?;
         totals.vector += vector;
-        totals.roll_shock += roll_shock(&position.contract, position.quantity, params);
+        totals.roll_shock += roll_shock(
+            &position.contract,
+            position.quantity,
+            &position.market,
+            params,
+        );
         totals.delta += position_delta(&position.contract, position.quantity, &position.market)?;
         vectors.push(vector);
     }
-    let breakdown = margin_from_vector(&totals, index, params, orders)?;
+    let breakdown = margin_from_vector_in(settlement, &totals, index, params, orders)?;
     Ok((vectors, totals, breakdown))
 }

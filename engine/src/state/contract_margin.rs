@@ -137,7 +137,7 @@ pub fn future_margin(
     let roll = if definition.kind == InstrumentKind::Spot {
         0.0
     } else {
-        roll_shock(contract, units, params)
+        roll_shock(contract, units, &market, params)
     };
     Ok(ContractMargin {
         vector,

@@ -44,6 +44,18 @@ pub struct PmeCase {
     pub orders_source: &'static str,
 }
 
+impl PmeCase {
+    /// The currency its margin is in: USDC portfolios in USD, with USD parameters as
+    /// they are; coin portfolios in coin.
+    pub fn settlement(&self) -> keel_engine::margin::PmSettlement {
+        if self.currency == "usdc" {
+            keel_engine::margin::PmSettlement::Quote
+        } else {
+            keel_engine::margin::PmSettlement::Coin
+        }
+    }
+}
+
 /// The cases in a parsed file: `(name, case)`, in file order.
 pub fn parse_cases(file: &Value) -> Result<Vec<(String, PmeCase)>, PmeError> {
     let object = file

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use keel_engine::margin::{PmBreakdown, ScenarioVector, evaluate_portfolio};
+use keel_engine::margin::{PmBreakdown, ScenarioVector, evaluate_portfolio_in};
 use keel_feeds::deribit::{PmeCase, parse_cases};
 use serde_json::{Value, json};
 
@@ -34,9 +34,14 @@ pub fn run(args: &MarginArgs) -> anyhow::Result<ExitCode> {
     let mut report = serde_json::Map::new();
     let mut out = std::io::stdout().lock();
     for (name, case) in &cases {
-        let (vectors, _, margin) =
-            evaluate_portfolio(&case.positions, case.index, &case.params, &case.orders)
-                .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let (vectors, _, margin) = evaluate_portfolio_in(
+            case.settlement(),
+            &case.positions,
+            case.index,
+            &case.params,
+            &case.orders,
+        )
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         if args.json {
             report.insert(
                 name.clone(),
