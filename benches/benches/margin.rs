@@ -145,6 +145,7 @@ fn state(listed: &[Listed]) -> ShardState {
             account: ACCOUNT,
             currency: BTC,
             amount: decimal(1_000.0),
+            transfer_id: 1,
         })),
         at(EventBody::InstrumentDefined(InstrumentDefinition {
             id: PERPETUAL,

@@ -91,6 +91,8 @@ pub struct SyntheticMarket {
     rng: SplitMix64,
     underlyings: Vec<Underlying>,
     listed: Vec<Listed>,
+    /// Names in use: venue names are unique (strikes rounding alike get a suffix).
+    names: std::collections::BTreeSet<Name>,
     pending: std::collections::VecDeque<Event>,
     now_ns: u64,
     trade_id: u64,
@@ -124,6 +126,7 @@ impl SyntheticMarket {
             config,
             underlyings,
             listed: Vec::new(),
+            names: std::collections::BTreeSet::new(),
             pending: std::collections::VecDeque::new(),
             trade_id: 0,
         };
@@ -181,6 +184,7 @@ impl SyntheticMarket {
                     account: AccountId(id),
                     currency,
                     amount: Dec::new(Decimal::from(amount)),
+                    transfer_id: u64::from(id) * 2 + u64::from(currency.0),
                 }));
             }
         }
@@ -261,8 +265,12 @@ impl SyntheticMarket {
         contract_size: f64,
     ) {
         let id = InstrumentId(self.listed.len() as u32);
-        let name =
-            Name::new(&label).unwrap_or_else(|| Name::new(&format!("I{}", id.0)).expect("short"));
+        let fallback = || Name::new(&format!("I{}", id.0)).expect("short");
+        let mut name = Name::new(&label).unwrap_or_else(fallback);
+        if self.names.contains(&name) {
+            name = Name::new(&format!("{label}#{}", id.0)).unwrap_or_else(fallback);
+        }
+        self.names.insert(name);
         let decimal = |value: f64| Dec::new(Decimal::from_f64(value).unwrap_or_default());
         self.push(EventBody::InstrumentDefined(InstrumentDefinition {
             id,

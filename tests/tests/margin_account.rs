@@ -280,6 +280,7 @@ fn book(model: MarginModel, collateral_btc: f64) -> Book {
             account: ACCOUNT,
             currency: BTC,
             amount: dec(collateral_btc),
+            transfer_id: 1,
         })),
     ];
     events.extend(market_events(0.0, now_ns));

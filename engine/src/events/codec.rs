@@ -54,8 +54,6 @@ pub enum CodecError {
     Invalid(String),
     #[error("record kind {record} does not match the payload's event kind {event}")]
     KindMismatch { record: u16, event: u16 },
-    #[error("event carries a decimal that is not a valid number")]
-    InvalidDecimal,
 }
 
 /// Encodes events into a reused buffer: no allocation after the first event.
@@ -83,8 +81,8 @@ impl EventEncoder {
 #[repr(C, align(16))]
 struct Aligned([u8; EVENT_ENCODED_MAX_BYTES]);
 
-/// Decodes and validates a payload read from a record of kind `kind`. Never panics,
-/// whatever the bytes.
+/// Decodes and validates a payload read from a record of kind `kind` (its structure;
+/// field values are `apply`'s to judge). Never panics, whatever the bytes.
 pub fn decode(kind: u16, payload: &[u8]) -> Result<Event, CodecError> {
     if payload.len() > EVENT_ENCODED_MAX_BYTES {
         return Err(CodecError::TooLarge(payload.len()));
@@ -101,20 +99,8 @@ pub fn decode(kind: u16, payload: &[u8]) -> Result<Event, CodecError> {
             event: event_kind,
         });
     }
-    if !decimals_valid(&event.body) {
-        return Err(CodecError::InvalidDecimal);
-    }
+    // A decimal field whose bytes are not a valid number decodes as it was journaled:
+    // `apply` rejects the event (not_finite) on replay exactly as it did live, so such a
+    // record can never make a journal unreadable.
     Ok(event)
-}
-
-fn decimals_valid(body: &EventBody) -> bool {
-    let decimals: &[super::decimal::Dec] = match body {
-        EventBody::InstrumentDefined(d) => &[d.strike, d.contract_size],
-        EventBody::Fill(f) => &[f.quantity, f.price, f.fee],
-        EventBody::Collateral(c) => &[c.amount],
-        EventBody::Funding(f) => &[f.rate_per_contract],
-        EventBody::Settlement(s) => &[s.price],
-        _ => &[],
-    };
-    decimals.iter().all(|d| d.get().is_some())
 }

@@ -214,6 +214,8 @@ pub struct Collateral {
     /// The coin for inverse accounting (`UnderlyingId`), or the quote currency.
     pub currency: UnderlyingId,
     pub amount: Dec,
+    /// The venue's transfer id: a repeat (a resent feed) is rejected as a duplicate.
+    pub transfer_id: u64,
 }
 
 /// A funding payment on a perpetual: every holder pays `quantity × rate_per_contract`
@@ -234,6 +236,8 @@ pub struct Collateral {
 pub struct Funding {
     pub instrument: InstrumentId,
     pub rate_per_contract: Dec,
+    /// The venue's id of this funding payment: a repeat is rejected as a duplicate.
+    pub funding_id: u64,
 }
 
 /// Expiry: positions settle at `price` into the ledger and close.

@@ -69,7 +69,7 @@ pub struct AccountId(pub u32);
 pub struct UnderlyingId(pub u16);
 
 /// A venue name in a fixed-size field.
-#[derive(Archive, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Archive, Serialize, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[rkyv(derive(Debug))]
 pub struct Name(pub [u8; NAME_MAX_BYTES]);
 

@@ -55,10 +55,12 @@ pub(crate) fn every_variant() -> Vec<Event> {
             account: AccountId(3),
             currency: UnderlyingId(0),
             amount: dec("-1.25"),
+            transfer_id: 901,
         }),
         EventBody::Funding(Funding {
             instrument: InstrumentId(1),
             rate_per_contract: dec("0.00001"),
+            funding_id: 77,
         }),
         EventBody::Settlement(SettlementPrice {
             instrument: InstrumentId(7),

@@ -321,6 +321,7 @@ pub fn run_pipeline(
                 &clock,
                 start_raw,
                 config.offered_rate_eps,
+                &failed_at,
                 events,
             )
         }
@@ -355,6 +356,7 @@ pub fn run_pipeline(
                 &clock,
                 start_raw,
                 config.offered_rate_eps,
+                &failed_at,
                 events,
             )
         }
@@ -397,8 +399,8 @@ pub fn run_pipeline(
     })
 }
 
-/// Publishes every event, marking batch ends by sequence alone (every
-/// [`BATCH_EVENTS_MAX`]), then drops the producer: the consumers drain the ring, stop,
+/// Publishes every event until the journal stage fails, marking batch ends by sequence
+/// alone (every [`BATCH_EVENTS_MAX`]), then drops the producer: the consumers drain the ring, stop,
 /// and hand their states back. Returns the count.
 fn publish_all(
     mut producer: impl Producer<Slot>,
@@ -406,11 +408,21 @@ fn publish_all(
     clock: &quanta::Clock,
     start_raw: u64,
     offered_rate_eps: Option<f64>,
+    failed_at: &AtomicU64,
     events: impl Iterator<Item = Event>,
 ) -> u64 {
     let mut pacer = super::pacer::Pacer::new(clock.clone(), start_raw, offered_rate_eps);
     let mut published = 0u64;
-    for event in events {
+    let mut events = events;
+    loop {
+        // A journal failure stops intake at once: nothing more is consumed from the
+        // source (a live feed would otherwise be read and dropped until its end).
+        if failed_at.load(Ordering::Acquire) != u64::MAX {
+            break;
+        }
+        let Some(event) = events.next() else {
+            break;
+        };
         let seq = first_seq + published;
         let batch_end = seq % BATCH_EVENTS_MAX == 0;
         let due_ns = pacer.next_due_ns();

@@ -21,6 +21,9 @@ pub const QUOTE_CURRENCY: UnderlyingId = UnderlyingId(crate::events::ids::UNDERL
 pub type RiskKey = (UnderlyingId, UnderlyingId);
 /// Expiry bucket key: underlying and expiry (ns; 0 for perpetuals and spot).
 pub type BucketKey = (UnderlyingId, u64);
+/// Most collateral transfer ids an account remembers for duplicate detection (oldest
+/// forgotten first): far more than a gateway resends after a restart.
+pub const TRANSFER_IDS_PER_ACCOUNT_MAX: usize = 256;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AccountState {
@@ -49,6 +52,8 @@ pub struct AccountState {
     pub margin_dirty: bool,
     /// Journal sequence of the latest event that changed the margin inputs.
     pub cause_seq: u64,
+    /// Recent collateral transfer ids, oldest first.
+    pub transfer_ids: Vec<u64>,
 }
 
 impl AccountState {
@@ -69,6 +74,35 @@ impl AccountState {
             conditions: 0,
             margin_dirty: false,
             cause_seq: 0,
+            transfer_ids: Vec::new(),
+        }
+    }
+
+    pub fn has_transfer(&self, transfer_id: u64) -> bool {
+        self.transfer_ids.contains(&transfer_id)
+    }
+
+    pub fn remember_transfer(&mut self, transfer_id: u64) {
+        if self.transfer_ids.len() == TRANSFER_IDS_PER_ACCOUNT_MAX {
+            self.transfer_ids.remove(0);
+        }
+        self.transfer_ids.push(transfer_id);
+    }
+
+    /// What may be withdrawn in `currency`: equity now (the ledger with every transfer
+    /// so far, plus unrealized PnL) minus the initial margin of the last evaluation.
+    /// Nothing while that margin is incomplete and positions are open in it.
+    pub fn withdrawable(&self, currency: UnderlyingId) -> f64 {
+        let margin = self.margin.get(&currency).copied().unwrap_or_default();
+        let holds = self.risk.keys().any(|(_, c)| *c == currency);
+        if holds && !margin.complete {
+            return 0.0;
+        }
+        let available = self.equity(currency) - margin.initial_margin;
+        if available.is_finite() {
+            available.max(0.0)
+        } else {
+            0.0
         }
     }
 

@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use rust_decimal::prelude::ToPrimitive;
 
+use super::account::QUOTE_CURRENCY;
+
 use super::account::{BucketKey, RiskKey};
 use super::account_margin::evaluate_account_with;
 use super::contract_margin::{add_totals, contract_margin};
@@ -20,6 +22,12 @@ use crate::margin::{PmTotals, ScenarioBatch};
 
 /// Relative agreement required between incremental and recomputed aggregates.
 pub const CHECK_RELATIVE_TOLERANCE: f64 = 1e-9;
+/// Smallest scale of the sums of an account with quote-currency (USD) figures. Linear
+/// positions' values and scenario P&Ls are thousands of USD a contract, and closing them
+/// leaves rounding residue of that size × 1e-16…1e-13 (the simulator found 1.2e-9 and
+/// 1.9e-9 USD on flat books); a floor of one coin's worth of USD keeps the tolerance at
+/// 1e-4 USD.
+pub const QUOTE_SUMS_SCALE_FLOOR_USD: f64 = 1e5;
 
 /// Where incremental and from-scratch state disagree.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,7 +88,17 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
         }
         // Closed positions leave rounding residue of their past size in the aggregates:
         // measure against the account's whole book, with an absolute floor of 1 unit.
-        let account_scale = risk.values().map(|(_, scale)| scale).sum::<f64>().max(1.0);
+        let holds_quote = account.risk.keys().any(|(_, c)| *c == QUOTE_CURRENCY);
+        let floor = if holds_quote {
+            QUOTE_SUMS_SCALE_FLOOR_USD
+        } else {
+            1.0
+        };
+        let account_scale = risk
+            .values()
+            .map(|(_, scale)| scale)
+            .sum::<f64>()
+            .max(floor);
         compare_maps(id, "risk", &account.risk, &risk, account_scale)?;
         compare_maps(
             id,
@@ -164,7 +182,12 @@ fn check_margin(
             .copied()
             .unwrap_or(0.0)
             .max(largest_magnitude(&held))
-            .max(account_scale);
+            .max(account_scale)
+            .max(if key.1 == QUOTE_CURRENCY {
+                QUOTE_SUMS_SCALE_FLOOR_USD
+            } else {
+                0.0
+            });
         margin_scale = margin_scale.max(scale);
         let pairs = held
             .vector

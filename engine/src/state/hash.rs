@@ -74,6 +74,25 @@ pub fn account_hash(id: AccountId, account: &AccountState) -> u128 {
     }
     h.update(&[account.trading_state as u8, account.conditions]);
     h.update(&account.cause_seq.to_le_bytes());
+    match &account.limits {
+        None => h.update(&[0]),
+        Some(limits) => {
+            h.update(&[1]);
+            [
+                limits.max_abs_delta_coin,
+                limits.max_abs_vega_usd,
+                limits.max_abs_gamma_usd,
+                limits.min_margin_ratio,
+                limits.margin_call_ratio,
+            ]
+            .iter()
+            .for_each(|v| float(&mut h, *v));
+        }
+    }
+    h.update(&(account.transfer_ids.len() as u64).to_le_bytes());
+    for id in &account.transfer_ids {
+        h.update(&id.to_le_bytes());
+    }
     h.digest128()
 }
 
@@ -102,6 +121,40 @@ pub fn market_hash(state: &ShardState) -> u128 {
         float(&mut h, *price);
     }
     h.update(&state.now_ns.to_le_bytes());
+    // Parameters in force and staged (they decide every later margin).
+    for params in state.risk_params.values().chain(state.staged_params()) {
+        h.update(&params.underlying.0.to_le_bytes());
+        params
+            .params
+            .fields()
+            .iter()
+            .for_each(|v| float(&mut h, *v));
+    }
+    h.update(&(state.staged_params().len() as u64).to_le_bytes());
+    // Duplicate windows, in insertion order (what is forgotten next matters too).
+    for window in [&state.trade_ids, &state.funding_ids] {
+        h.update(&(window.len() as u64).to_le_bytes());
+        window.iter().for_each(|id| h.update(&id.to_le_bytes()));
+    }
+    // Fills waiting for definitions, and the accounts defined (every shard holds both).
+    h.update(&(state.parked.len() as u64).to_le_bytes());
+    for parked in state.parked.fills() {
+        h.update(&parked.seq.to_le_bytes());
+        h.update(&parked.timestamp_ns.to_le_bytes());
+        h.update(&parked.parked_at_ns.to_le_bytes());
+        h.update(&parked.fill.trade_id.to_le_bytes());
+        h.update(&parked.fill.account.0.to_le_bytes());
+        h.update(&parked.fill.instrument.0.to_le_bytes());
+        h.update(&[parked.fill.side as u8]);
+        h.update(&parked.fill.quantity.0);
+        h.update(&parked.fill.price.0);
+        h.update(&parked.fill.fee.0);
+    }
+    for (id, name) in &state.account_names {
+        h.update(&id.0.to_le_bytes());
+        h.update(&name.0);
+    }
+    h.update(&state.revaluation_failures.to_le_bytes());
     h.digest128()
 }
 

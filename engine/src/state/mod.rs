@@ -10,12 +10,14 @@ pub mod contract_risk;
 pub mod hash;
 pub mod instrument_state;
 pub mod liquidation;
+pub mod parking;
 pub mod position;
 pub mod rejection;
 pub mod shard_state;
 pub mod snapshot;
 pub mod sorted_map;
 pub mod trade_ids;
+pub mod validation;
 pub mod what_if;
 
 pub use account::{AccountState, QUOTE_CURRENCY};
@@ -23,8 +25,11 @@ pub use account_margin::{Condition, CurrencyMargin, TradingState};
 pub use alerts::{ALERTS_RECENT_MAX, Alert, AlertLog};
 pub use contract_risk::ContractRisk;
 pub use liquidation::{LiquidationDistance, LiquidationError, LiquidationPoint};
+pub use parking::{
+    PARKED_FILL_TTL_NS, PARKED_FILLS_MAX, PARKED_FILLS_TOTAL_MAX, ParkedFill, Parking,
+};
 pub use rejection::{RejectReason, RejectionCounts};
-pub use shard_state::{Outcome, PARKED_FILLS_MAX, ShardState, TRADE_IDS_MAX};
+pub use shard_state::{FUNDING_IDS_MAX, Outcome, ShardState, TRADE_IDS_MAX};
 pub use snapshot::{SnapshotError, decode_state, encode_state};
 pub use sorted_map::SortedVecMap;
 pub use trade_ids::TradeIdWindow;

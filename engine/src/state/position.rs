@@ -28,51 +28,78 @@ fn is_inverse_future(definition: &InstrumentDefinition) -> bool {
 
 /// PnL of closing `closed` contracts (signed like the position they close) entered at
 /// `entry`, exited at `exit`: `closed·size·(exit − entry)`, or for inverse futures (size in
-/// USD) `closed·size·(1/entry − 1/exit)` in coin.
+/// USD) `closed·size·(1/entry − 1/exit)` in coin. `None` if it would overflow.
 pub fn closing_pnl(
     definition: &InstrumentDefinition,
     size: Decimal,
     closed: Decimal,
     entry: Decimal,
     exit: Decimal,
-) -> Decimal {
+) -> Option<Decimal> {
+    let notional = closed.checked_mul(size)?;
     if is_inverse_future(definition) {
         if entry.is_zero() || exit.is_zero() {
-            return Decimal::ZERO;
+            return Some(Decimal::ZERO);
         }
-        return closed * size * (Decimal::ONE / entry - Decimal::ONE / exit);
+        let per_usd = Decimal::ONE
+            .checked_div(entry)?
+            .checked_sub(Decimal::ONE.checked_div(exit)?)?;
+        return notional.checked_mul(per_usd);
     }
-    closed * size * (exit - entry)
+    notional.checked_mul(exit.checked_sub(entry)?)
 }
 
 impl Position {
     /// Applies a trade of `signed_quantity` at `price`: adds to the position (average
     /// entry updated; harmonically for inverse futures, whose PnL is in 1/price), or
-    /// closes part of it (PnL realized), or closes and reverses it.
+    /// closes part of it (PnL realized), or closes and reverses it. Checked: on overflow
+    /// it returns `None` and the position is unchanged.
     pub fn trade(
         &mut self,
         definition: &InstrumentDefinition,
         size: Decimal,
         signed_quantity: Decimal,
         price: Decimal,
-    ) -> TradeEffect {
+    ) -> Option<TradeEffect> {
+        let (next, effect) = self.traded(definition, size, signed_quantity, price)?;
+        *self = next;
+        Some(effect)
+    }
+
+    fn traded(
+        &self,
+        definition: &InstrumentDefinition,
+        size: Decimal,
+        signed_quantity: Decimal,
+        price: Decimal,
+    ) -> Option<(Position, TradeEffect)> {
         let same_direction = self.quantity.is_zero()
             || self.quantity.is_sign_positive() == signed_quantity.is_sign_positive();
         if same_direction {
-            let total = self.quantity + signed_quantity;
-            self.average_price = if is_inverse_future(definition) {
+            let total = self.quantity.checked_add(signed_quantity)?;
+            let average_price = if is_inverse_future(definition) {
                 // Σq / Σ(q/p): the entry for which q·N·(1/entry − 1/exit) is exact.
-                let weight = self.quantity.abs() / self.average_price_or(price)
-                    + signed_quantity.abs() / price;
-                total.abs() / weight
+                let weight = self
+                    .quantity
+                    .abs()
+                    .checked_div(self.average_price_or(price))?
+                    .checked_add(signed_quantity.abs().checked_div(price)?)?;
+                total.abs().checked_div(weight)?
             } else {
-                (self.quantity.abs() * self.average_price + signed_quantity.abs() * price)
-                    / total.abs()
+                self.quantity
+                    .abs()
+                    .checked_mul(self.average_price)?
+                    .checked_add(signed_quantity.abs().checked_mul(price)?)?
+                    .checked_div(total.abs())?
             };
-            self.quantity = total;
-            return TradeEffect {
+            let next = Position {
+                quantity: total,
+                average_price,
+            };
+            let effect = TradeEffect {
                 realized: Decimal::ZERO,
             };
+            return Some((next, effect));
         }
         let closing = signed_quantity.abs().min(self.quantity.abs());
         let closed = if self.quantity.is_sign_positive() {
@@ -80,21 +107,24 @@ impl Position {
         } else {
             -closing
         };
-        let realized = closing_pnl(definition, size, closed, self.average_price, price);
+        let realized = closing_pnl(definition, size, closed, self.average_price, price)?;
         let remainder = signed_quantity.abs() - closing;
-        self.quantity -= closed;
+        let mut next = Position {
+            quantity: self.quantity - closed,
+            average_price: self.average_price,
+        };
         if !remainder.is_zero() {
             // Reversed: the rest opens a new position at this price.
-            self.quantity = if signed_quantity.is_sign_positive() {
+            next.quantity = if signed_quantity.is_sign_positive() {
                 remainder
             } else {
                 -remainder
             };
-            self.average_price = price;
-        } else if self.quantity.is_zero() {
-            self.average_price = Decimal::ZERO;
+            next.average_price = price;
+        } else if next.quantity.is_zero() {
+            next.average_price = Decimal::ZERO;
         }
-        TradeEffect { realized }
+        Some((next, TradeEffect { realized }))
     }
 
     fn average_price_or(&self, price: Decimal) -> Decimal {

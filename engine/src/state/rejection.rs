@@ -22,10 +22,30 @@ pub enum RejectReason {
     ParkingFull,
     /// Risk parameters outside their domain (kept: the previous ones).
     InvalidParams,
+    /// A magnitude beyond its named bound (validation.rs).
+    OutOfBounds,
+    /// Stamped before 2015, after 2200, or too far from the model clock.
+    TimestampOutOfRange,
+    /// Limits that are NaN, infinite or negative.
+    InvalidLimits,
+    /// Decimal state arithmetic would overflow: nothing changed.
+    Overflow,
+    /// A settlement stamped before the instrument's expiry.
+    SettlementBeforeExpiry,
+    /// A fill stamped after its instrument's expiry.
+    TradedAfterExpiry,
+    /// A withdrawal above the available balance (equity − initial margin).
+    InsufficientCollateral,
+    /// A definition reusing another id's venue name.
+    DuplicateName,
+    /// A collateral or funding event whose venue id was already applied.
+    DuplicateTransferId,
+    /// A parked fill whose instrument or account was not defined in time.
+    ParkedExpired,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 15] = [
+    pub const ALL: [RejectReason; 25] = [
         RejectReason::IdOutOfRange,
         RejectReason::UnknownInstrument,
         RejectReason::UnknownAccount,
@@ -41,6 +61,16 @@ impl RejectReason {
         RejectReason::NotPerpetual,
         RejectReason::ParkingFull,
         RejectReason::InvalidParams,
+        RejectReason::OutOfBounds,
+        RejectReason::TimestampOutOfRange,
+        RejectReason::InvalidLimits,
+        RejectReason::Overflow,
+        RejectReason::SettlementBeforeExpiry,
+        RejectReason::TradedAfterExpiry,
+        RejectReason::InsufficientCollateral,
+        RejectReason::DuplicateName,
+        RejectReason::DuplicateTransferId,
+        RejectReason::ParkedExpired,
     ];
 
     /// Snake-case name, as reports and JSON show it.
@@ -61,6 +91,16 @@ impl RejectReason {
             RejectReason::NotPerpetual => "not_perpetual",
             RejectReason::ParkingFull => "parking_full",
             RejectReason::InvalidParams => "invalid_params",
+            RejectReason::OutOfBounds => "out_of_bounds",
+            RejectReason::TimestampOutOfRange => "timestamp_out_of_range",
+            RejectReason::InvalidLimits => "invalid_limits",
+            RejectReason::Overflow => "overflow",
+            RejectReason::SettlementBeforeExpiry => "settlement_before_expiry",
+            RejectReason::TradedAfterExpiry => "traded_after_expiry",
+            RejectReason::InsufficientCollateral => "insufficient_collateral",
+            RejectReason::DuplicateName => "duplicate_name",
+            RejectReason::DuplicateTransferId => "duplicate_transfer_id",
+            RejectReason::ParkedExpired => "parked_expired",
         }
     }
 }

@@ -16,23 +16,24 @@ use super::contract_margin::{
 };
 use super::contract_risk::{ContractRisk, Mark, contract_risk, value_at};
 use super::instrument_state::InstrumentState;
+use super::parking::{ParkedFill, Parking};
 use super::rejection::{RejectReason, RejectionCounts};
 use super::sorted_map::SortedVecMap;
 use super::trade_ids::TradeIdWindow;
+use super::validation;
 use crate::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
 use crate::events::{
     AccountDefinition, AccountId, Collateral, Event, EventBody, Fill, Funding,
-    InstrumentDefinition, InstrumentId, InstrumentKind, RiskParams, SettlementPrice, Side, Ticker,
-    UnderlyingId,
+    InstrumentDefinition, InstrumentId, InstrumentKind, Name, RiskParams, SettlementPrice, Side,
+    Ticker, UnderlyingId,
 };
 use crate::margin::{MarginError, ScenarioBatch};
 
-/// Most fills held back per account for an instrument or account not defined yet. Per
-/// account, not per shard, so the limit bites the same way for any shard count.
-pub const PARKED_FILLS_MAX: usize = 4_096;
 /// Most trade ids remembered for duplicate detection (oldest forgotten first). Market-wide,
 /// so every shard keeps the same window.
 pub const TRADE_IDS_MAX: usize = 1 << 18;
+/// Most funding ids remembered for duplicate detection (market-wide, oldest forgotten).
+pub const FUNDING_IDS_MAX: usize = 1 << 12;
 /// Options revalued per scenario-pricing batch (36 rows each) at a batch end; more are
 /// priced in further batches of this size.
 pub const MARGIN_BATCH_OPTIONS_MAX: usize = 256;
@@ -92,8 +93,21 @@ pub struct ShardState {
     pub market_rejections: RejectionCounts,
     /// Rejected account events (counted by the owning shard only).
     pub account_rejections: RejectionCounts,
-    pub parked: Vec<Event>,
+    /// Fills waiting for definitions, for every account (the same in every shard).
+    pub parked: Parking,
     pub trade_ids: TradeIdWindow,
+    pub funding_ids: TradeIdWindow,
+    /// Every defined account (all shards, not only owned ones): who may trade, and
+    /// names unique across the engine.
+    pub account_names: BTreeMap<AccountId, Name>,
+    /// Names of defined accounts and instruments, for uniqueness.
+    account_ids_by_name: BTreeMap<Name, AccountId>,
+    instrument_ids_by_name: BTreeMap<Name, InstrumentId>,
+    /// Batch-end revaluations that failed (the instrument kept its previous risk).
+    pub revaluation_failures: u64,
+    /// Holders of a funding or settlement whose ledger would have overflowed (left
+    /// unchanged for that event; the event itself applied to the others).
+    pub ledger_overflows: u64,
     /// Instruments marked since the last batch end (reused: no allocation per batch).
     dirty: Vec<InstrumentId>,
     /// Latest event time seen: the clock of the model (T to expiry).
@@ -126,8 +140,14 @@ impl ShardState {
             risk_params: BTreeMap::new(),
             market_rejections: RejectionCounts::default(),
             account_rejections: RejectionCounts::default(),
-            parked: Vec::new(),
+            parked: Parking::default(),
             trade_ids: TradeIdWindow::with_capacity(TRADE_IDS_MAX),
+            funding_ids: TradeIdWindow::with_capacity(FUNDING_IDS_MAX),
+            account_names: BTreeMap::new(),
+            account_ids_by_name: BTreeMap::new(),
+            instrument_ids_by_name: BTreeMap::new(),
+            revaluation_failures: 0,
+            ledger_overflows: 0,
             dirty: Vec::new(),
             now_ns: 0,
             events_applied: 0,
@@ -138,6 +158,16 @@ impl ShardState {
             staged_params: Vec::new(),
             scratch: Scratch::default(),
         }
+    }
+
+    /// Rebuilds the name → id indexes from the definitions (restoring a snapshot).
+    pub(crate) fn rebuild_name_indexes(&mut self) {
+        self.account_ids_by_name = self.account_names.iter().map(|(i, n)| (*n, *i)).collect();
+        self.instrument_ids_by_name = self
+            .instruments
+            .iter()
+            .map(|(i, s)| (s.definition.name, *i))
+            .collect();
     }
 
     pub fn owns(&self, account: AccountId) -> bool {
@@ -153,24 +183,22 @@ impl ShardState {
     }
 
     /// Applies the event journaled at sequence `seq` (what alerts cite as their cause).
+    /// Total: every event is applied, parked or rejected with a counted reason; an event
+    /// outside the input contract (validation.rs) changes nothing but its count.
     pub fn apply_at(&mut self, seq: u64, event: &Event) -> Outcome {
         self.seq = seq;
-        self.now_ns = self.now_ns.max(event.timestamp_ns);
-        let outcome = match &event.body {
-            EventBody::InstrumentDefined(definition) => self.define_instrument(definition),
-            EventBody::AccountDefined(definition) => self.define_account(definition),
-            EventBody::IndexPrice(index) => {
-                self.index_price(event.timestamp_ns, index.underlying, index.price)
+        let admitted = validation::timestamp_ok(event.timestamp_ns, self.now_ns)
+            .and_then(|()| validation::fields_ok(event));
+        let outcome = match admitted {
+            Ok(()) => {
+                // Only a plausible event moves the model clock, and never backwards.
+                self.now_ns = self.now_ns.max(event.timestamp_ns);
+                self.dispatch(event)
             }
-            EventBody::Ticker(ticker) => self.ticker(event.timestamp_ns, ticker),
-            EventBody::Fill(fill) => self.fill(event, fill),
-            EventBody::Collateral(collateral) => self.collateral(collateral),
-            EventBody::Funding(funding) => self.funding(funding),
-            EventBody::Settlement(settlement) => self.settle(settlement),
-            EventBody::RiskParams(params) => self.set_risk_params(params),
-            EventBody::Limits(limits) => self.with_account(limits.account, |account| {
-                account.limits = Some(*limits);
-            }),
+            Err(reason) => match account_of(&event.body) {
+                Some(account) if !self.owns(account) => Outcome::NotOwned,
+                _ => Outcome::Rejected(reason),
+            },
         };
         match outcome {
             Outcome::Rejected(reason) if is_market_event(&event.body) => {
@@ -181,6 +209,26 @@ impl ShardState {
             Outcome::Parked | Outcome::NotOwned => {}
         }
         outcome
+    }
+
+    fn dispatch(&mut self, event: &Event) -> Outcome {
+        match &event.body {
+            EventBody::InstrumentDefined(definition) => self.define_instrument(definition),
+            EventBody::AccountDefined(definition) => self.define_account(definition),
+            EventBody::IndexPrice(index) => {
+                self.index_price(event.timestamp_ns, index.underlying, index.price)
+            }
+            EventBody::Ticker(ticker) => self.ticker(event.timestamp_ns, ticker),
+            EventBody::Fill(fill) => self.fill(event, fill),
+            EventBody::Collateral(collateral) => self.collateral(collateral),
+            EventBody::Funding(funding) => self.funding(funding),
+            EventBody::Settlement(settlement) => self.settle(event.timestamp_ns, settlement),
+            EventBody::RiskParams(params) => self.set_risk_params(params),
+            EventBody::Limits(limits) => self.with_account(limits.account, |account| {
+                account.limits = Some(*limits);
+                Ok(())
+            }),
+        }
     }
 
     /// Instruments marked since the last batch end, awaiting revaluation.
@@ -241,6 +289,16 @@ impl ShardState {
         self.install_staged_params();
         self.revalue_dirty_instruments();
         self.evaluate_dirty_accounts();
+        self.expire_parked();
+    }
+
+    /// Parked fills past their time become counted rejections (by the owner only).
+    fn expire_parked(&mut self) {
+        for parked in self.parked.take_expired(self.now_ns) {
+            if self.owns(parked.fill.account) {
+                self.account_rejections.record(RejectReason::ParkedExpired);
+            }
+        }
     }
 
     /// Parameters journaled since the last batch end take effect now, before
@@ -273,6 +331,7 @@ impl ShardState {
             risk_params,
             dirty_accounts,
             scratch,
+            revaluation_failures,
             ..
         } = self;
         let now_ns = *now_ns;
@@ -290,14 +349,17 @@ impl ShardState {
             let Some(mark) = instrument.mark else {
                 continue;
             };
-            let new_risk = contract_risk(
+            let Some(new_risk) = contract_risk(
                 &instrument.definition,
                 instrument.contract_size,
                 instrument.strike,
                 &mark,
                 now_ns,
-            )
-            .unwrap_or(instrument.risk);
+            ) else {
+                // Counted, and the previous risk kept (holders still include it).
+                *revaluation_failures += 1;
+                continue;
+            };
             let change = new_risk - instrument.risk;
             instrument.risk = new_risk;
             let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
@@ -476,6 +538,11 @@ impl ShardState {
                 Outcome::Rejected(RejectReason::ConflictingDefinition)
             };
         }
+        if self.instrument_ids_by_name.contains_key(&definition.name) {
+            return Outcome::Rejected(RejectReason::DuplicateName);
+        }
+        self.instrument_ids_by_name
+            .insert(definition.name, definition.id);
         self.instruments.insert(
             definition.id,
             InstrumentState {
@@ -495,58 +562,66 @@ impl ShardState {
         Outcome::Applied
     }
 
+    /// Every shard registers every account (names unique engine-wide, fills for it
+    /// no longer parked); only the owner keeps its state.
     fn define_account(&mut self, definition: &AccountDefinition) -> Outcome {
         if definition.id.0 >= ACCOUNTS_MAX {
             return Outcome::Rejected(RejectReason::IdOutOfRange);
         }
-        if !self.owns(definition.id) {
-            return Outcome::NotOwned;
-        }
-        match self.accounts.get(&definition.id) {
-            Some(existing)
-                if existing.name == definition.name
-                    && existing.margin_model == definition.margin_model =>
-            {
+        if let Some(existing) = self.account_names.get(&definition.id) {
+            let same = *existing == definition.name
+                && self
+                    .accounts
+                    .get(&definition.id)
+                    .is_none_or(|a| a.margin_model == definition.margin_model);
+            return if same {
                 Outcome::Applied
-            }
-            Some(_) => Outcome::Rejected(RejectReason::ConflictingDefinition),
-            None => {
-                let mut account = AccountState::new(definition.name, definition.margin_model);
-                self.dirty_accounts.reserve(1);
-                touch(
-                    &mut account,
-                    definition.id,
-                    self.seq,
-                    &mut self.dirty_accounts,
-                );
-                self.accounts.insert(definition.id, account);
-                self.release_parked();
-                Outcome::Applied
-            }
+            } else {
+                Outcome::Rejected(RejectReason::ConflictingDefinition)
+            };
         }
+        if self.account_ids_by_name.contains_key(&definition.name) {
+            return Outcome::Rejected(RejectReason::DuplicateName);
+        }
+        self.account_names.insert(definition.id, definition.name);
+        self.account_ids_by_name
+            .insert(definition.name, definition.id);
+        if self.owns(definition.id) {
+            let mut account = AccountState::new(definition.name, definition.margin_model);
+            self.dirty_accounts.reserve(1);
+            touch(
+                &mut account,
+                definition.id,
+                self.seq,
+                &mut self.dirty_accounts,
+            );
+            self.accounts.insert(definition.id, account);
+        }
+        self.release_parked();
+        Outcome::Applied
     }
 
-    /// Applies parked fills whose instrument and account now exist, in arrival order.
-    /// (Their checks, the trade id included, were done when they arrived.)
+    /// Applies parked fills whose instrument and account now exist, in arrival order
+    /// (their checks, the trade id included, were done when they arrived). Every shard
+    /// releases them; the owner applies and counts each.
     fn release_parked(&mut self) {
-        // In place (no new vector): the parked list keeps its capacity.
-        let mut index = 0;
-        while index < self.parked.len() {
-            let ready = match &self.parked[index].body {
-                EventBody::Fill(fill)
-                    if self.instruments.contains_key(&fill.instrument)
-                        && self.accounts.contains_key(&fill.account) =>
-                {
-                    Some(*fill)
-                }
-                _ => None,
-            };
-            let Some(fill) = ready else {
-                index += 1;
+        let ShardState {
+            parked,
+            instruments,
+            account_names,
+            ..
+        } = self;
+        if parked.is_empty() {
+            return;
+        }
+        let ready = parked.take_ready(|fill| {
+            instruments.contains_key(&fill.instrument) && account_names.contains_key(&fill.account)
+        });
+        for parked in ready {
+            if !self.owns(parked.fill.account) {
                 continue;
-            };
-            self.parked.remove(index);
-            match self.apply_known_fill(&fill) {
+            }
+            match self.apply_known_fill(parked.timestamp_ns, &parked.fill) {
                 Outcome::Rejected(reason) => self.account_rejections.record(reason),
                 _ => self.events_applied += 1,
             }
@@ -586,6 +661,11 @@ impl ShardState {
         };
         if instrument.settled {
             return Outcome::Rejected(RejectReason::ExpiredInstrument);
+        }
+        if instrument.definition.kind == InstrumentKind::Option {
+            if let Err(reason) = validation::option_mark_iv_ok(ticker.mark_iv) {
+                return Outcome::Rejected(reason);
+            }
         }
         let values = [
             ticker.mark_price,
@@ -633,81 +713,80 @@ impl ShardState {
         Outcome::Applied
     }
 
-    /// Checks a fill. Everything that decides a rejection is the same in every shard
-    /// (the trade-id set is market-wide: every shard records every valid fill's id), so
-    /// the outcome does not depend on the shard count; only the owner counts it.
+    /// Checks a fill. Everything that decides whether it is rejected, parked or applied
+    /// is the same in every shard (definitions, the trade-id window and the parking lot
+    /// are market-wide), so the outcome does not depend on the shard count; only the
+    /// owner applies and counts it. A trade id is remembered only once its fill is
+    /// applied or parked, so a resend of a refused fill is not taken for a duplicate.
     fn fill(&mut self, event: &Event, fill: &Fill) -> Outcome {
-        let verdict = self.check_fill(fill);
-        if verdict.is_none() {
-            self.remember_trade_id(fill.trade_id);
-        }
-        if fill.account.0 < ACCOUNTS_MAX && !self.owns(fill.account) {
-            return Outcome::NotOwned;
-        }
-        if let Some(reason) = verdict {
-            return Outcome::Rejected(reason);
-        }
-        let known = self.instruments.contains_key(&fill.instrument)
-            && self.accounts.contains_key(&fill.account);
-        if !known {
-            let waiting = self
-                .parked
-                .iter()
-                .filter(|e| matches!(&e.body, EventBody::Fill(f) if f.account == fill.account))
-                .count();
-            if waiting >= PARKED_FILLS_MAX {
-                return Outcome::Rejected(RejectReason::ParkingFull);
+        let owned = self.owns(fill.account);
+        let outcome = match self.check_fill(event.timestamp_ns, fill) {
+            Err(reason) => Outcome::Rejected(reason),
+            Ok(()) if !self.is_known(fill) => match self.parked.admit(fill.account) {
+                Err(reason) => Outcome::Rejected(reason),
+                Ok(()) => {
+                    self.trade_ids.insert(fill.trade_id);
+                    self.parked.park(ParkedFill {
+                        fill: *fill,
+                        timestamp_ns: event.timestamp_ns,
+                        seq: self.seq,
+                        parked_at_ns: self.now_ns,
+                    });
+                    Outcome::Parked
+                }
+            },
+            Ok(()) => {
+                self.trade_ids.insert(fill.trade_id);
+                if owned {
+                    self.apply_known_fill(event.timestamp_ns, fill)
+                } else {
+                    Outcome::Applied
+                }
             }
-            self.parked.push(*event);
-            return Outcome::Parked;
-        }
-        self.apply_known_fill(fill)
+        };
+        if owned { outcome } else { Outcome::NotOwned }
     }
 
-    /// The shard-independent checks of a fill; `None` when it may be applied.
-    fn check_fill(&self, fill: &Fill) -> Option<RejectReason> {
+    fn is_known(&self, fill: &Fill) -> bool {
+        self.instruments.contains_key(&fill.instrument)
+            && self.account_names.contains_key(&fill.account)
+    }
+
+    /// The shard-independent checks of a fill (its fields passed validation).
+    fn check_fill(&self, timestamp_ns: u64, fill: &Fill) -> Result<(), RejectReason> {
         if fill.account.0 >= ACCOUNTS_MAX || fill.instrument.0 >= INSTRUMENTS_MAX {
-            return Some(RejectReason::IdOutOfRange);
-        }
-        let (Some(quantity), Some(price), Some(_fee)) =
-            (fill.quantity.get(), fill.price.get(), fill.fee.get())
-        else {
-            return Some(RejectReason::NotFinite);
-        };
-        if quantity.is_zero() || quantity.is_sign_negative() {
-            return Some(RejectReason::QuantityZero);
-        }
-        if price <= Decimal::ZERO {
-            return Some(RejectReason::NonPositivePrice);
+            return Err(RejectReason::IdOutOfRange);
         }
         if self.trade_ids.contains(fill.trade_id) {
-            return Some(RejectReason::DuplicateTradeId);
+            return Err(RejectReason::DuplicateTradeId);
         }
-        if self
-            .instruments
-            .get(&fill.instrument)
-            .is_some_and(|i| i.settled)
-        {
-            return Some(RejectReason::ExpiredInstrument);
+        match self.instruments.get(&fill.instrument) {
+            Some(instrument) => traded_in_time(instrument, timestamp_ns),
+            None => Ok(()),
         }
-        None
     }
 
-    /// Applies a checked fill whose instrument and account exist.
-    fn apply_known_fill(&mut self, fill: &Fill) -> Outcome {
+    /// Applies a checked fill whose instrument and account exist. Every decimal is
+    /// computed checked before anything changes: an overflow is a rejection.
+    fn apply_known_fill(&mut self, timestamp_ns: u64, fill: &Fill) -> Outcome {
         let (Some(quantity), Some(price), Some(fee)) =
             (fill.quantity.get(), fill.price.get(), fill.fee.get())
         else {
             return Outcome::Rejected(RejectReason::NotFinite);
         };
+        match self.instruments.get(&fill.instrument) {
+            None => return Outcome::Rejected(RejectReason::UnknownInstrument),
+            Some(instrument) => {
+                if let Err(reason) = traded_in_time(instrument, timestamp_ns) {
+                    return Outcome::Rejected(reason);
+                }
+            }
+        }
         self.ensure_margin_valued(fill.instrument);
         let seq = self.seq;
         let Some(instrument) = self.instruments.get_mut(&fill.instrument) else {
             return Outcome::Rejected(RejectReason::UnknownInstrument);
         };
-        if instrument.settled {
-            return Outcome::Rejected(RejectReason::ExpiredInstrument);
-        }
         let Some(account) = self.accounts.get_mut(&fill.account) else {
             return Outcome::Rejected(RejectReason::UnknownAccount);
         };
@@ -719,22 +798,35 @@ impl ShardState {
             return Outcome::Rejected(RejectReason::InvalidDefinition);
         };
         let currency = instrument.currency();
-        let position = account.positions.entry_or_default(fill.instrument);
-        let quantity_before = position.quantity.to_f64().unwrap_or(0.0);
-        let entry_before = entry_value(instrument, position.quantity, position.average_price);
-        let effect = position.trade(&instrument.definition, size, signed, price);
-        let entry_after = entry_value(instrument, position.quantity, position.average_price);
-        let quantity_after = position.quantity.to_f64().unwrap_or(0.0);
-        let flat = position.quantity.is_zero();
-        if flat {
+        let before = account
+            .positions
+            .get(&fill.instrument)
+            .copied()
+            .unwrap_or_default();
+        let mut after = before;
+        let Some(effect) = after.trade(&instrument.definition, size, signed, price) else {
+            return Outcome::Rejected(RejectReason::Overflow);
+        };
+        let cash_change = effect.realized.checked_sub(fee);
+        let new_cash = cash_change.and_then(|c| ledger(&account.cash, currency).checked_add(c));
+        let new_realized = ledger(&account.realized_pnl, currency).checked_add(effect.realized);
+        let (Some(new_cash), Some(new_realized)) = (new_cash, new_realized) else {
+            return Outcome::Rejected(RejectReason::Overflow);
+        };
+        let quantity_before = before.quantity.to_f64().unwrap_or(0.0);
+        let entry_before = entry_value(instrument, before.quantity, before.average_price);
+        let entry_after = entry_value(instrument, after.quantity, after.average_price);
+        let quantity_after = after.quantity.to_f64().unwrap_or(0.0);
+        if after.quantity.is_zero() {
             account.positions.remove(&fill.instrument);
             instrument.holders.remove(&fill.account);
         } else {
+            *account.positions.entry_or_default(fill.instrument) = after;
             instrument.holders.insert(fill.account, ());
         }
         *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
-        *account.cash.entry(currency).or_default() += effect.realized - fee;
-        *account.realized_pnl.entry(currency).or_default() += effect.realized;
+        account.cash.insert(currency, new_cash);
+        account.realized_pnl.insert(currency, new_realized);
         let traded = signed.to_f64().unwrap_or(0.0);
         let delta = instrument.risk * traded;
         account.add_risk(instrument.risk_key(), instrument.bucket_key(), delta);
@@ -752,10 +844,8 @@ impl ShardState {
         Outcome::Applied
     }
 
-    fn remember_trade_id(&mut self, trade_id: u64) {
-        self.trade_ids.insert(trade_id);
-    }
-
+    /// A deposit, or a withdrawal of at most the available balance (equity − initial
+    /// margin, as of now); a transfer id already applied to the account is a duplicate.
     fn collateral(&mut self, collateral: &Collateral) -> Outcome {
         let Some(amount) = collateral.amount.get() else {
             return Outcome::Rejected(RejectReason::NotFinite);
@@ -763,21 +853,44 @@ impl ShardState {
         if collateral.currency.0 > UNDERLYINGS_MAX {
             return Outcome::Rejected(RejectReason::IdOutOfRange);
         }
+        let currency = collateral.currency;
         self.with_account(collateral.account, |account| {
-            *account.cash.entry(collateral.currency).or_default() += amount;
+            if account.has_transfer(collateral.transfer_id) {
+                return Err(RejectReason::DuplicateTransferId);
+            }
+            if amount.is_sign_negative() {
+                // Both finite (bounded amount, finite available): a plain comparison.
+                let requested = (-amount).to_f64().unwrap_or(f64::INFINITY);
+                if requested > account.withdrawable(currency) {
+                    return Err(RejectReason::InsufficientCollateral);
+                }
+            }
+            let new_cash = ledger(&account.cash, currency)
+                .checked_add(amount)
+                .ok_or(RejectReason::Overflow)?;
+            account.cash.insert(currency, new_cash);
+            account.remember_transfer(collateral.transfer_id);
+            Ok(())
         })
     }
 
+    /// Every holder pays `quantity × rate`. A holder whose ledger would overflow is left
+    /// unchanged and counted in `ledger_overflows`, so the outcome is per account, whatever the
+    /// shard layout.
     fn funding(&mut self, funding: &Funding) -> Outcome {
         let Some(rate) = funding.rate_per_contract.get() else {
             return Outcome::Rejected(RejectReason::NotFinite);
         };
+        if self.funding_ids.contains(funding.funding_id) {
+            return Outcome::Rejected(RejectReason::DuplicateTransferId);
+        }
         let Some(instrument) = self.instruments.get(&funding.instrument) else {
             return Outcome::Rejected(RejectReason::UnknownInstrument);
         };
         if instrument.definition.kind != InstrumentKind::Perpetual {
             return Outcome::Rejected(RejectReason::NotPerpetual);
         }
+        self.funding_ids.insert(funding.funding_id);
         let currency = instrument.currency();
         for holder in instrument.holders.keys() {
             let Some(account) = self.accounts.get_mut(holder) else {
@@ -787,13 +900,23 @@ impl ShardState {
                 .positions
                 .get(&funding.instrument)
                 .map_or(Decimal::ZERO, |p| p.quantity);
-            *account.cash.entry(currency).or_default() -= quantity * rate;
-            touch(account, *holder, self.seq, &mut self.dirty_accounts);
+            let paid = quantity
+                .checked_mul(rate)
+                .and_then(|paid| ledger(&account.cash, currency).checked_sub(paid));
+            match paid {
+                Some(cash) => {
+                    account.cash.insert(currency, cash);
+                    touch(account, *holder, self.seq, &mut self.dirty_accounts);
+                }
+                None => self.ledger_overflows += 1,
+            }
         }
         Outcome::Applied
     }
 
-    fn settle(&mut self, settlement: &SettlementPrice) -> Outcome {
+    /// Settles an instrument at or after its expiry. A holder whose settlement would
+    /// overflow its ledger is closed without the PnL and counted in `ledger_overflows`.
+    fn settle(&mut self, timestamp_ns: u64, settlement: &SettlementPrice) -> Outcome {
         let Some(price) = settlement.price.get() else {
             return Outcome::Rejected(RejectReason::NotFinite);
         };
@@ -806,10 +929,15 @@ impl ShardState {
         if instrument.settled {
             return Outcome::Rejected(RejectReason::ExpiredInstrument);
         }
+        if timestamp_ns < instrument.definition.expiry_ns {
+            return Outcome::Rejected(RejectReason::SettlementBeforeExpiry);
+        }
         let Some(size) = instrument.definition.contract_size.get() else {
             return Outcome::Rejected(RejectReason::InvalidDefinition);
         };
-        let settle_price = settlement_value(instrument, price);
+        let Some(settle_price) = settlement_value(instrument, price) else {
+            return Outcome::Rejected(RejectReason::Overflow);
+        };
         let currency = instrument.currency();
         let holders = std::mem::take(&mut instrument.holders);
         for (&holder, ()) in &holders {
@@ -821,10 +949,23 @@ impl ShardState {
             };
             let entry_before = entry_value(instrument, position.quantity, position.average_price);
             let quantity = position.quantity;
-            let effect = position.trade(&instrument.definition, size, -quantity, settle_price);
+            let realized = position
+                .trade(&instrument.definition, size, -quantity, settle_price)
+                .map(|effect| effect.realized);
+            let ledgers = realized.and_then(|realized| {
+                Some((
+                    ledger(&account.cash, currency).checked_add(realized)?,
+                    ledger(&account.realized_pnl, currency).checked_add(realized)?,
+                ))
+            });
+            match ledgers {
+                Some((cash, realized_pnl)) => {
+                    account.cash.insert(currency, cash);
+                    account.realized_pnl.insert(currency, realized_pnl);
+                }
+                None => self.ledger_overflows += 1,
+            }
             *account.entry_value.entry(currency).or_default() -= entry_before;
-            *account.cash.entry(currency).or_default() += effect.realized;
-            *account.realized_pnl.entry(currency).or_default() += effect.realized;
             let closed = -quantity.to_f64().unwrap_or(0.0);
             account.add_risk(
                 instrument.risk_key(),
@@ -867,21 +1008,55 @@ impl ShardState {
         Outcome::Applied
     }
 
-    fn with_account(&mut self, id: AccountId, change: impl FnOnce(&mut AccountState)) -> Outcome {
-        if id.0 >= ACCOUNTS_MAX {
-            return Outcome::Rejected(RejectReason::IdOutOfRange);
-        }
+    fn with_account(
+        &mut self,
+        id: AccountId,
+        change: impl FnOnce(&mut AccountState) -> Result<(), RejectReason>,
+    ) -> Outcome {
         if !self.owns(id) {
             return Outcome::NotOwned;
         }
-        match self.accounts.get_mut(&id) {
-            Some(account) => {
-                change(account);
+        if id.0 >= ACCOUNTS_MAX {
+            return Outcome::Rejected(RejectReason::IdOutOfRange);
+        }
+        let Some(account) = self.accounts.get_mut(&id) else {
+            return Outcome::Rejected(RejectReason::UnknownAccount);
+        };
+        match change(account) {
+            Ok(()) => {
                 touch(account, id, self.seq, &mut self.dirty_accounts);
                 Outcome::Applied
             }
-            None => Outcome::Rejected(RejectReason::UnknownAccount),
+            Err(reason) => Outcome::Rejected(reason),
         }
+    }
+}
+
+/// A ledger balance (zero when the currency was never used).
+fn ledger(map: &BTreeMap<UnderlyingId, Decimal>, currency: UnderlyingId) -> Decimal {
+    map.get(&currency).copied().unwrap_or(Decimal::ZERO)
+}
+
+/// A fill may trade an instrument that has not settled, stamped no later than its expiry.
+fn traded_in_time(instrument: &InstrumentState, timestamp_ns: u64) -> Result<(), RejectReason> {
+    if instrument.settled {
+        return Err(RejectReason::ExpiredInstrument);
+    }
+    let expiry_ns = instrument.definition.expiry_ns;
+    if expiry_ns != 0 && timestamp_ns > expiry_ns {
+        return Err(RejectReason::TradedAfterExpiry);
+    }
+    Ok(())
+}
+
+/// The account an account event belongs to (`None` for market events).
+fn account_of(body: &EventBody) -> Option<AccountId> {
+    match body {
+        EventBody::AccountDefined(definition) => Some(definition.id),
+        EventBody::Fill(fill) => Some(fill.account),
+        EventBody::Collateral(collateral) => Some(collateral.account),
+        EventBody::Limits(limits) => Some(limits.account),
+        _ => None,
     }
 }
 
@@ -980,18 +1155,18 @@ pub(crate) fn entry_value(
 
 /// The price a position settles at, as the instrument is quoted: options settle at their
 /// payoff (in coin per contract for inverse options), futures at the settlement price.
-fn settlement_value(instrument: &InstrumentState, price: Decimal) -> Decimal {
+fn settlement_value(instrument: &InstrumentState, price: Decimal) -> Option<Decimal> {
     let definition = &instrument.definition;
     if definition.kind != InstrumentKind::Option {
-        return price;
+        return Some(price);
     }
     let strike = definition.strike.get().unwrap_or(Decimal::ZERO);
     let payoff = match definition.right {
-        crate::events::OptionRight::Call => (price - strike).max(Decimal::ZERO),
-        crate::events::OptionRight::Put => (strike - price).max(Decimal::ZERO),
+        crate::events::OptionRight::Call => price.checked_sub(strike)?.max(Decimal::ZERO),
+        crate::events::OptionRight::Put => strike.checked_sub(price)?.max(Decimal::ZERO),
     };
     match definition.settlement {
-        crate::events::Settlement::Inverse => payoff / price,
-        crate::events::Settlement::Linear => payoff,
+        crate::events::Settlement::Inverse => payoff.checked_div(price),
+        crate::events::Settlement::Linear => Some(payoff),
     }
 }

@@ -18,18 +18,19 @@ use super::alerts::AlertLog;
 use super::contract_margin::ContractMargin;
 use super::contract_risk::{ContractRisk, Mark};
 use super::instrument_state::InstrumentState;
+use super::parking::{ParkedFill, Parking};
 use super::position::Position;
 use super::rejection::RejectionCounts;
 use super::shard_state::ShardState;
 use super::trade_ids::TradeIdWindow;
 use crate::events::{
-    AccountId, Dec, Event, InstrumentDefinition, InstrumentId, Limits, MarginModel, Name,
-    RiskParams, UnderlyingId,
+    AccountId, Dec, InstrumentDefinition, InstrumentId, Limits, MarginModel, Name, RiskParams,
+    UnderlyingId,
 };
 use crate::margin::PmTotals;
 
 /// Version of the image layout; an image of another version is refused (full replay).
-pub const STATE_IMAGE_VERSION: u32 = 2;
+pub const STATE_IMAGE_VERSION: u32 = 3;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -61,10 +62,14 @@ struct ShardImage {
     risk_params: Vec<(UnderlyingId, RiskParams)>,
     market_rejections: RejectionCounts,
     account_rejections: RejectionCounts,
-    parked: Vec<Event>,
+    parked: Vec<ParkedFill>,
     trade_ids_capacity: u64,
     /// Oldest first.
     trade_ids: Vec<u64>,
+    funding_ids: Vec<u64>,
+    account_names: Vec<(AccountId, Name)>,
+    revaluation_failures: u64,
+    ledger_overflows: u64,
     dirty: Vec<InstrumentId>,
     now_ns: u64,
     events_applied: u64,
@@ -108,6 +113,7 @@ struct AccountImage {
     conditions: u8,
     margin_dirty: bool,
     cause_seq: u64,
+    transfer_ids: Vec<u64>,
 }
 
 /// The state's image, ready for a snapshot file.
@@ -145,9 +151,13 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
         risk_params: state.risk_params.iter().map(|(u, p)| (*u, *p)).collect(),
         market_rejections: state.market_rejections.clone(),
         account_rejections: state.account_rejections.clone(),
-        parked: state.parked.clone(),
+        parked: state.parked.fills().to_vec(),
         trade_ids_capacity: state.trade_ids.capacity() as u64,
         trade_ids: state.trade_ids.iter().collect(),
+        funding_ids: state.funding_ids.iter().collect(),
+        account_names: state.account_names.iter().map(|(i, n)| (*i, *n)).collect(),
+        revaluation_failures: state.revaluation_failures,
+        ledger_overflows: state.ledger_overflows,
         dirty: state.dirty_instruments().to_vec(),
         now_ns: state.now_ns,
         events_applied: state.events_applied,
@@ -197,6 +207,7 @@ fn account_image(id: AccountId, account: &AccountState) -> AccountImage {
         conditions: account.conditions,
         margin_dirty: account.margin_dirty,
         cause_seq: account.cause_seq,
+        transfer_ids: account.transfer_ids.clone(),
     }
 }
 
@@ -284,6 +295,10 @@ pub fn decode_state(
         account.conditions = a.conditions;
         account.margin_dirty = a.margin_dirty;
         account.cause_seq = a.cause_seq;
+        if a.transfer_ids.len() > super::account::TRANSFER_IDS_PER_ACCOUNT_MAX {
+            return Err(SnapshotError::InvalidTradeIds);
+        }
+        account.transfer_ids = a.transfer_ids;
         state.accounts.insert(a.id, account);
     }
     state.index_prices = image
@@ -294,7 +309,20 @@ pub fn decode_state(
     state.risk_params = image.risk_params.into_iter().collect();
     state.market_rejections = image.market_rejections;
     state.account_rejections = image.account_rejections;
-    state.parked = image.parked;
+    if image.parked.len() > super::parking::PARKED_FILLS_TOTAL_MAX
+        || image.funding_ids.len() > super::shard_state::FUNDING_IDS_MAX
+    {
+        return Err(SnapshotError::InvalidTradeIds);
+    }
+    state.parked = Parking::from_fills(image.parked);
+    image
+        .funding_ids
+        .iter()
+        .for_each(|&id| state.funding_ids.insert(id));
+    state.account_names = image.account_names.into_iter().collect();
+    state.revaluation_failures = image.revaluation_failures;
+    state.ledger_overflows = image.ledger_overflows;
+    state.rebuild_name_indexes();
     state.restore_dirty_instruments(&image.dirty);
     state.now_ns = image.now_ns;
     state.events_applied = image.events_applied;

@@ -86,6 +86,19 @@ fn ticker(instrument: u32, mark: f64, iv: f64, forward: f64) -> EventBody {
     })
 }
 
+/// Moves the model clock to `to_ns` in steps the input contract accepts (index prices of
+/// an underlying nothing here trades), as a live feed's steady ticks would.
+fn advance_clock(state: &mut ShardState, to_ns: u64) {
+    while state.now_ns < to_ns {
+        let next = to_ns.min(state.now_ns + DAY_NS);
+        let tick = EventBody::IndexPrice(IndexPrice {
+            underlying: UnderlyingId(63),
+            price: 1.0,
+        });
+        assert_eq!(state.apply(&at(next, tick)), Outcome::Applied);
+    }
+}
+
 fn run(state: &mut ShardState, events: &[Event]) -> Vec<Outcome> {
     let outcomes = events.iter().map(|e| state.apply(e)).collect();
     state.end_of_batch();
@@ -229,6 +242,7 @@ fn every_rejection_reason_is_counted() {
                 account: AccountId(5),
                 currency: UnderlyingId(0),
                 amount: d("1"),
+                transfer_id: 1,
             }),
             RejectReason::UnknownAccount,
         ),
@@ -244,11 +258,12 @@ fn every_rejection_reason_is_counted() {
             RejectReason::QuantityZero,
         ),
         (ticker(1, 100.0, 0.0, 100.0), RejectReason::StaleMark), // timestamp T0 < T0 + 10
-        (ticker(3, 0.05, 101.0, 61_000.0), RejectReason::UnpricedMark), // vol beyond VOL_MAX
+        (ticker(3, 0.05, 101.0, 61_000.0), RejectReason::OutOfBounds), // vol beyond MARK_IV_MAX
         (
             EventBody::Funding(Funding {
                 instrument: InstrumentId(3),
                 rate_per_contract: d("0.001"),
+                funding_id: 1,
             }),
             RejectReason::NotPerpetual,
         ),
@@ -266,6 +281,7 @@ fn every_rejection_reason_is_counted() {
         state.apply(&at(T0 + 21, fill(0, 1, Side::Buy, "1", "100", 42))),
         Outcome::Rejected(RejectReason::DuplicateTradeId)
     );
+    advance_clock(&mut state, T0 + 30 * DAY_NS);
     state.apply(&at(
         T0 + 30 * DAY_NS,
         EventBody::Settlement(SettlementPrice {
@@ -293,24 +309,159 @@ fn every_rejection_reason_is_counted() {
         )),
         Outcome::Rejected(RejectReason::InvalidParams)
     );
+    let now = T0 + 30 * DAY_NS;
     // Parking is bounded.
     for trade in 0..PARKED_FILLS_MAX as u64 {
         assert_eq!(
-            state.apply(&at(T0, fill(0, 500, Side::Buy, "1", "1", 1_000 + trade))),
+            state.apply(&at(now, fill(0, 500, Side::Buy, "1", "1", 1_000 + trade))),
             Outcome::Parked
         );
     }
     assert_eq!(
-        state.apply(&at(T0, fill(0, 500, Side::Buy, "1", "1", 99_999))),
+        state.apply(&at(now, fill(0, 500, Side::Buy, "1", "1", 99_999))),
         Outcome::Rejected(RejectReason::ParkingFull)
     );
+    // The input contract (validation.rs) and the checks that need state.
+    let mut nan_limits = Limits {
+        account: AccountId(0),
+        max_abs_delta_coin: 1.0,
+        max_abs_vega_usd: 1.0,
+        max_abs_gamma_usd: 1.0,
+        min_margin_ratio: 1.0,
+        margin_call_ratio: 1.0,
+    };
+    nan_limits.max_abs_delta_coin = f64::NAN;
+    let mut late_future = instrument(20, InstrumentKind::Future, Settlement::Linear, "1");
+    if let EventBody::InstrumentDefined(definition) = &mut late_future {
+        definition.expiry_ns = now + 10 * DAY_NS;
+    }
+    let mut same_name = instrument(21, InstrumentKind::Perpetual, Settlement::Linear, "1");
+    if let EventBody::InstrumentDefined(definition) = &mut same_name {
+        definition.name = Name::new("I1").expect("name");
+    }
+    let deposit = |amount: &str, transfer_id| {
+        EventBody::Collateral(Collateral {
+            account: AccountId(0),
+            currency: QUOTE_CURRENCY,
+            amount: d(amount),
+            transfer_id,
+        })
+    };
+    assert_eq!(state.apply(&at(now, late_future)), Outcome::Applied);
+    let expiring_now = instrument(23, InstrumentKind::Future, Settlement::Linear, "1");
+    assert_eq!(state.apply(&at(now, expiring_now)), Outcome::Applied);
+    // Listed to 2200: beyond the pricer's 100 years, so its marks cannot be priced.
+    let mut far_option = instrument(24, InstrumentKind::Option, Settlement::Inverse, "1");
+    if let EventBody::InstrumentDefined(definition) = &mut far_option {
+        definition.expiry_ns = super::validation::TIMESTAMP_MAX_NS;
+    }
+    assert_eq!(state.apply(&at(now, far_option)), Outcome::Applied);
+    assert_eq!(state.apply(&at(now, deposit("100", 7))), Outcome::Applied);
+    let contract_cases: Vec<(Event, RejectReason)> = vec![
+        (
+            at(now, fill(0, 1, Side::Buy, "1", "1e12", 50)),
+            RejectReason::OutOfBounds,
+        ),
+        (
+            at(T0, fill(0, 1, Side::Buy, "1", "100", 51)),
+            RejectReason::TimestampOutOfRange,
+        ),
+        (
+            at(now, EventBody::Limits(nan_limits)),
+            RejectReason::InvalidLimits,
+        ),
+        (
+            at(
+                now,
+                EventBody::Settlement(SettlementPrice {
+                    instrument: InstrumentId(20),
+                    price: d("100"),
+                }),
+            ),
+            RejectReason::SettlementBeforeExpiry,
+        ),
+        (
+            at(now + 1, fill(0, 23, Side::Buy, "1", "100", 52)),
+            RejectReason::TradedAfterExpiry,
+        ),
+        (
+            at(now, deposit("-1000", 8)),
+            RejectReason::InsufficientCollateral,
+        ),
+        (at(now, same_name), RejectReason::DuplicateName),
+        (
+            at(now, ticker(24, 0.01, 0.5, 60_000.0)),
+            RejectReason::UnpricedMark,
+        ),
+        (at(now, deposit("5", 7)), RejectReason::DuplicateTransferId),
+    ];
+    for (event, reason) in &contract_cases {
+        assert_eq!(state.apply(event), Outcome::Rejected(*reason), "{event:?}");
+    }
+    // Decimal state arithmetic is checked: round trips of the largest fills at the
+    // widest prices realize 1e26 each, until the ledger would overflow.
+    let mut big = instrument(22, InstrumentKind::Perpetual, Settlement::Linear, "1000000");
+    if let EventBody::InstrumentDefined(definition) = &mut big {
+        definition.name = Name::new("BIG").expect("name");
+    }
+    assert_eq!(state.apply(&at(now, big)), Outcome::Applied);
+    let mut overflowed = false;
+    for round in 0..2_000u64 {
+        let buy = state.apply(&at(
+            now,
+            fill(
+                0,
+                22,
+                Side::Buy,
+                "1000000000",
+                "0.00000001",
+                200_000 + 2 * round,
+            ),
+        ));
+        let sell = state.apply(&at(
+            now,
+            fill(
+                0,
+                22,
+                Side::Sell,
+                "1000000000",
+                "100000000000",
+                200_001 + 2 * round,
+            ),
+        ));
+        if sell == Outcome::Rejected(RejectReason::Overflow) {
+            assert_eq!(buy, Outcome::Applied);
+            overflowed = true;
+            break;
+        }
+        assert_eq!((buy, sell), (Outcome::Applied, Outcome::Applied));
+    }
+    assert!(overflowed, "the ledger never reached the decimal range");
+    let cash = state.accounts[&AccountId(0)].cash[&QUOTE_CURRENCY];
+    assert!(
+        cash > dec("1e28"),
+        "the refused fill changed nothing: {cash}"
+    );
+    // Parked fills expire into a counted rejection.
+    advance_clock(&mut state, now + PARKED_FILL_TTL_NS + 1);
+    state.end_of_batch();
+    assert!(state.parked.is_empty());
     for reason in RejectReason::ALL {
         assert!(
             state.rejections().get(reason) >= 1,
             "{reason:?} never exercised"
         );
     }
-    assert_eq!(state.rejections().total(), RejectReason::ALL.len() as u64);
+    assert_eq!(
+        state.rejections().get(RejectReason::ParkedExpired),
+        PARKED_FILLS_MAX as u64
+    );
+    assert_eq!(state.rejections().get(RejectReason::OutOfBounds), 2);
+    // Once each, but the expired parked fills and the two out-of-bounds events.
+    assert_eq!(
+        state.rejections().total(),
+        RejectReason::ALL.len() as u64 + PARKED_FILLS_MAX as u64
+    );
 }
 
 const INSTRUMENTS_MAX_TEST: u32 = crate::events::ids::INSTRUMENTS_MAX;
@@ -364,6 +515,7 @@ fn settlement_and_funding_move_cash() {
                 EventBody::Funding(Funding {
                     instrument: InstrumentId(1),
                     rate_per_contract: d("0.5"),
+                    funding_id: 1,
                 }),
             ),
         ],
@@ -373,6 +525,7 @@ fn settlement_and_funding_move_cash() {
         dec("-1.5"),
         "long 3 pays 0.5 each"
     );
+    advance_clock(&mut state, T0 + 30 * DAY_NS);
     run(
         &mut state,
         &[at(
