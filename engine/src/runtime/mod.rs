@@ -5,6 +5,7 @@ pub mod pacer;
 pub mod pipeline;
 pub mod replay;
 pub mod risk_snapshots;
+pub mod simulation;
 pub mod state_snapshots;
 pub mod wait;
 
