@@ -39,6 +39,8 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Inspect, verify or dump a journal directory.
     Journal(cmd::journal::JournalArgs),
+    /// The deterministic simulator: adversarial streams through every path, checked.
+    Sim(cmd::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Iv(args) => cmd::iv::run(&args),
         Command::Journal(args) => cmd::journal::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
+        Command::Sim(args) => cmd::sim::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -47,14 +47,28 @@ fn demo_report_has_every_field_and_replay_reproduces_it() {
     for key in [
         "underlying",
         "delta_coin",
-        "delta_usd",
-        "gamma_usd",
-        "vega_usd",
-        "theta_usd",
+        "dollar_delta_usd",
+        "black_delta_coin",
+        "gamma_coin_per_usd",
+        "dollar_gamma_usd_per_1pct",
+        "vega_usd_per_vol_point",
+        "theta_usd_per_day",
     ] {
         assert!(!underlying[key].is_null(), "{key}");
     }
-    assert!(accounts[0]["realized_pnl"].is_f64() && accounts[0]["unrealized_pnl"].is_f64());
+    assert!(accounts[0]["realized_pnl_usd"].is_f64() && accounts[0]["unrealized_pnl_usd"].is_f64());
+    // Dollar delta is the coin delta at the index: same sign, USD.
+    let (coin, dollars) = (
+        underlying["delta_coin"].as_f64().expect("delta"),
+        underlying["dollar_delta_usd"]
+            .as_f64()
+            .expect("dollar delta"),
+    );
+    assert!(
+        coin == 0.0 || coin.signum() == dollars.signum(),
+        "{coin} {dollars}"
+    );
+    assert!(report["parked_fills"].is_array());
     // Margin per account and currency, and the trading state.
     for account in accounts {
         let state = account["state"].as_str().expect("state");

@@ -4,12 +4,13 @@
 //! is recovered and continued, so the end state equals an uninterrupted run's.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use keel_engine::events::ids::ACCOUNTS_MAX;
 use keel_engine::runtime::{
     PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover_to_continue, run_pipeline,
 };
@@ -19,8 +20,6 @@ use keel_journal::{JournalConfig, JournalWriter};
 use serde_json::json;
 
 use super::report::{RunFacts, json_report, print_table};
-
-const METADATA_FILE: &str = "demo.json";
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -52,36 +51,18 @@ pub struct DemoArgs {
     json: bool,
 }
 
-/// The parameters a journal was written with; a continuation must use the same.
-fn check_metadata(dir: &Path, args: &DemoArgs) -> anyhow::Result<()> {
-    let path = dir.join(METADATA_FILE);
-    let expected = json!({ "seed": args.seed, "accounts": args.accounts });
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let found: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("reading {}", path.display()))?;
-            if found != expected {
-                bail!(
-                    "{} holds a demo journal written with {found}; use the same --seed/--accounts or another --data-dir",
-                    dir.display()
-                );
-            }
-            Ok(())
-        }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::write(&path, expected.to_string())
-                .with_context(|| format!("writing {}", path.display()))
-        }
-        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
-    }
-}
-
 pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!((1..=64).contains(&args.shards), "--shards must be 1 to 64");
-    anyhow::ensure!(args.accounts >= 1, "--accounts must be at least 1");
+    anyhow::ensure!(
+        (1..=ACCOUNTS_MAX).contains(&args.accounts),
+        "--accounts must be 1 to {ACCOUNTS_MAX}"
+    );
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    check_metadata(dir, args)?;
+    // A continuation must use the parameters the journal was written with.
+    let identity = json!({ "writer": "demo", "seed": args.seed, "accounts": args.accounts });
+    let hint = "use the same --seed/--accounts or another --data-dir";
+    super::journal_identity::claim(dir, &identity, hint)?;
     let (journal, recovery) = JournalWriter::open(dir, JournalConfig::default())?;
     if let Some(torn) = &recovery.torn_tail {
         tracing::warn!(offset = torn.offset, "journal had a torn tail; truncated");

@@ -39,22 +39,24 @@ fn underlying_name(shard: &ShardState, underlying: UnderlyingId) -> String {
         .unwrap_or_else(|| format!("U{}", underlying.0))
 }
 
-/// USD value of an amount in a ledger currency (coins at the last index price).
-fn to_usd(shard: &ShardState, currency: UnderlyingId, amount: f64) -> f64 {
+/// USD value of an amount in a ledger currency (coins at the last index price);
+/// `None` without an index price (never a silent 0).
+fn to_usd(shard: &ShardState, currency: UnderlyingId, amount: f64) -> Option<f64> {
     if currency == QUOTE_CURRENCY {
-        return amount;
+        return Some(amount);
     }
-    shard
-        .index_prices
-        .get(&currency)
-        .map_or(0.0, |&(_, price)| amount * price)
+    index_of(shard, currency).map(|price| amount * price)
+}
+
+fn index_of(shard: &ShardState, underlying: UnderlyingId) -> Option<f64> {
+    shard.index_prices.get(&underlying).map(|&(_, price)| price)
 }
 
 struct AccountRow {
     id: AccountId,
     underlyings: Vec<Value>,
-    realized_usd: f64,
-    unrealized_usd: f64,
+    realized_usd: Option<f64>,
+    unrealized_usd: Option<f64>,
     by_currency: Vec<Value>,
     state: &'static str,
     conditions: Vec<&'static str>,
@@ -99,6 +101,7 @@ fn margin_rows(shard: &ShardState, id: AccountId, account: &AccountState) -> Vec
             };
             let (down_pct, down_price) = liquidation_side(distance.map(|d| d.down));
             let (up_pct, up_price) = liquidation_side(distance.map(|d| d.up));
+            let in_liquidation = matches!(distance.map(|d| d.down), Some(LiquidationPoint::Now));
             json!({
                 "currency": currency_name(shard, currency),
                 "equity": margin.equity,
@@ -111,6 +114,7 @@ fn margin_rows(shard: &ShardState, id: AccountId, account: &AccountState) -> Vec
                 "liq_distance_up_pct": up_pct,
                 "liq_price_down": down_price,
                 "liq_price_up": up_price,
+                "in_liquidation": in_liquidation,
             })
         })
         .collect()
@@ -131,13 +135,17 @@ fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
             .greeks_by_underlying()
             .into_iter()
             .map(|(underlying, g)| {
+                // Dollar figures need the index; without one they are null, not 0.
+                let index = index_of(market, underlying);
                 json!({
                     "underlying": underlying_name(market, underlying),
                     "delta_coin": g.delta_coin,
-                    "delta_usd": g.delta_usd,
-                    "gamma_usd": g.gamma_usd,
-                    "vega_usd": g.vega_usd,
-                    "theta_usd": g.theta_usd,
+                    "dollar_delta_usd": index.map(|f| g.delta_coin * f),
+                    "black_delta_coin": g.delta_usd,
+                    "gamma_coin_per_usd": g.gamma_usd,
+                    "dollar_gamma_usd_per_1pct": index.map(|f| g.gamma_usd * f * f / 100.0),
+                    "vega_usd_per_vol_point": g.vega_usd,
+                    "theta_usd_per_day": g.theta_usd,
                 })
             })
             .collect();
@@ -147,7 +155,7 @@ fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
             .chain(account.entry_value.keys())
             .copied()
             .collect();
-        let (mut realized_usd, mut unrealized_usd) = (0.0, 0.0);
+        let (mut realized_usd, mut unrealized_usd) = (Some(0.0), Some(0.0));
         let mut by_currency = Vec::new();
         for currency in currencies {
             let realized = account
@@ -156,8 +164,9 @@ fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
                 .and_then(|d| d.to_f64())
                 .unwrap_or(0.0);
             let unrealized = account.unrealized_pnl(currency);
-            realized_usd += to_usd(market, currency, realized);
-            unrealized_usd += to_usd(market, currency, unrealized);
+            let add = |total: Option<f64>, amount| Some(total? + to_usd(market, currency, amount)?);
+            realized_usd = add(realized_usd, realized);
+            unrealized_usd = add(unrealized_usd, unrealized);
             let name = currency_name(market, currency);
             by_currency.push(
                 json!({ "currency": name, "realized_pnl": realized, "unrealized_pnl": unrealized }),
@@ -226,6 +235,28 @@ fn alerts_json(shards: &[ShardState]) -> Value {
     json!({ "counts": counts, "recent": recent })
 }
 
+/// Fills waiting for their definitions (every shard holds the same list): account,
+/// instrument, trade id, and how long they have waited in model time.
+fn parked_json(market: &ShardState) -> Vec<Value> {
+    market
+        .parked
+        .fills()
+        .iter()
+        .map(|p| {
+            json!({
+                "seq": p.seq,
+                "account": p.fill.account.0,
+                "instrument": p.fill.instrument.0,
+                "trade_id": p.fill.trade_id,
+                "parked_for_s": market.now_ns.saturating_sub(p.parked_at_ns) as f64 / 1e9,
+            })
+        })
+        .collect()
+}
+
+/// Parked fills a text report lists one by one.
+const PARKED_SHOWN: usize = 10;
+
 /// Most recent alerts a report lists.
 const RECENT_ALERTS_SHOWN: usize = 10;
 
@@ -240,8 +271,8 @@ pub fn json_report(shards: &[ShardState], facts: &RunFacts<'_>) -> Value {
             json!({
                 "account": row.id.0,
                 "underlyings": row.underlyings,
-                "realized_pnl": row.realized_usd,
-                "unrealized_pnl": row.unrealized_usd,
+                "realized_pnl_usd": row.realized_usd,
+                "unrealized_pnl_usd": row.unrealized_usd,
                 "pnl_by_currency": row.by_currency,
                 "state": row.state,
                 "conditions": row.conditions,
@@ -263,6 +294,9 @@ pub fn json_report(shards: &[ShardState], facts: &RunFacts<'_>) -> Value {
         "state_hash": state_hash_hex(shards),
         "accounts": accounts,
         "rejected": rejections(shards),
+        "parked_fills": parked_json(&shards[0]),
+        "revaluation_failures": shards[0].revaluation_failures,
+        "ledger_overflows": shards.iter().map(|s| s.ledger_overflows).sum::<u64>(),
         "alerts": alerts_json(shards),
         "latency_ns": latency,
         "throughput_eps": if facts.elapsed_s > 0.0 { facts.events as f64 / facts.elapsed_s } else { 0.0 },
@@ -276,29 +310,43 @@ pub fn print_table(
 ) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<8} {:<6} {:>12} {:>14} {:>12} {:>12} {:>12}",
-        "account", "under", "delta_coin", "delta_usd", "gamma_usd", "vega_usd", "theta_usd"
+        "{:<8} {:<6} {:>12} {:>16} {:>16} {:>14} {:>14}",
+        "account",
+        "under",
+        "delta (coin)",
+        "$delta (USD)",
+        "$gamma (USD/1%)",
+        "vega (USD/vp)",
+        "theta (USD/d)"
     )?;
     let rows = account_rows(shards, facts.only_account);
     for row in &rows {
         for u in &row.underlyings {
-            let number = |key: &str| u[key].as_f64().unwrap_or(0.0);
+            let cell = |key: &str, digits: usize| {
+                u[key]
+                    .as_f64()
+                    .map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+            };
             writeln!(
                 out,
-                "{:<8} {:<6} {:>12.4} {:>14.4} {:>12.6} {:>12.2} {:>12.2}",
+                "{:<8} {:<6} {:>12} {:>16} {:>16} {:>14} {:>14}",
                 row.id.0,
                 u["underlying"].as_str().unwrap_or_default(),
-                number("delta_coin"),
-                number("delta_usd"),
-                number("gamma_usd"),
-                number("vega_usd"),
-                number("theta_usd")
+                cell("delta_coin", 4),
+                cell("dollar_delta_usd", 2),
+                cell("dollar_gamma_usd_per_1pct", 2),
+                cell("vega_usd_per_vol_point", 2),
+                cell("theta_usd_per_day", 2)
             )?;
         }
+        let usd =
+            |v: Option<f64>| v.map_or_else(|| "- (no index)".to_string(), |v| format!("{v:.2}"));
         writeln!(
             out,
-            "{:<8} PnL (USD at index): realized {:.2}, unrealized {:.2}",
-            row.id.0, row.realized_usd, row.unrealized_usd
+            "{:<8} PnL (USD at index): realized {}, unrealized {}",
+            row.id.0,
+            usd(row.realized_usd),
+            usd(row.unrealized_usd)
         )?;
     }
     writeln!(
@@ -312,17 +360,25 @@ pub fn print_table(
             let cell = |value: Option<f64>, digits: usize| {
                 value.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
             };
+            let now = m["in_liquidation"].as_bool() == Some(true);
+            let liquidation = |key: &str| {
+                if now {
+                    "NOW".to_string()
+                } else {
+                    cell(number(key), 2)
+                }
+            };
             writeln!(
                 out,
-                "{:<8} {:<4} {:>12.4} {:>12.4} {:>12.4} {:>8} {:>9} {:>9}  {}{}",
+                "{:<8} {:<4} {:>12} {:>12} {:>12} {:>8} {:>9} {:>9}  {}{}",
                 row.id.0,
                 m["currency"].as_str().unwrap_or_default(),
-                number("equity").unwrap_or(0.0),
-                number("im").unwrap_or(0.0),
-                number("mm").unwrap_or(0.0),
+                cell(number("equity"), 4),
+                cell(number("im"), 4),
+                cell(number("mm"), 4),
                 cell(number("margin_ratio"), 2),
-                cell(number("liq_distance_down_pct"), 2),
-                cell(number("liq_distance_up_pct"), 2),
+                liquidation("liq_distance_down_pct"),
+                liquidation("liq_distance_up_pct"),
                 row.state,
                 if row.conditions.is_empty() {
                     String::new()
@@ -354,6 +410,21 @@ pub fn print_table(
             .collect();
         writeln!(out, "rejected: {}", list.join(", "))?;
     }
+    let market = &shards[0];
+    writeln!(
+        out,
+        "parked fills (waiting for definitions): {}",
+        market.parked.len()
+    )?;
+    for parked in parked_json(market).iter().take(PARKED_SHOWN) {
+        writeln!(out, "  {parked}")?;
+    }
+    writeln!(
+        out,
+        "revaluation failures: {}, ledger overflows: {}",
+        market.revaluation_failures,
+        shards.iter().map(|s| s.ledger_overflows).sum::<u64>()
+    )?;
     if facts.elapsed_s > 0.0 {
         writeln!(
             out,

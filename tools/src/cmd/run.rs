@@ -1,9 +1,10 @@
 //! `keel run`: the long-running engine for a colocated deployment. Events arrive as JSON
 //! lines (docs/EVENTS.md) from a file or stdin, until end of input; the journal in the
 //! configured directory is recovered and continued. Bad lines are counted and reported,
-//! never fatal.
+//! never fatal; a failing input (an I/O error) ends the run with an error after the
+//! report, and so does an input with no valid event at all.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,16 +12,19 @@ use std::rc::Rc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use keel_engine::events::Event;
 use keel_engine::runtime::{
     PipelineConfig, SNAPSHOT_INTERVAL_DEFAULT_EVENTS, StateSnapshotPolicy, WaitStrategyKind,
     recover_to_continue, run_pipeline,
 };
 use keel_engine::state::ShardState;
+use keel_feeds::keel_json::{EventLines, Line};
 use keel_journal::{Durability, JournalConfig, JournalWriter};
 use serde::Deserialize;
 
 use super::report::{RunFacts, json_report, print_table};
+
+/// Largest ring accepted (slots): 2^22 events, far above any useful queue.
+const RING_SIZE_MAX: usize = 1 << 22;
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -99,20 +103,21 @@ fn durability(section: &JournalSection) -> anyhow::Result<Durability> {
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(&args.config)?;
     anyhow::ensure!((1..=64).contains(&config.shards), "shards must be 1 to 64");
+    anyhow::ensure!(
+        config.ring_size.is_power_of_two() && (64..=RING_SIZE_MAX).contains(&config.ring_size),
+        "ring_size must be a power of two from 64 to {RING_SIZE_MAX}"
+    );
     let wait: WaitStrategyKind = config.wait.parse().map_err(anyhow::Error::msg)?;
     let journal_config = JournalConfig {
         segment_size_bytes: config.journal.segment_size_mib << 20,
         durability: durability(&config.journal)?,
         ..JournalConfig::default()
     };
-    let input: Box<dyn BufRead> = if args.input == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
-    } else {
-        let file =
-            std::fs::File::open(&args.input).with_context(|| format!("opening {}", args.input))?;
-        Box::new(BufReader::new(file))
-    };
+    let input = open_input(&args.input)?;
     let dir = &config.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let hint = "set data_dir to a directory of keel run's";
+    super::journal_identity::claim(dir, &serde_json::json!({ "writer": "run" }), hint)?;
     let (journal, recovery) = JournalWriter::open(dir, journal_config)?;
     let mut shards: Vec<ShardState> = (0..config.shards)
         .map(|i| ShardState::new(i, config.shards))
@@ -127,18 +132,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             "recovered the journal; continuing"
         );
     }
+    let lines = Rc::new(RefCell::new(EventLines::new(input)));
     let bad_lines = Rc::new(Cell::new(0u64));
-    let counter = bad_lines.clone();
-    let events = input.lines().enumerate().filter_map(move |(index, line)| {
-        let parsed = line
-            .map_err(|e| e.to_string())
-            .and_then(|line| serde_json::from_str::<Event>(&line).map_err(|e| e.to_string()));
-        match parsed {
-            Ok(event) => Some(event),
-            Err(error) => {
-                counter.set(counter.get() + 1);
-                tracing::warn!(line = index + 1, %error, "input line rejected");
-                None
+    let (reader, counter) = (lines.clone(), bad_lines.clone());
+    let events = std::iter::from_fn(move || {
+        loop {
+            let next = reader.borrow_mut().next();
+            match next? {
+                Line::Event(event) => return Some(event),
+                Line::Rejected(line, error) => {
+                    counter.set(counter.get() + 1);
+                    tracing::warn!(line, %error, "input line rejected");
+                }
             }
         }
     });
@@ -149,6 +154,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         ..PipelineConfig::default()
     };
     let output = run_pipeline(&pipeline_config, journal, shards, events)?;
+    let (lines_read, read_error) = {
+        let mut lines = lines.borrow_mut();
+        (lines.lines_read(), lines.take_io_error())
+    };
     let facts = RunFacts {
         events: output.events,
         last_seq: output.last_seq.max(recovery.last_seq),
@@ -169,5 +178,35 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             bad_lines.get()
         )?;
     }
+    out.flush()?;
+    if let Some(error) = read_error {
+        // What was read is journaled and reported above; the input itself failed.
+        bail!(
+            "reading {} failed after line {lines_read}: {error}",
+            args.input
+        );
+    }
+    if output.events == 0 && bad_lines.get() > 0 {
+        bail!(
+            "none of the {} input lines was a valid event (docs/EVENTS.md)",
+            bad_lines.get()
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The input: stdin, or a file (a directory is refused here, not read forever).
+fn open_input(input: &str) -> anyhow::Result<Box<dyn BufRead>> {
+    if input == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    let file = std::fs::File::open(input).with_context(|| format!("opening {input}"))?;
+    let metadata = file
+        .metadata()
+        .with_context(|| format!("reading the metadata of {input}"))?;
+    anyhow::ensure!(
+        !metadata.is_dir(),
+        "{input} is a directory, not an input file"
+    );
+    Ok(Box::new(BufReader::new(file)))
 }

@@ -1,0 +1,227 @@
+//! Keel's own JSON-lines event format (docs/EVENTS.md): one event per line. Strict: an
+//! unknown or misspelled field is an error (a silent default would change the state),
+//! a byte-order mark before the first line is skipped, and a line longer than
+//! [`LINE_BYTES_MAX`] is refused without being held in memory.
+
+use std::io::BufRead;
+
+use keel_engine::events::Event;
+use serde_json::Value;
+use thiserror::Error;
+
+/// Longest input line accepted, in bytes (the longest real event is under 1 KiB).
+pub const LINE_BYTES_MAX: usize = 64 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+#[derive(Debug, Error)]
+pub enum LineError {
+    #[error("line longer than {LINE_BYTES_MAX} bytes")]
+    TooLong,
+    #[error("not UTF-8")]
+    NotUtf8,
+    #[error("not a valid event: {0}")]
+    Invalid(String),
+    #[error("unknown field '{0}'")]
+    UnknownField(String),
+}
+
+/// Decodes one line into an event.
+pub fn decode_line(line: &str) -> Result<Event, LineError> {
+    let value: Value = serde_json::from_str(line).map_err(|e| LineError::Invalid(e.to_string()))?;
+    let event: Event =
+        serde_json::from_value(value.clone()).map_err(|e| LineError::Invalid(e.to_string()))?;
+    // serde cannot refuse unknown fields through the flattened, tagged body: compare the
+    // input's keys with those of the event written back (every field is written).
+    let written = serde_json::to_value(event).map_err(|e| LineError::Invalid(e.to_string()))?;
+    if let Some(field) = unknown_field(&value, &written) {
+        return Err(LineError::UnknownField(field));
+    }
+    Ok(event)
+}
+
+/// The first key of `input` (depth first) that `known` lacks.
+fn unknown_field(input: &Value, known: &Value) -> Option<String> {
+    let (Value::Object(input), Value::Object(known)) = (input, known) else {
+        return None;
+    };
+    for (key, value) in input {
+        match known.get(key) {
+            None => return Some(key.clone()),
+            Some(inner) => {
+                if let Some(field) = unknown_field(value, inner) {
+                    return Some(format!("{key}.{field}"));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// What reading the next line gave.
+#[derive(Debug)]
+pub enum Line {
+    Event(Event),
+    /// A line that is not an event (1-based line number, why); reading goes on.
+    Rejected(u64, LineError),
+}
+
+/// Events from a JSON-lines source. An I/O error ends the stream and is kept in
+/// [`EventLines::io_error`] (a directory, a failing disk: never retried forever).
+pub struct EventLines<R> {
+    input: R,
+    line_number: u64,
+    buffer: Vec<u8>,
+    io_error: Option<std::io::Error>,
+}
+
+impl<R: BufRead> EventLines<R> {
+    pub fn new(input: R) -> Self {
+        EventLines {
+            input,
+            line_number: 0,
+            buffer: Vec::with_capacity(1024),
+            io_error: None,
+        }
+    }
+
+    /// Lines read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.line_number
+    }
+
+    /// The I/O error that ended the stream, if one did.
+    pub fn io_error(&self) -> Option<&std::io::Error> {
+        self.io_error.as_ref()
+    }
+
+    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
+        self.io_error.take()
+    }
+
+    /// Reads one line into the buffer, keeping at most `LINE_BYTES_MAX + 1` bytes of it.
+    /// `Ok(false)` at end of input.
+    fn read_bounded_line(&mut self) -> std::io::Result<bool> {
+        self.buffer.clear();
+        let mut any = false;
+        loop {
+            let available = match self.input.fill_buf() {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok(any);
+            }
+            any = true;
+            let (chunk, used, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(at) => (&available[..at], at + 1, true),
+                None => (available, available.len(), false),
+            };
+            let room = (LINE_BYTES_MAX + 1).saturating_sub(self.buffer.len());
+            self.buffer
+                .extend_from_slice(&chunk[..chunk.len().min(room)]);
+            self.input.consume(used);
+            if done {
+                return Ok(true);
+            }
+        }
+    }
+
+    fn decode_buffer(&self) -> Result<Event, LineError> {
+        if self.buffer.len() > LINE_BYTES_MAX {
+            return Err(LineError::TooLong);
+        }
+        let mut bytes = self.buffer.as_slice();
+        if self.line_number == 1 {
+            bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| LineError::NotUtf8)?;
+        decode_line(text.trim_end_matches('\r'))
+    }
+}
+
+impl<R: BufRead> Iterator for EventLines<R> {
+    type Item = Line;
+
+    fn next(&mut self) -> Option<Line> {
+        loop {
+            if self.io_error.is_some() {
+                return None;
+            }
+            match self.read_bounded_line() {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(error) => {
+                    self.io_error = Some(error);
+                    return None;
+                }
+            }
+            self.line_number += 1;
+            let blank = self.buffer.iter().all(|b| b.is_ascii_whitespace())
+                || (self.line_number == 1 && self.buffer == BOM);
+            if blank {
+                continue;
+            }
+            return Some(match self.decode_buffer() {
+                Ok(event) => Line::Event(event),
+                Err(error) => Line::Rejected(self.line_number, error),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFINITION: &str = r#"{"timestamp_ns":1767225600000000000,"type":"account_defined","id":3,"name":"desk-a","margin_model":"standard"}"#;
+
+    fn lines(input: &[u8]) -> Vec<Line> {
+        EventLines::new(input).collect()
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_lose_the_first_event() {
+        let mut input = BOM.to_vec();
+        input.extend_from_slice(DEFINITION.as_bytes());
+        input.push(b'\n');
+        let read = lines(&input);
+        assert!(matches!(read.as_slice(), [Line::Event(_)]), "{read:?}");
+    }
+
+    #[test]
+    fn misspelled_fields_are_refused_not_defaulted() {
+        let misspelled = DEFINITION.replace("margin_model", "margn_model");
+        let error = decode_line(&misspelled).expect_err("refused");
+        assert!(matches!(error, LineError::UnknownField(f) if f == "margn_model"));
+        let nested = r#"{"timestamp_ns":1767225600000000000,"type":"risk_params","underlying":0,"params":{"price_range":0.16,"volatility_range_up":0.5,"volatility_range_down":0.25,"short_term_vega_power":0.3,"long_term_vega_power":0.13,"min_volatility_for_shock_up":0.5,"extended_table_factor":1.0,"max_delta_shock":0.1,"delta_total_liq_shock_threshold_usd":20000000.0,"m_inc":0.00005,"pnl_offset":0.0,"max_offsetable_pnl_usd":0.0,"extended_dampener_usd":100000.0,"min_annualised_move":0.01,"annualised_move_risk":0.075,"mm_factor":0.8,"extra":1}}"#;
+        let error = decode_line(nested).expect_err("refused");
+        assert!(matches!(error, LineError::UnknownField(f) if f == "params.extra"));
+        assert!(decode_line(DEFINITION).is_ok());
+    }
+
+    #[test]
+    fn an_overlong_line_is_refused_and_reading_goes_on() {
+        let mut input = vec![b'x'; LINE_BYTES_MAX * 3];
+        input.push(b'\n');
+        input.extend_from_slice(DEFINITION.as_bytes());
+        let read = lines(&input);
+        assert!(
+            matches!(
+                read.as_slice(),
+                [Line::Rejected(1, LineError::TooLong), Line::Event(_)]
+            ),
+            "{read:?}"
+        );
+    }
+
+    #[test]
+    fn an_io_error_ends_the_stream_once() {
+        let directory = std::fs::File::open(".").expect("open the current directory");
+        let mut events = EventLines::new(std::io::BufReader::new(directory));
+        assert!(events.next().is_none());
+        assert!(events.io_error().is_some());
+        assert!(events.next().is_none());
+    }
+}

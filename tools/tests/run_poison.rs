@@ -1,0 +1,262 @@
+//! Pins `keel run`'s input contract end to end (the findings of issue 10): poison events
+//! are journaled and rejected with a counted reason, never a panic, and the journal stays
+//! replayable to the same state hash; a resent feed does not double-count collateral;
+//! misspelled fields, a byte-order mark, directories, all-bad inputs, another writer's
+//! journal and absurd settings are each one clear outcome.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const T0: u64 = 1_767_225_600_000_000_000;
+const DAY_NS: u64 = 86_400_000_000_000;
+
+fn keel(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("keel runs")
+}
+
+fn config(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("keel.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "data_dir = {:?}\n[journal]\ndurability = \"none\"\nsegment_size_mib = 16\n",
+            dir.join("journal")
+        ),
+    )
+    .expect("config");
+    path
+}
+
+fn run_json(config: &std::path::Path, input: &std::path::Path) -> Value {
+    let output = keel(&[
+        "run",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--input",
+        input.to_str().expect("utf-8"),
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
+}
+
+/// A small real book, then every poison event the reliability pass found.
+fn poison_input() -> String {
+    let t = |offset_ns: u64| T0 + offset_ns;
+    let expiry = T0 + 24 * DAY_NS;
+    let mut lines = vec![
+        format!(
+            r#"{{"timestamp_ns":{},"type":"instrument_defined","id":1,"name":"BTC-PERPETUAL","kind":"perpetual","settlement":"inverse","underlying":0,"expiry_ns":0,"strike":"0","right":"call","contract_size":"10"}}"#,
+            t(0)
+        ),
+        format!(
+            r#"{{"timestamp_ns":{},"type":"instrument_defined","id":2,"name":"BTC-24JAN26-70000-C","kind":"option","settlement":"inverse","underlying":0,"expiry_ns":{expiry},"strike":"70000","right":"call","contract_size":"1"}}"#,
+            t(0)
+        ),
+        format!(
+            r#"{{"timestamp_ns":{},"type":"account_defined","id":0,"name":"desk","margin_model":"portfolio"}}"#,
+            t(0)
+        ),
+        format!(
+            r#"{{"timestamp_ns":{},"type":"collateral","account":0,"currency":0,"amount":"5","transfer_id":1}}"#,
+            t(1)
+        ),
+        format!(
+            r#"{{"timestamp_ns":{},"type":"index_price","underlying":0,"price":65000.0}}"#,
+            t(2)
+        ),
+        format!(
+            r#"{{"timestamp_ns":{},"type":"ticker","instrument":1,"mark_price":65010.0,"mark_iv":0.0,"forward":65010.0,"best_bid":65000.0,"best_ask":65020.0}}"#,
+            t(2)
+        ),
+        format!(
+            r#"{{"timestamp_ns":{},"type":"ticker","instrument":2,"mark_price":0.02,"mark_iv":0.55,"forward":65100.0,"best_bid":0.019,"best_ask":0.021}}"#,
+            t(2)
+        ),
+        format!(
+            r#"{{"timestamp_ns":{},"type":"fill","account":0,"instrument":2,"side":"buy","quantity":"2","price":"0.02","fee":"0.0003","trade_id":10}}"#,
+            t(3)
+        ),
+    ];
+    let poison = [
+        // 1: the poison pill and its relatives.
+        r#""type":"fill","account":0,"instrument":1,"side":"buy","quantity":"1e25","price":"1e25","fee":"0","trade_id":11"#.to_string(),
+        r#""type":"fill","account":0,"instrument":1,"side":"buy","quantity":"1","price":"0.0000000000000000000000000001","fee":"0","trade_id":12"#.to_string(),
+        r#""type":"fill","account":0,"instrument":1,"side":"buy","quantity":"1","price":"65000","fee":"1e25","trade_id":13"#.to_string(),
+        r#""type":"funding","instrument":1,"rate_per_contract":"1e25","funding_id":1"#.to_string(),
+        r#""type":"index_price","underlying":0,"price":1e308"#.to_string(),
+        // 12: finite but absurd marks.
+        r#""type":"ticker","instrument":2,"mark_price":1.7976931348623157e308,"mark_iv":0.5,"forward":1.7976931348623157e308,"best_bid":0.0,"best_ask":0.0"#.to_string(),
+        // 4: unchecked state changes.
+        r#""type":"settlement","instrument":2,"price":"1""#.to_string(),
+        r#""type":"collateral","account":0,"currency":0,"amount":"-1000","transfer_id":2"#.to_string(),
+        r#""type":"instrument_defined","id":3,"name":"BTC-PERPETUAL","kind":"perpetual","settlement":"inverse","underlying":0,"expiry_ns":0,"strike":"0","right":"call","contract_size":"10""#.to_string(),
+    ];
+    for (i, body) in poison.iter().enumerate() {
+        lines.push(format!(r#"{{"timestamp_ns":{},{body}}}"#, t(10 + i as u64)));
+    }
+    // 2: clock poisoning, and a timestamp from 1970.
+    lines.push(format!(
+        r#"{{"timestamp_ns":{},"type":"index_price","underlying":0,"price":65000.0}}"#,
+        u64::MAX - 1
+    ));
+    lines.push(
+        r#"{"timestamp_ns":5,"type":"index_price","underlying":0,"price":65000.0}"#.to_string(),
+    );
+    // 4: a misspelled field is refused (not defaulted).
+    lines.push(format!(r#"{{"timestamp_ns":{},"type":"account_defined","id":1,"name":"desk-b","margn_model":"standard"}}"#, t(30)));
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn poison_inputs_are_counted_rejections_and_the_journal_replays() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let input = tmp.path().join("poison.jsonl");
+    // 3: a byte-order mark must not lose the first definition.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend_from_slice(poison_input().as_bytes());
+    std::fs::write(&input, bytes).expect("input");
+    let config = config(tmp.path());
+    let report = run_json(&config, &input);
+    let rejected = &report["rejected"];
+    for (reason, at_least) in [
+        ("out_of_bounds", 6),
+        ("settlement_before_expiry", 1),
+        ("insufficient_collateral", 1),
+        ("duplicate_name", 1),
+        ("timestamp_out_of_range", 2),
+    ] {
+        assert!(
+            rejected[reason].as_u64().unwrap_or(0) >= at_least,
+            "{reason}: {rejected}"
+        );
+    }
+    assert_eq!(report["input_lines_rejected"], 1, "the misspelled field");
+    let account = &report["accounts"][0];
+    let btc = &account["margin"][0];
+    assert_eq!(btc["currency"], "BTC");
+    let equity = btc["equity"].as_f64().expect("equity");
+    assert!(
+        (4.9..5.0).contains(&equity),
+        "5 BTC less the premium: {equity}"
+    );
+    // 2: the model clock did not jump: the option still has time value and vega.
+    let vega = account["underlyings"][0]["vega_usd_per_vol_point"]
+        .as_f64()
+        .expect("vega");
+    assert!(vega > 1.0, "vega {vega}");
+    // The journal of all that replays to the same state.
+    let journal = tmp.path().join("journal");
+    let replayed = keel(&["replay", journal.to_str().expect("utf-8"), "--json"]);
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let replayed: Value = serde_json::from_slice(&replayed.stdout).expect("JSON");
+    assert_eq!(replayed["state_hash"], report["state_hash"]);
+    // 5: the gateway restarts and resends everything: nothing is counted twice.
+    let again = run_json(&config, &input);
+    let equity_again = again["accounts"][0]["margin"][0]["equity"]
+        .as_f64()
+        .expect("equity");
+    assert!(
+        (equity_again - equity).abs() < 1e-12,
+        "{equity} then {equity_again}"
+    );
+    assert_eq!(
+        again["rejected"]["duplicate_transfer_id"], 1,
+        "{}",
+        again["rejected"]
+    );
+    assert_eq!(
+        again["rejected"]["duplicate_trade_id"], 1,
+        "{}",
+        again["rejected"]
+    );
+}
+
+#[test]
+fn a_journal_of_another_writer_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let demo_dir = tmp.path().join("journal");
+    let demo = keel(&[
+        "demo",
+        "--data-dir",
+        demo_dir.to_str().expect("utf-8"),
+        "--events",
+        "2000",
+        "--json",
+    ]);
+    assert!(demo.status.success());
+    let config = config(tmp.path()); // data_dir = the demo's journal
+    let output = keel(&[
+        "run",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--input",
+        "/dev/null",
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("demo"), "{stderr}");
+    // And the other way round.
+    let run_dir = tmp.path().join("run");
+    std::fs::create_dir_all(&run_dir).expect("dir");
+    std::fs::write(run_dir.join("keel-writer.json"), r#"{"writer":"run"}"#).expect("claim");
+    let output = keel(&["demo", "--data-dir", run_dir.to_str().expect("utf-8")]);
+    assert!(!output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
+}
+
+#[test]
+fn cli_traps_are_one_line_and_non_zero() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = config(tmp.path());
+    let config_text = config.to_str().expect("utf-8");
+    // 17: a directory as input.
+    let output = keel(&["run", "--config", config_text, "--input", "/tmp"]);
+    assert!(!output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
+    // 17: every line rejected.
+    let bad = tmp.path().join("bad.jsonl");
+    std::fs::write(&bad, "not an event\n{\"type\":\"fill\"}\n").expect("input");
+    let output = keel(&[
+        "run",
+        "--config",
+        config_text,
+        "--input",
+        bad.to_str().expect("utf-8"),
+    ]);
+    assert!(!output.status.success(), "an input with no valid event");
+    // 17: absurd sizes.
+    let output = keel(&[
+        "demo",
+        "--accounts",
+        "4000000000",
+        "--data-dir",
+        tmp.path().join("d").to_str().expect("utf-8"),
+    ]);
+    assert!(!output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
+    let huge_ring = tmp.path().join("ring.toml");
+    std::fs::write(&huge_ring, "ring_size = 1099511627776\n").expect("config");
+    let output = keel(&[
+        "run",
+        "--config",
+        huge_ring.to_str().expect("utf-8"),
+        "--input",
+        "/dev/null",
+    ]);
+    assert!(!output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr).lines().count(), 1);
+}
