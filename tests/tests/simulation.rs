@@ -49,6 +49,7 @@ fn adversarial_streams_never_break_the_engine() {
         RejectReason::InvalidParams,
         RejectReason::InvalidLimits,
         RejectReason::ParkedExpired,
+        RejectReason::ImplausiblePrice,
     ] {
         assert!(seen.get(reason) > 0, "{} never exercised", reason.name());
     }

@@ -42,10 +42,13 @@ pub enum RejectReason {
     DuplicateTransferId,
     /// A parked fill whose instrument or account was not defined in time.
     ParkedExpired,
+    /// A mark or forward more than `PRICE_BAND_RATIO` off its index, an option mark above
+    /// its no-arbitrage bound, or an index jump that large within the hour.
+    ImplausiblePrice,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 25] = [
+    pub const ALL: [RejectReason; 26] = [
         RejectReason::IdOutOfRange,
         RejectReason::UnknownInstrument,
         RejectReason::UnknownAccount,
@@ -71,6 +74,7 @@ impl RejectReason {
         RejectReason::DuplicateName,
         RejectReason::DuplicateTransferId,
         RejectReason::ParkedExpired,
+        RejectReason::ImplausiblePrice,
     ];
 
     /// Snake-case name, as reports and JSON show it.
@@ -101,6 +105,7 @@ impl RejectReason {
             RejectReason::DuplicateName => "duplicate_name",
             RejectReason::DuplicateTransferId => "duplicate_transfer_id",
             RejectReason::ParkedExpired => "parked_expired",
+            RejectReason::ImplausiblePrice => "implausible_price",
         }
     }
 }

@@ -638,12 +638,12 @@ impl ShardState {
         if price <= 0.0 {
             return Outcome::Rejected(RejectReason::NonPositivePrice);
         }
-        if self
-            .index_prices
-            .get(&underlying)
-            .is_some_and(|&(last, _)| timestamp_ns < last)
-        {
+        let last = self.index_prices.get(&underlying).copied();
+        if last.is_some_and(|(last_ns, _)| timestamp_ns < last_ns) {
             return Outcome::Rejected(RejectReason::StaleMark);
+        }
+        if let Err(reason) = validation::index_move_ok(timestamp_ns, price, last) {
+            return Outcome::Rejected(reason);
         }
         self.index_prices.insert(underlying, (timestamp_ns, price));
         let seq = self.seq;
@@ -666,6 +666,15 @@ impl ShardState {
             if let Err(reason) = validation::option_mark_iv_ok(ticker.mark_iv) {
                 return Outcome::Rejected(reason);
             }
+        }
+        let index = self
+            .index_prices
+            .get(&instrument.definition.underlying)
+            .map(|&(_, price)| price);
+        let consistent =
+            validation::ticker_consistent(&instrument.definition, instrument.strike, ticker, index);
+        if let Err(reason) = consistent {
+            return Outcome::Rejected(reason);
         }
         let values = [
             ticker.mark_price,

@@ -398,6 +398,16 @@ fn every_rejection_reason_is_counted() {
     for (event, reason) in &contract_cases {
         assert_eq!(state.apply(event), Outcome::Rejected(*reason), "{event:?}");
     }
+    // A perpetual marked at 10× its index: a bad oracle.
+    let index_100 = EventBody::IndexPrice(IndexPrice {
+        underlying: UnderlyingId(0),
+        price: 100.0,
+    });
+    assert_eq!(state.apply(&at(now, index_100)), Outcome::Applied);
+    assert_eq!(
+        state.apply(&at(now, ticker(1, 1_000.0, 0.0, 1_000.0))),
+        Outcome::Rejected(RejectReason::ImplausiblePrice)
+    );
     // Decimal state arithmetic is checked: round trips of the largest fills at the
     // widest prices realize 1e26 each, until the ledger would overflow.
     let mut big = instrument(22, InstrumentKind::Perpetual, Settlement::Linear, "1000000");

@@ -6,7 +6,10 @@
 use rust_decimal::Decimal;
 
 use super::rejection::RejectReason;
-use crate::events::{Event, EventBody, Fill, IndexPrice, Ticker};
+use crate::events::{
+    Event, EventBody, Fill, IndexPrice, InstrumentDefinition, InstrumentKind, OptionRight,
+    Settlement, Ticker,
+};
 
 /// Largest price, in quote currency per unit of underlying (index, forward, strike,
 /// settlement, linear marks) — a million times today's BTC.
@@ -41,6 +44,69 @@ pub const CLOCK_LAG_MAX_NS: u64 = 86_400_000_000_000;
 /// How far past the model clock one event may move it (a feed gap); a larger jump would
 /// value every option at expiry on one bad timestamp.
 pub const CLOCK_LEAD_MAX_NS: u64 = 7 * 86_400_000_000_000;
+
+/// Most a futures mark or an option's forward may be off its index, as a ratio either
+/// way; and most an index may move within [`INDEX_JUMP_WINDOW_NS`]. A real market is
+/// within a few percent; a mark 1e7 times off its index is a bad oracle, and valuing
+/// positions at it would take f64 sums through magnitudes that leave them meaningless.
+pub const PRICE_BAND_RATIO: f64 = 2.0;
+/// The window of the index-jump check; after this long without an index, any plausible
+/// level is accepted (a feed back from an outage).
+pub const INDEX_JUMP_WINDOW_NS: u64 = 3_600_000_000_000;
+
+fn within_band(price: f64, reference: f64) -> bool {
+    price <= reference * PRICE_BAND_RATIO && price * PRICE_BAND_RATIO >= reference
+}
+
+/// A new index level against the last accepted one (`(timestamp, price)`).
+pub fn index_move_ok(
+    timestamp_ns: u64,
+    price: f64,
+    last: Option<(u64, f64)>,
+) -> Result<(), RejectReason> {
+    match last {
+        Some((at_ns, previous))
+            if timestamp_ns.saturating_sub(at_ns) < INDEX_JUMP_WINDOW_NS
+                && !within_band(price, previous) =>
+        {
+            Err(RejectReason::ImplausiblePrice)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A ticker's prices against its instrument and the index (when one is known): futures
+/// marks and every forward within the band of the index; option marks at most their
+/// no-arbitrage bound (a call is worth less than the forward, a put than the strike).
+pub fn ticker_consistent(
+    definition: &InstrumentDefinition,
+    strike: f64,
+    ticker: &Ticker,
+    index: Option<f64>,
+) -> Result<(), RejectReason> {
+    if let Some(index) = index {
+        let futures_mark = definition.kind != InstrumentKind::Option;
+        if !within_band(ticker.forward, index)
+            || (futures_mark && !within_band(ticker.mark_price, index))
+        {
+            return Err(RejectReason::ImplausiblePrice);
+        }
+    }
+    if definition.kind == InstrumentKind::Option {
+        let bound_usd = match definition.right {
+            OptionRight::Call => ticker.forward,
+            OptionRight::Put => strike,
+        };
+        let bound = match definition.settlement {
+            Settlement::Inverse => bound_usd / ticker.forward,
+            Settlement::Linear => bound_usd,
+        };
+        if ticker.mark_price > bound * (1.0 + 1e-9) {
+            return Err(RejectReason::ImplausiblePrice);
+        }
+    }
+    Ok(())
+}
 
 fn decimal_within(value: Decimal, max: i64) -> bool {
     value.abs() <= Decimal::from(max)
