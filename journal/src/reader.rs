@@ -2,10 +2,13 @@
 //! iterate from any sequence number (seeking by segment and sparse index).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::error::{JournalError, Result};
 use crate::format::{RecordView, SEGMENT_HEADER_LEN, Slot};
 use crate::index::load_or_rebuild;
+use crate::recovery::TornTail;
+use crate::scan::valid_record_after;
 use crate::segment::{Segment, open_data_segments};
 
 /// A read-only view of a journal's segments as they were when opened (new records
@@ -13,6 +16,8 @@ use crate::segment::{Segment, open_data_segments};
 pub struct JournalReader {
     dir: PathBuf,
     segments: Vec<Segment>,
+    /// A torn last record that iteration stopped before (found once, kept).
+    torn_tail: OnceLock<TornTail>,
 }
 
 impl JournalReader {
@@ -30,6 +35,7 @@ impl JournalReader {
         Ok(JournalReader {
             dir: dir.to_path_buf(),
             segments,
+            torn_tail: OnceLock::new(),
         })
     }
 
@@ -39,6 +45,12 @@ impl JournalReader {
 
     pub fn segments(&self) -> &[Segment] {
         &self.segments
+    }
+
+    /// The torn last record iteration stopped before, if it met one: what a crash left
+    /// and the writer's recovery would truncate. Reading never modifies the files.
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.torn_tail.get()
     }
 
     /// First sequence number held.
@@ -143,6 +155,21 @@ impl<'a> Iterator for Records<'a> {
                     )));
                 }
                 Slot::Damaged(reason) => {
+                    // In the last segment, damage with no valid record after it is a torn
+                    // tail: the records end before it, as recovery would decide. (Only a
+                    // crashed, not yet reopened journal has one: a writer truncates it on
+                    // open, so no writer is appending to these bytes.)
+                    let torn = is_last
+                        && valid_record_after(segment, self.offset, self.next_seq - 1).is_none();
+                    if torn {
+                        let _ = self.reader.torn_tail.set(TornTail {
+                            segment: segment.path.clone(),
+                            offset: self.offset as u64,
+                            bytes_dropped: 0,
+                            reason: reason.to_string(),
+                        });
+                        return None;
+                    }
                     return Some(Err(JournalError::damaged(
                         &segment.path,
                         self.offset as u64,

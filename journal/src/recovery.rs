@@ -16,7 +16,7 @@ use crate::format::{
     SEGMENT_TAIL_RESERVE, align_record,
 };
 use crate::index::write_index;
-use crate::scan::{IndexEntry, ScanEnd, scan, valid_record_after};
+use crate::scan::{IndexEntry, ScanEnd, scan, valid_record_after, zeroed_gap, zeroed_gap_reason};
 use crate::seal::seal_segment;
 use crate::segment::{Segment, list_segments};
 
@@ -334,7 +334,17 @@ fn recover_last(
     let outcome = scan(&segment);
     report.last_seq = outcome.last_seq;
     match outcome.end {
-        ScanEnd::Open => {}
+        ScanEnd::Open => {
+            // A zeroed length word or page with records after it is damage, not the end:
+            // appending here would overwrite the records that follow.
+            if let Some((offset, seq)) = zeroed_gap(&segment, &outcome) {
+                return Err(JournalError::damaged(
+                    &segment.path,
+                    offset,
+                    zeroed_gap_reason(seq),
+                ));
+            }
+        }
         ScanEnd::Closed => {
             // Closed but never succeeded: seal it (if needed) and start the next segment.
             let seal_hash = match segment.seal()? {

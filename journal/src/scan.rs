@@ -105,7 +105,9 @@ fn damaged(offset: usize, reason: &str) -> ScanEnd {
 pub fn valid_record_after(segment: &Segment, offset: usize, after_seq: u64) -> Option<u64> {
     let limit = segment.len() - SEGMENT_TAIL_RESERVE;
     // SAFETY: called by recovery and verification, which hold the journal lock or
-    // read a journal no writer appends to; the bytes are not changing.
+    // read a journal no writer appends to, and by readers only on damage in the last
+    // segment, which exists only before a writer's recovery (a writer truncates it on
+    // open): no writer is changing these bytes.
     let bytes = unsafe { segment.bytes_unchecked(segment.len()) };
     let mut position = offset + RECORD_ALIGN;
     while position <= limit {
@@ -119,4 +121,22 @@ pub fn valid_record_after(segment: &Segment, offset: usize, after_seq: u64) -> O
         position += RECORD_ALIGN;
     }
     None
+}
+
+/// Where an open segment's records seem to end but do not: a zero length word (a zeroed
+/// word or page, the classic power-loss pattern) with a valid later record after it.
+/// `Some((offset, seq))`: the gap's offset and the first record found after it.
+pub fn zeroed_gap(segment: &Segment, outcome: &ScanOutcome) -> Option<(u64, u64)> {
+    if outcome.end != ScanEnd::Open {
+        return None;
+    }
+    valid_record_after(segment, outcome.end_offset, outcome.last_seq)
+        .map(|seq| (outcome.end_offset as u64, seq))
+}
+
+/// The message for a gap [`zeroed_gap`] found.
+pub fn zeroed_gap_reason(seq: u64) -> String {
+    format!(
+        "zero length word where a record should be, and record {seq} follows it (a zeroed word or page): not a torn tail"
+    )
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{JournalError, Result};
 use crate::format::{Durability, SEAL_LEN, Seal, read_u64};
-use crate::scan::{ScanEnd, scan};
+use crate::scan::{ScanEnd, scan, valid_record_after, zeroed_gap, zeroed_gap_reason};
 use crate::segment::{Segment, open_data_segments};
 
 /// One segment as verified or inspected.
@@ -158,10 +158,25 @@ fn scan_segment(
     if let ScanEnd::Damaged { offset, reason } = &outcome.end {
         let reason = if closed {
             reason.clone()
+        } else if let Some(seq) = valid_record_after(segment, *offset as usize, outcome.last_seq) {
+            format!(
+                "{reason}; record {seq} follows it: interior damage, which the writer refuses to open"
+            )
         } else {
-            format!("{reason} (at the tail: opening for writing truncates it)")
+            format!(
+                "{reason} (a torn tail: opening for writing truncates it; replay stops before it)"
+            )
         };
         return Err(JournalError::damaged(&segment.path, *offset, reason));
+    }
+    if !closed {
+        if let Some((offset, seq)) = zeroed_gap(segment, &outcome) {
+            return Err(JournalError::damaged(
+                &segment.path,
+                offset,
+                zeroed_gap_reason(seq),
+            ));
+        }
     }
     if closed && outcome.end != ScanEnd::Closed {
         let reason = "closed segment has no end marker";

@@ -22,7 +22,6 @@ use crate::segment::Segment;
 
 /// Bytes pre-faulted synchronously when a segment becomes active.
 const INITIAL_PREFAULT_BYTES: usize = 4 << 20;
-const LOCK_FILE: &str = "LOCK";
 
 /// Appends records to a journal directory. One per directory (enforced by a lock file).
 pub struct JournalWriter {
@@ -60,10 +59,14 @@ impl WriterStatus {
     }
 }
 
+/// `none`: appended; `interval` and `sync`: synced. (Published is what readers may see;
+/// in `sync` mode a record is published before its sync returns, acknowledged after.)
 fn acknowledged(shared: &Shared) -> u64 {
     match shared.durability {
-        Durability::Interval { .. } => shared.durable_seq.load(Ordering::Acquire),
-        Durability::None | Durability::Sync => shared.published_seq.load(Ordering::Acquire),
+        Durability::Interval { .. } | Durability::Sync => {
+            shared.durable_seq.load(Ordering::Acquire)
+        }
+        Durability::None => shared.published_seq.load(Ordering::Acquire),
     }
 }
 
@@ -213,6 +216,8 @@ impl JournalWriter {
                 self.shared.fail(&error);
                 return Err(error);
             }
+            // Only now is it acknowledged: its bytes are on the device.
+            self.shared.durable_seq.store(seq, Ordering::Release);
         }
         Ok(seq)
     }
@@ -349,13 +354,10 @@ fn index_with_capacity(segment: &Segment) -> Vec<IndexEntry> {
 }
 
 fn lock_directory(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| JournalError::io(&path, e))?;
+    // The directory's own descriptor, not a lock file: deleting or replacing a file
+    // cannot release the lock while this writer holds it (flock follows the inode, and
+    // the directory cannot be removed while it holds the journal).
+    let file = File::open(dir).map_err(|e| JournalError::io(dir, e))?;
     rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
         .map_err(|_| JournalError::Locked(dir.to_path_buf()))?;
     Ok(file)

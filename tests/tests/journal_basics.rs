@@ -130,6 +130,28 @@ fn oversized_payloads_and_second_writers_are_refused() {
     writer.close().expect("close");
 }
 
+/// Issue 10, finding 14: the lock was a file's existence, and deleting it let a second
+/// writer in. Whatever files are deleted while a writer runs, a second one is refused.
+#[test]
+fn deleting_files_never_lets_a_second_writer_in() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut writer, _) = JournalWriter::open(dir.path(), small(Durability::None)).expect("open");
+    append_range(&mut writer, 1..=10);
+    for entry in std::fs::read_dir(dir.path()).expect("list") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "seg") && path.is_file() {
+            std::fs::remove_file(&path).expect("delete");
+        }
+    }
+    std::fs::write(dir.path().join("LOCK"), b"").expect("a stray lock file");
+    assert!(matches!(
+        JournalWriter::open(dir.path(), small(Durability::None)),
+        Err(JournalError::Locked(_))
+    ));
+    append_range(&mut writer, 11..=20);
+    writer.close().expect("close");
+}
+
 #[test]
 fn bad_configuration_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

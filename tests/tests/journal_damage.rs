@@ -298,3 +298,68 @@ fn an_empty_successor_of_an_unclosed_segment_is_removed() {
     assert_eq!(writer.append(1, 1, b"continues").expect("append"), 20);
     writer.close().expect("close");
 }
+
+/// Issue 10, finding 13: a zeroed length word, or a zeroed 4 KiB page starting on a
+/// record, in the open segment looked like the end of the records: `verify` passed and
+/// recovery dropped (then overwrote) every valid record after it. Both must refuse,
+/// naming the file and the offset, at every sampled place.
+#[test]
+fn zeroed_words_and_pages_in_the_open_segment_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let big = JournalConfig {
+        segment_size_bytes: 1 << 20,
+        ..config()
+    };
+    let (mut writer, _) = JournalWriter::open(dir, big.clone()).expect("open");
+    for seq in 1..=3_000 {
+        writer
+            .append(journal_kind(seq), seq, &journal_payload(seq))
+            .expect("append");
+    }
+    writer.close().expect("close");
+    let reader = JournalReader::open(dir).expect("reader");
+    let offsets: Vec<usize> = reader
+        .records_from(1)
+        .expect("records")
+        .map(|r| r.expect("whole").offset)
+        .collect();
+    drop(reader);
+    let file = dir.join("00000000.seg");
+    let pristine = std::fs::read(&file).expect("read");
+    let last_offset = *offsets.last().expect("records");
+    let mut tried = 0;
+    for (i, &offset) in offsets.iter().enumerate().step_by(97) {
+        for width in [4usize, 4096] {
+            if offset + width >= last_offset {
+                continue; // nothing valid after it: a torn tail, rightly truncated
+            }
+            let mut bytes = pristine.clone();
+            bytes[offset..offset + width].fill(0);
+            std::fs::write(&file, &bytes).expect("damage");
+            let verified =
+                keel_journal::check_journal(dir, keel_journal::Depth::Verify, &mut |_| {});
+            match verified {
+                Err(JournalError::Damaged {
+                    path, offset: at, ..
+                }) => {
+                    assert_eq!(
+                        (path, at),
+                        (file.clone(), offset as u64),
+                        "record {i}, {width} bytes"
+                    )
+                }
+                other => panic!("verify passed a zeroed {width} bytes at record {i}: {other:?}"),
+            }
+            let (path, at) = damaged_offset(JournalWriter::open(dir, big.clone()));
+            assert_eq!((path, at), (file.clone(), offset as u64));
+            assert_eq!(
+                std::fs::read(&file).expect("read"),
+                bytes,
+                "refusing changed nothing"
+            );
+            tried += 1;
+        }
+    }
+    assert!(tried >= 40, "{tried} places");
+}

@@ -158,3 +158,24 @@ fn failed_background_sync_stops_acknowledging_in_interval_mode() {
     // The process did not crash: the page cache holds what was published.
     assert_prefix_recovers(dir.path(), seq - 1);
 }
+
+/// Issue 10, finding 7: in `sync` mode a record was acknowledged before its sync
+/// returned. With the sync of record 4 failing, records 1–3 are acknowledged, never 4.
+#[test]
+fn sync_mode_acknowledges_only_after_the_sync_returns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Call 1 is the sync at open; record n's sync is call n + 1.
+    let faults = FaultPlan {
+        fail_sync_from_call: Some(5),
+        ..FaultPlan::default()
+    };
+    let (mut writer, _) =
+        JournalWriter::open(dir.path(), config(Durability::Sync, faults)).expect("open");
+    let status = writer.status();
+    let (appended, _) = append_until_failure(&mut writer, 100);
+    assert_eq!(appended, 3);
+    assert_eq!(writer.acknowledged_seq(), 3, "record 4's sync failed");
+    assert_eq!(status.acknowledged_seq(), 3);
+    assert_refuses_further_appends(&mut writer);
+    assert!(writer.close().is_err());
+}

@@ -36,6 +36,9 @@ pub struct Recovered {
     pub snapshot_seqs: Vec<u64>,
     /// Journal records read after the oldest snapshot used.
     pub records_replayed: u64,
+    /// A torn last record (a crash's, not yet truncated by a writer) the replay ended
+    /// before; the files are not modified.
+    pub torn_tail: Option<keel_journal::TornTail>,
 }
 
 /// Shard states after replaying records `1..=to_seq` (all when `None`), with the last
@@ -103,6 +106,7 @@ pub fn recover(
         last_seq,
         snapshot_seqs,
         records_replayed: replayed,
+        torn_tail: reader.torn_tail().cloned(),
     })
 }
 

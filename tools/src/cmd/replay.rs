@@ -10,6 +10,8 @@ use clap::Args;
 use keel_engine::runtime::recover;
 use keel_engine::state::checker::check;
 
+use serde_json::Value;
+
 use super::report::{RunFacts, json_report, print_table};
 
 #[derive(Args)]
@@ -74,6 +76,13 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         report["checked"] = serde_json::json!(args.check);
         report["snapshot_seqs"] = serde_json::json!(recovered.snapshot_seqs);
         report["records_replayed"] = serde_json::json!(recovered.records_replayed);
+        report["torn_tail"] = recovered.torn_tail.as_ref().map_or(Value::Null, |torn| {
+            serde_json::json!({
+                "segment": torn.segment.display().to_string(),
+                "offset": torn.offset,
+                "reason": torn.reason,
+            })
+        });
         writeln!(out, "{report}")?;
     } else {
         print_table(&mut out, &shards, &facts)?;
@@ -82,6 +91,15 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             "rebuilt from snapshots at {:?} (0: none) + {} journal records",
             recovered.snapshot_seqs, recovered.records_replayed
         )?;
+        if let Some(torn) = &recovered.torn_tail {
+            writeln!(
+                out,
+                "torn tail ignored: {} at byte {} ({}); replayed to sequence {last_seq}; files not modified",
+                torn.segment.display(),
+                torn.offset,
+                torn.reason
+            )?;
+        }
         if args.check {
             writeln!(
                 out,
