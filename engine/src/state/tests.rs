@@ -752,3 +752,93 @@ fn duplicate_trade_ids_are_caught_across_shards() {
         assert_eq!(counted, 1, "counted once, by the owner");
     }
 }
+
+/// Issue 10, finding 9: the hash must cover everything that decides future behaviour.
+/// Each of these changes alone must change it.
+#[test]
+fn the_hash_sees_every_part_that_decides_future_behaviour() {
+    let mut base = ShardState::new(0, 1);
+    run(
+        &mut base,
+        &[
+            at(
+                T0,
+                instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "1"),
+            ),
+            at(T0, account(0)),
+            at(T0, fill(0, 1, Side::Buy, "1", "100", 1)),
+        ],
+    );
+    let hash = |state: &ShardState| combined_hash([state]);
+    let before = hash(&base);
+    let limits = Limits {
+        account: AccountId(0),
+        max_abs_delta_coin: 1.0,
+        max_abs_vega_usd: 1.0,
+        max_abs_gamma_usd: 1.0,
+        min_margin_ratio: 1.0,
+        margin_call_ratio: 1.0,
+    };
+    let parked = super::parking::ParkedFill {
+        fill: Fill {
+            account: AccountId(9),
+            instrument: InstrumentId(9),
+            side: Side::Buy,
+            quantity: d("1"),
+            price: d("1"),
+            fee: Dec::ZERO,
+            trade_id: 77,
+        },
+        timestamp_ns: T0,
+        seq: 4,
+        parked_at_ns: T0,
+    };
+    let changes: Vec<(&str, Box<dyn Fn(&mut ShardState)>)> = vec![
+        (
+            "limits",
+            Box::new(move |s| {
+                s.accounts.get_mut(&AccountId(0)).expect("account").limits = Some(limits)
+            }),
+        ),
+        (
+            "risk parameters",
+            Box::new(|s| {
+                s.risk_params.insert(
+                    UnderlyingId(0),
+                    RiskParams {
+                        underlying: UnderlyingId(0),
+                        params: crate::margin::PmParams::ETH,
+                    },
+                );
+            }),
+        ),
+        ("trade-id window", Box::new(|s| s.trade_ids.insert(12_345))),
+        (
+            "funding-id window",
+            Box::new(|s| s.funding_ids.insert(12_345)),
+        ),
+        (
+            "transfer ids",
+            Box::new(|s| {
+                s.accounts
+                    .get_mut(&AccountId(0))
+                    .expect("account")
+                    .remember_transfer(5)
+            }),
+        ),
+        ("parked fills", Box::new(move |s| s.parked.park(parked))),
+        ("the clock", Box::new(|s| s.now_ns += 1)),
+        (
+            "account registry",
+            Box::new(|s| {
+                s.account_names
+                    .insert(AccountId(7), Name::new("other").expect("name"));
+            }),
+        ),
+    ];
+    for (what, change) in changes {
+        let mut changed = base.clone();
+        change(&mut changed);
+        assert_ne!(hash(&changed), before, "the hash misses {what}");
+    }
+}
