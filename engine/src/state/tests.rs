@@ -793,7 +793,8 @@ fn the_hash_sees_every_part_that_decides_future_behaviour() {
         seq: 4,
         parked_at_ns: T0,
     };
-    let changes: Vec<(&str, Box<dyn Fn(&mut ShardState)>)> = vec![
+    type Change = Box<dyn Fn(&mut ShardState)>;
+    let changes: Vec<(&str, Change)> = vec![
         (
             "limits",
             Box::new(move |s| {
