@@ -99,6 +99,17 @@ impl<R: BufRead> EventLines<R> {
         self.io_error.take()
     }
 
+    /// Skips up to `lines` lines without decoding them (resuming a feed); returns how
+    /// many were there.
+    pub fn skip_lines(&mut self, lines: u64) -> std::io::Result<u64> {
+        let mut skipped = 0;
+        while skipped < lines && self.read_bounded_line()? {
+            skipped += 1;
+            self.line_number += 1;
+        }
+        Ok(skipped)
+    }
+
     /// Reads one line into the buffer, keeping at most `LINE_BYTES_MAX + 1` bytes of it.
     /// `Ok(false)` at end of input.
     fn read_bounded_line(&mut self) -> std::io::Result<bool> {

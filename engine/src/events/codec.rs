@@ -24,6 +24,7 @@ pub fn kind_of(body: &EventBody) -> u16 {
         EventBody::Settlement(_) => 8,
         EventBody::RiskParams(_) => 9,
         EventBody::Limits(_) => 10,
+        EventBody::InputPosition(_) => 11,
     }
 }
 
@@ -40,6 +41,7 @@ pub fn kind_name(kind: u16) -> &'static str {
         8 => "settlement",
         9 => "risk_params",
         10 => "limits",
+        11 => "input_position",
         _ => "unknown",
     }
 }

@@ -53,6 +53,7 @@ pub enum EventBody {
     Settlement(SettlementPrice),
     RiskParams(RiskParams),
     Limits(Limits),
+    InputPosition(InputPosition),
 }
 
 #[derive(
@@ -276,6 +277,27 @@ pub struct SettlementPrice {
 pub struct RiskParams {
     pub underlying: UnderlyingId,
     pub params: PmParams,
+}
+
+/// How far into its input a feeder (`keel run`) had journaled everything: every input
+/// line up to `line` is in the journal before this record. Changes no risk state; a
+/// restarted feeder resumes after it (`keel run --resume`).
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+)]
+#[rkyv(derive(Debug))]
+pub struct InputPosition {
+    /// Input lines consumed (1-based line number of the last one).
+    pub line: u64,
 }
 
 /// Per-account limits, per underlying for the Greeks; 0 means no limit. An account

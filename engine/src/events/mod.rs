@@ -10,7 +10,7 @@ pub use codec::{CodecError, EVENT_ENCODED_MAX_BYTES, EventEncoder, decode, kind_
 pub use decimal::Dec;
 pub use event::{
     AccountDefinition, Collateral, DEFAULT_MARGIN_CALL_RATIO, Event, EventBody, Fill, Funding,
-    IndexPrice, Limits, MarginModel, RiskParams, SettlementPrice, Side, Ticker,
+    IndexPrice, InputPosition, Limits, MarginModel, RiskParams, SettlementPrice, Side, Ticker,
 };
 pub use ids::{AccountId, InstrumentId, Name, UnderlyingId};
 pub use instrument::{InstrumentDefinition, InstrumentKind, OptionRight, Settlement};

@@ -70,6 +70,7 @@ pub(crate) fn every_variant() -> Vec<Event> {
             underlying: UnderlyingId(0),
             params: crate::margin::PmParams::BTC,
         }),
+        EventBody::InputPosition(InputPosition { line: 4_096 }),
         EventBody::Limits(Limits {
             account: AccountId(3),
             max_abs_delta_coin: 10.0,
@@ -102,7 +103,7 @@ fn every_variant_round_trips_with_its_kind() {
     }
     kinds.sort();
     kinds.dedup();
-    assert_eq!(kinds.len(), 10, "every variant has its own kind");
+    assert_eq!(kinds.len(), 11, "every variant has its own kind");
 }
 
 #[test]

@@ -67,6 +67,8 @@ pub enum PipelineError {
     RingSize(usize),
     #[error("journal stage failed at sequence {seq}: {message}")]
     Journal { seq: u64, message: String },
+    #[error("closing the journal failed (its last records may not be durable): {0}")]
+    JournalClose(String),
     #[error("a pipeline stage stopped without handing back its state")]
     StageLost,
     #[error("cannot start a pipeline thread: {0}")]
@@ -104,6 +106,9 @@ pub struct PipelineOutput {
     pub last_seq: u64,
     pub elapsed_s: f64,
     pub state_snapshots: SnapshotStats,
+    /// Events that found the ring full and waited for a free slot (back-pressure on the
+    /// source: nothing is dropped, the source is read more slowly).
+    pub ring_full_waits: u64,
 }
 
 struct JournalStage {
@@ -114,6 +119,7 @@ struct JournalStage {
     /// First sequence not journaled (u64::MAX: none); shards stop there.
     failed_at: Arc<AtomicU64>,
     error: Arc<std::sync::Mutex<Option<String>>>,
+    close_error: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl JournalStage {
@@ -157,7 +163,10 @@ impl Drop for JournalStage {
     fn drop(&mut self) {
         if let Some(writer) = self.writer.take() {
             if let Err(error) = writer.close() {
+                // A failed final sync: the run must not end as a success.
                 tracing::error!(%error, "journal close failed");
+                *self.close_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(error.to_string());
             }
         }
     }
@@ -256,6 +265,7 @@ pub fn run_pipeline(
         .unzip();
     let failed_at = Arc::new(AtomicU64::new(u64::MAX));
     let journal_error = Arc::new(std::sync::Mutex::new(None));
+    let close_error = Arc::new(std::sync::Mutex::new(None));
     let clock = quanta::Clock::new();
     let start_raw = clock.raw();
     let (done_tx, done_rx) = channel::bounded(shard_count);
@@ -268,6 +278,7 @@ pub fn run_pipeline(
         first_seq,
         failed_at: failed_at.clone(),
         error: journal_error.clone(),
+        close_error: close_error.clone(),
     };
     let mut builder = disruptor::build_single_producer(config.ring_size, empty_slot, BusySpin);
     if pin {
@@ -312,7 +323,7 @@ pub fn run_pipeline(
         .thread_name("keel-shard")
         .handle_events_and_state_with_wait_strategy(shard_handler, move || first, config.wait);
     let started = std::time::Instant::now();
-    let published = match stages.next() {
+    let (published, ring_full_waits) = match stages.next() {
         None => {
             drop(done_tx);
             publish_all(
@@ -382,6 +393,9 @@ pub fn run_pipeline(
             message,
         });
     }
+    if let Some(message) = close_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        return Err(PipelineError::JournalClose(message));
+    }
     finished.sort_by_key(|(state, _)| state.shard_index);
     let mut latency_ns = latency_histogram();
     let mut shards = Vec::with_capacity(shard_count);
@@ -396,12 +410,13 @@ pub fn run_pipeline(
         last_seq: first_seq + published - 1,
         elapsed_s,
         state_snapshots,
+        ring_full_waits,
     })
 }
 
 /// Publishes every event until the journal stage fails, marking batch ends by sequence
 /// alone (every [`BATCH_EVENTS_MAX`]), then drops the producer: the consumers drain the ring, stop,
-/// and hand their states back. Returns the count.
+/// and hand their states back. Returns the count and how many found the ring full.
 fn publish_all(
     mut producer: impl Producer<Slot>,
     first_seq: u64,
@@ -410,9 +425,10 @@ fn publish_all(
     offered_rate_eps: Option<f64>,
     failed_at: &AtomicU64,
     events: impl Iterator<Item = Event>,
-) -> u64 {
+) -> (u64, u64) {
     let mut pacer = super::pacer::Pacer::new(clock.clone(), start_raw, offered_rate_eps);
     let mut published = 0u64;
+    let mut ring_full_waits = 0u64;
     let mut events = events;
     loop {
         // A journal failure stops intake at once: nothing more is consumed from the
@@ -426,12 +442,17 @@ fn publish_all(
         let seq = first_seq + published;
         let batch_end = seq % BATCH_EVENTS_MAX == 0;
         let due_ns = pacer.next_due_ns();
-        producer.publish(|slot| {
+        let fill = |slot: &mut Slot| {
             slot.event = event;
             slot.batch_end = batch_end;
             slot.due_ns = due_ns;
-        });
+        };
+        if producer.try_publish(fill).is_err() {
+            // The ring is full: wait for a slot (counted back-pressure, never a drop).
+            ring_full_waits += 1;
+            producer.publish(fill);
+        }
         published += 1;
     }
-    published
+    (published, ring_full_waits)
 }

@@ -224,6 +224,8 @@ impl ShardState {
             EventBody::Funding(funding) => self.funding(funding),
             EventBody::Settlement(settlement) => self.settle(event.timestamp_ns, settlement),
             EventBody::RiskParams(params) => self.set_risk_params(params),
+            // A feeder's bookmark: journaled, no risk state.
+            EventBody::InputPosition(_) => Outcome::Applied,
             EventBody::Limits(limits) => self.with_account(limits.account, |account| {
                 account.limits = Some(*limits);
                 Ok(())
@@ -1143,6 +1145,7 @@ fn is_market_event(body: &EventBody) -> bool {
             | EventBody::Funding(_)
             | EventBody::Settlement(_)
             | EventBody::RiskParams(_)
+            | EventBody::InputPosition(_)
     )
 }
 

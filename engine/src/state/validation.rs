@@ -222,6 +222,7 @@ pub fn fields_ok(event: &Event) -> Result<(), RejectReason> {
                 Err(RejectReason::InvalidParams)
             }
         }
+        EventBody::InputPosition(_) => Ok(()),
         EventBody::Limits(limits) => {
             let values = [
                 limits.max_abs_delta_coin,

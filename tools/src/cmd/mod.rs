@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod feeder;
 pub mod iv;
 pub mod journal;
 pub mod journal_identity;

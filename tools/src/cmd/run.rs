@@ -4,7 +4,7 @@
 //! never fatal; a failing input (an I/O error) ends the run with an error after the
 //! report, and so does an input with no valid event at all.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,10 +17,10 @@ use keel_engine::runtime::{
     recover_to_continue, run_pipeline,
 };
 use keel_engine::state::ShardState;
-use keel_feeds::keel_json::{EventLines, Line};
 use keel_journal::{Durability, JournalConfig, JournalWriter};
 use serde::Deserialize;
 
+use super::feeder::{Feeder, journaled_input_position};
 use super::report::{RunFacts, json_report, print_table};
 
 /// Largest ring accepted (slots): 2^22 events, far above any useful queue.
@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Print the final report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// Skip the input lines the journal already holds (its last input-position
+    /// bookmark): restart a feed from the same input without re-reading it.
+    #[arg(long)]
+    resume: bool,
 }
 
 #[derive(Deserialize)]
@@ -132,21 +136,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             "recovered the journal; continuing"
         );
     }
-    let lines = Rc::new(RefCell::new(EventLines::new(input)));
-    let bad_lines = Rc::new(Cell::new(0u64));
-    let (reader, counter) = (lines.clone(), bad_lines.clone());
-    let events = std::iter::from_fn(move || {
-        loop {
-            let next = reader.borrow_mut().next();
-            match next? {
-                Line::Event(event) => return Some(event),
-                Line::Rejected(line, error) => {
-                    counter.set(counter.get() + 1);
-                    tracing::warn!(line, %error, "input line rejected");
-                }
-            }
-        }
-    });
+    let resume_after_lines = if args.resume {
+        journaled_input_position(dir)?
+    } else {
+        0
+    };
+    let feeder = Rc::new(RefCell::new(Feeder::new(input, resume_after_lines)?));
+    let reader = feeder.clone();
+    let events = std::iter::from_fn(move || reader.borrow_mut().next());
     let pipeline_config = PipelineConfig {
         wait,
         ring_size: config.ring_size,
@@ -154,9 +151,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         ..PipelineConfig::default()
     };
     let output = run_pipeline(&pipeline_config, journal, shards, events)?;
-    let (lines_read, read_error) = {
-        let mut lines = lines.borrow_mut();
-        (lines.lines_read(), lines.take_io_error())
+    let (lines_read, read_error, bad_lines) = {
+        let mut feeder = feeder.borrow_mut();
+        (
+            feeder.lines_read(),
+            feeder.take_io_error(),
+            feeder.bad_lines,
+        )
     };
     let facts = RunFacts {
         events: output.events,
@@ -168,14 +169,28 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut report = json_report(&output.shards, &facts);
-        report["input_lines_rejected"] = serde_json::json!(bad_lines.get());
+        report["input_lines_rejected"] = serde_json::json!(bad_lines);
+        report["ring_full_waits"] = serde_json::json!(output.ring_full_waits);
+        report["input_position"] = serde_json::json!({
+            "resumed_after_line": resume_after_lines,
+            "lines_read": lines_read,
+        });
         writeln!(out, "{report}")?;
     } else {
         print_table(&mut out, &output.shards, &facts)?;
         writeln!(
             out,
             "input lines rejected (not valid events): {}",
-            bad_lines.get()
+            bad_lines
+        )?;
+        writeln!(
+            out,
+            "back-pressure: {} events waited for a free ring slot",
+            output.ring_full_waits
+        )?;
+        writeln!(
+            out,
+            "input: {lines_read} lines journaled (resumed after line {resume_after_lines})"
         )?;
     }
     out.flush()?;
@@ -186,10 +201,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             args.input
         );
     }
-    if output.events == 0 && bad_lines.get() > 0 {
+    if output.events == 0 && bad_lines > 0 {
         bail!(
             "none of the {} input lines was a valid event (docs/EVENTS.md)",
-            bad_lines.get()
+            bad_lines
         );
     }
     Ok(ExitCode::SUCCESS)

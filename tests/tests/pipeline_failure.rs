@@ -1,0 +1,54 @@
+//! Pins failure semantics (issue 10, finding 7): when the journal fails, intake stops at
+//! once — the pipeline consumes almost nothing more from its source (a live feed would
+//! otherwise be read and dropped until its end) — the run returns the error, and nothing
+//! after the last acknowledged record is reported or applied.
+
+use std::cell::Cell;
+
+use keel_engine::runtime::{PipelineConfig, PipelineError, WaitStrategyKind, run_pipeline};
+use keel_engine::state::ShardState;
+use keel_feeds::{SyntheticConfig, SyntheticMarket};
+use keel_journal::{Durability, FaultPlan, JournalConfig, JournalWriter};
+
+const RING: usize = 1 << 10;
+
+#[test]
+fn a_failing_sync_stops_intake_and_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = JournalConfig {
+        durability: Durability::Sync,
+        segment_size_bytes: 16 << 20,
+        faults: FaultPlan {
+            // Call 1 is the sync at open; record n's sync is call n + 1.
+            fail_sync_from_call: Some(501),
+            ..FaultPlan::default()
+        },
+        ..JournalConfig::default()
+    };
+    let (journal, _) = JournalWriter::open(dir.path(), config).expect("open");
+    let status = journal.status();
+    let consumed = Cell::new(0u64);
+    let events = SyntheticMarket::new(SyntheticConfig::default())
+        .take(1_000_000)
+        .inspect(|_| consumed.set(consumed.get() + 1));
+    let pipeline = PipelineConfig {
+        ring_size: RING,
+        wait: WaitStrategyKind::Yield,
+        pin: false,
+        state_snapshots: None,
+        ..PipelineConfig::default()
+    };
+    let result = run_pipeline(&pipeline, journal, vec![ShardState::new(0, 1)], events);
+    match result {
+        Err(PipelineError::Journal { seq, .. }) => assert_eq!(seq, 500, "record 500's sync failed"),
+        Err(other) => panic!("expected the journal failure, got {other}"),
+        Ok(_) => panic!("the run succeeded despite a failed sync"),
+    }
+    assert_eq!(status.acknowledged_seq(), 499);
+    // What was taken from the source after the failure is at most what the ring held.
+    assert!(
+        consumed.get() <= 500 + RING as u64 + 1,
+        "{} of 1,000,000 events consumed after a failure at 500",
+        consumed.get()
+    );
+}
