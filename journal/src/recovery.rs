@@ -31,6 +31,9 @@ pub struct RecoveryReport {
     pub torn_tail: Option<TornTail>,
     /// Closed segments a crash had left unsealed, sealed during this open.
     pub sealed_on_open: Vec<u64>,
+    /// A last segment that could hold no record (cut inside its header, or a damaged
+    /// header over an empty body, e.g. a pre-created spare), removed: file and why.
+    pub discarded_segment: Option<(PathBuf, String)>,
 }
 
 /// A truncated torn tail.
@@ -59,16 +62,26 @@ pub(crate) fn recover(
 ) -> Result<(Recovered, RecoveryReport)> {
     crate::segment::remove_stale_temporaries(dir)?;
     let mut segments = list_segments(dir)?;
+    // A spare with a damaged header, then (the spare removed) a data segment cut inside
+    // its header: either may be last.
+    let mut discarded_segment = discard_recordless_last(dir, &mut segments)?;
     if let Some((_, last_path)) = segments.last() {
         restore_short_file(last_path)?;
     }
     drop_empty_successors(dir, &mut segments)?;
+    if discarded_segment.is_none() {
+        discarded_segment = discard_recordless_last(dir, &mut segments)?;
+        if let Some((_, last_path)) = segments.last() {
+            restore_short_file(last_path)?;
+        }
+    }
     let mut report = RecoveryReport {
         segments: segments.len() as u64,
         first_seq: 1,
         last_seq: 0,
         torn_tail: None,
         sealed_on_open: Vec::new(),
+        discarded_segment,
     };
     let Some(last_position) = segments.len().checked_sub(1) else {
         let active = create(dir, 0, 1, config, faults)?;
@@ -91,6 +104,42 @@ pub(crate) fn recover(
         return recover_last(dir, segment, last_seal, config, faults, report);
     }
     unreachable!("the loop returns at the last segment")
+}
+
+/// Removes a last segment whose header cannot be read but which provably holds no
+/// record: cut inside its 64-byte header, or a damaged header over an all-zero body (a
+/// pre-created spare with a flipped bit). The segments before it are then recovered as
+/// usual. A damaged header over a body with data stays a refusal.
+fn discard_recordless_last(
+    dir: &Path,
+    segments: &mut Vec<(u64, PathBuf)>,
+) -> Result<Option<(PathBuf, String)>> {
+    let Some((_, path)) = segments.last() else {
+        return Ok(None);
+    };
+    let length = std::fs::metadata(path)
+        .map_err(|e| JournalError::io(path, e))?
+        .len();
+    let reason = if length < SEGMENT_HEADER_LEN as u64 {
+        format!("cut inside its header ({length} bytes): no whole record remains in it")
+    } else {
+        let bytes = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
+        match crate::format::SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]) {
+            // A readable header: the usual checks decide (a short file is restored).
+            Ok(_) => return Ok(None),
+            Err(why) if bytes[SEGMENT_HEADER_LEN..].iter().all(|&b| b == 0) => {
+                format!("unreadable header ({why}) over an empty body: it held no record")
+            }
+            // Data behind a damaged header: refused by the usual path, naming the file.
+            Err(_) => return Ok(None),
+        }
+    };
+    let path = path.clone();
+    tracing::warn!(path = %path.display(), %reason, "journal: removing a segment that held no record");
+    std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
+    crate::segment::sync_dir(dir)?;
+    segments.pop();
+    Ok(Some((path, reason)))
 }
 
 /// Removes trailing segments that hold nothing: a spare never adopted, or an empty

@@ -20,15 +20,30 @@ const TMP_SUFFIX: &str = "seg.tmp";
 
 /// Removes segments whose creation a crash interrupted.
 pub fn remove_stale_temporaries(dir: &Path) -> Result<()> {
+    remove_temporaries_in(dir, true)
+}
+
+/// Temporaries an interrupted write leaves: segments, indexes and (in the snapshot
+/// stores, one level down) snapshots. Only the writer calls this, holding the lock,
+/// before anything of its own is in flight.
+const TEMPORARY_SUFFIXES: [&str; 3] = [".seg.tmp", ".idx.tmp", ".snap.tmp"];
+
+fn remove_temporaries_in(dir: &Path, descend: bool) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| JournalError::io(dir, e))?;
-        if entry
+        let path = entry.path();
+        if descend && path.is_dir() {
+            remove_temporaries_in(&path, false)?;
+            continue;
+        }
+        let stale = entry
             .file_name()
             .to_str()
-            .is_some_and(|name| name.ends_with(".seg.tmp"))
-        {
-            std::fs::remove_file(entry.path()).map_err(|e| JournalError::io(entry.path(), e))?;
+            .is_some_and(|name| TEMPORARY_SUFFIXES.iter().any(|s| name.ends_with(s)));
+        if stale {
+            tracing::info!(path = %path.display(), "journal: removing an interrupted write's temporary");
+            std::fs::remove_file(&path).map_err(|e| JournalError::io(&path, e))?;
         }
     }
     Ok(())

@@ -363,3 +363,83 @@ fn zeroed_words_and_pages_in_the_open_segment_are_refused() {
     }
     assert!(tried >= 40, "{tried} places");
 }
+
+/// Waits for the writer's background thread to prepare the next segment (a spare).
+fn wait_for_file(path: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Issue 10, finding 13: a flipped bit in the header of an empty pre-created spare made
+/// the journal unopenable; a cut inside the last segment's header refused to open
+/// instead of recovering the segments before it; interrupted writes' temporaries were
+/// never removed. A segment that provably held no record is removed and reported.
+#[test]
+fn a_last_segment_that_held_no_record_is_removed_not_fatal() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (mut writer, _) = JournalWriter::open(dir, config()).expect("open");
+    for seq in 1..=50 {
+        writer
+            .append(journal_kind(seq), seq, &journal_payload(seq))
+            .expect("append");
+    }
+    let spare = dir.join("00000001.seg");
+    wait_for_file(&spare);
+    writer.close().expect("close");
+    assert!(spare.exists(), "the spare outlives close");
+    flip(&spare, 5, 3); // in its header
+    std::fs::write(dir.join("00000000.idx.tmp"), b"half").expect("temporary");
+    let (writer, report) = JournalWriter::open(dir, config()).expect("opens");
+    assert_eq!(report.last_seq, 50);
+    let (path, reason) = report.discarded_segment.expect("reported");
+    assert_eq!(path, spare);
+    assert!(reason.contains("held no record"), "{reason}");
+    assert!(
+        !dir.join("00000000.idx.tmp").exists(),
+        "temporaries removed"
+    );
+    writer.close().expect("close");
+
+    // A copy cut inside the last segment's header: the segments before it recover.
+    let (mut writer, _) = JournalWriter::open(dir, config()).expect("open");
+    let mut seq = 51;
+    while writer.active_segment_index() == 0 {
+        writer
+            .append(journal_kind(seq), seq, &journal_payload(seq))
+            .expect("append");
+        seq += 1;
+    }
+    writer.close().expect("close");
+    let second = dir.join("00000001.seg");
+    let bytes = std::fs::read(&second).expect("read");
+    std::fs::write(&second, &bytes[..40]).expect("cut inside the header");
+    let (writer, report) = JournalWriter::open(dir, config()).expect("recovers the first");
+    assert!(report.discarded_segment.is_some());
+    assert!(report.last_seq >= 50, "{report:?}");
+    writer.close().expect("close");
+    // A damaged header over data is still refused.
+    let (mut writer, _) = JournalWriter::open(dir, config()).expect("open");
+    let mut seq = writer.acknowledged_seq() + 1;
+    let start_index = writer.active_segment_index();
+    while writer.active_segment_index() == start_index {
+        writer
+            .append(journal_kind(seq), seq, &journal_payload(seq))
+            .expect("append");
+        seq += 1;
+    }
+    writer.close().expect("close");
+    let with_data = dir.join(format!("{start_index:08}.seg"));
+    flip(&with_data, 5, 3);
+    assert!(matches!(
+        JournalWriter::open(dir, config()),
+        Err(JournalError::Damaged { .. })
+    ));
+}
