@@ -211,7 +211,9 @@ fn settlement(currency: UnderlyingId) -> PmSettlement {
 }
 
 /// Portfolio margin of one group (underlying, currency) from its sums; `None` when it
-/// cannot be computed (no index price, invalid parameters or sums).
+/// cannot be computed (no index price, no journaled parameters for the underlying,
+/// invalid sums). Never another underlying's parameters: until its `RiskParams`, the
+/// group's margin is unavailable (and the account reduce-only), not guessed.
 pub fn group_margin(
     key: RiskKey,
     totals: &PmTotals,
@@ -219,11 +221,12 @@ pub fn group_margin(
 ) -> Option<(f64, f64)> {
     let (underlying, currency) = key;
     let index = market.index(underlying)?;
+    let params = market.risk_params.get(&underlying)?.params;
     let breakdown = margin_from_vector_in(
         settlement(currency),
         totals,
         index,
-        &market.params(underlying),
+        &params,
         &OrderMargins::default(),
     )
     .ok()?;

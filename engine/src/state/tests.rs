@@ -843,3 +843,39 @@ fn the_hash_sees_every_part_that_decides_future_behaviour() {
         assert_ne!(hash(&changed), before, "the hash misses {what}");
     }
 }
+
+/// Issue 10, finding 10: an underlying without journaled risk parameters was margined
+/// with BTC's. Its margin is unavailable (and the account reduce-only) until they come.
+#[test]
+fn no_journaled_parameters_means_no_margin_not_another_underlyings() {
+    let mut state = ShardState::new(0, 1);
+    let index = EventBody::IndexPrice(IndexPrice {
+        underlying: UnderlyingId(0),
+        price: 100.0,
+    });
+    run(
+        &mut state,
+        &[
+            at(
+                T0,
+                instrument(1, InstrumentKind::Perpetual, Settlement::Linear, "1"),
+            ),
+            at(T0, account(0)),
+            at(T0, index),
+            at(T0, ticker(1, 100.0, 0.0, 100.0)),
+            at(T0, fill(0, 1, Side::Buy, "2", "100", 1)),
+        ],
+    );
+    let account = &state.accounts[&AccountId(0)];
+    assert!(!account.margin[&QUOTE_CURRENCY].complete);
+    assert_ne!(account.conditions & Condition::MarginUnavailable.bit(), 0);
+    assert_eq!(account.trading_state, TradingState::ReduceOnly);
+    let params = EventBody::RiskParams(RiskParams {
+        underlying: UnderlyingId(0),
+        params: crate::margin::PmParams::BTC,
+    });
+    run(&mut state, &[at(T0 + 1, params)]);
+    let account = &state.accounts[&AccountId(0)];
+    assert!(account.margin[&QUOTE_CURRENCY].complete);
+    assert!(account.margin[&QUOTE_CURRENCY].initial_margin > 0.0);
+}
