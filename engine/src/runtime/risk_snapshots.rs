@@ -12,8 +12,8 @@ use crate::state::AccountState;
 pub const SNAPSHOT_UNDERLYINGS_MAX: usize = 4;
 /// Times a reader retries a slot being written before giving up (returns `None`).
 pub const READ_RETRIES_MAX: u32 = 1_000;
-/// Payload words: seq, count, then per underlying: id + 5 Greeks.
-const WORDS: usize = 2 + SNAPSHOT_UNDERLYINGS_MAX * 6;
+/// Payload words: seq, count, rejected events, then per underlying: id + 5 Greeks.
+const WORDS: usize = 3 + SNAPSHOT_UNDERLYINGS_MAX * 6;
 
 /// One underlying's Greeks in a snapshot.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -36,6 +36,8 @@ pub struct AccountRiskSnapshot {
     pub trading_state: u8,
     /// `Condition` bits of the account's last margin evaluation.
     pub conditions: u8,
+    /// The account's own events rejected so far (fills, transfers, limits, definitions).
+    pub rejected_events: u64,
 }
 
 impl AccountRiskSnapshot {
@@ -47,6 +49,7 @@ impl AccountRiskSnapshot {
             seq,
             trading_state: account.trading_state as u8,
             conditions: account.conditions,
+            rejected_events: account.rejected_events,
             ..AccountRiskSnapshot::default()
         };
         // Keys are (underlying, currency), so one underlying's entries are adjacent.
@@ -77,8 +80,9 @@ impl AccountRiskSnapshot {
         words[1] = self.underlying_count as u64
             | (u64::from(self.trading_state) << 8)
             | (u64::from(self.conditions) << 16);
+        words[2] = self.rejected_events;
         for (i, u) in self.underlyings.iter().enumerate() {
-            let base = 2 + i * 6;
+            let base = 3 + i * 6;
             words[base] = u64::from(u.underlying);
             for (j, value) in [
                 u.delta_coin,
@@ -102,10 +106,11 @@ impl AccountRiskSnapshot {
             underlying_count: ((words[1] & 0xff) as usize).min(SNAPSHOT_UNDERLYINGS_MAX),
             trading_state: (words[1] >> 8) as u8,
             conditions: (words[1] >> 16) as u8,
+            rejected_events: words[2],
             ..AccountRiskSnapshot::default()
         };
         for (i, u) in snapshot.underlyings.iter_mut().enumerate() {
-            let base = 2 + i * 6;
+            let base = 3 + i * 6;
             let value = |j: usize| f64::from_bits(words[base + 1 + j]);
             *u = UnderlyingRisk {
                 underlying: words[base] as u16,
@@ -216,6 +221,7 @@ mod tests {
             underlying_count: SNAPSHOT_UNDERLYINGS_MAX,
             trading_state: 0,
             conditions: 0,
+            rejected_events: seq,
         }
     }
 
@@ -248,6 +254,7 @@ mod tests {
                             }
                         }
                         assert_eq!(snapshot.seq as f64, value, "seq and payload from one write");
+                        assert_eq!(snapshot.rejected_events, snapshot.seq, "torn read");
                         assert!(snapshot.seq >= last_seq, "snapshots never go back in time");
                         last_seq = snapshot.seq;
                         reads.fetch_add(1, Ordering::Relaxed);
@@ -327,17 +334,19 @@ mod tests {
 
     /// The trading state and conditions survive the trip through the slot's words.
     #[test]
-    fn trading_state_and_conditions_are_published() {
+    fn trading_state_conditions_and_rejections_are_published() {
         use crate::events::Name;
         use crate::state::TradingState;
         let mut account = AccountState::new(Name::new("a").expect("name"), Default::default());
         account.trading_state = TradingState::ReduceOnly;
         account.conditions = 0b1010_0101;
+        account.rejected_events = 3;
         let snapshots = RiskSnapshots::new(4);
         snapshots.publish(1, &AccountRiskSnapshot::of(&account, 7));
         let read = snapshots.read(1).expect("written");
         assert_eq!(read.trading_state, TradingState::ReduceOnly as u8);
         assert_eq!(read.conditions, 0b1010_0101);
         assert_eq!(read.seq, 7);
+        assert_eq!(read.rejected_events, 3);
     }
 }

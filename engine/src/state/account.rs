@@ -54,6 +54,8 @@ pub struct AccountState {
     pub cause_seq: u64,
     /// Recent collateral transfer ids, oldest first.
     pub transfer_ids: Vec<u64>,
+    /// This account's events rejected so far (reported, not hashed).
+    pub rejected_events: u64,
 }
 
 impl AccountState {
@@ -75,6 +77,7 @@ impl AccountState {
             margin_dirty: false,
             cause_seq: 0,
             transfer_ids: Vec::new(),
+            rejected_events: 0,
         }
     }
 

@@ -204,7 +204,13 @@ impl ShardState {
             Outcome::Rejected(reason) if is_market_event(&event.body) => {
                 self.market_rejections.record(reason)
             }
-            Outcome::Rejected(reason) => self.account_rejections.record(reason),
+            Outcome::Rejected(reason) => {
+                self.account_rejections.record(reason);
+                let account = account_of(&event.body).and_then(|id| self.accounts.get_mut(&id));
+                if let Some(account) = account {
+                    account.rejected_events += 1;
+                }
+            }
             Outcome::Applied => self.events_applied += 1,
             Outcome::Parked | Outcome::NotOwned => {}
         }

@@ -114,6 +114,7 @@ struct AccountImage {
     margin_dirty: bool,
     cause_seq: u64,
     transfer_ids: Vec<u64>,
+    rejected_events: u64,
 }
 
 /// The state's image, ready for a snapshot file.
@@ -208,6 +209,7 @@ fn account_image(id: AccountId, account: &AccountState) -> AccountImage {
         margin_dirty: account.margin_dirty,
         cause_seq: account.cause_seq,
         transfer_ids: account.transfer_ids.clone(),
+        rejected_events: account.rejected_events,
     }
 }
 
@@ -299,6 +301,7 @@ pub fn decode_state(
             return Err(SnapshotError::InvalidTradeIds);
         }
         account.transfer_ids = a.transfer_ids;
+        account.rejected_events = a.rejected_events;
         state.accounts.insert(a.id, account);
     }
     state.index_prices = image

@@ -467,6 +467,8 @@ fn every_rejection_reason_is_counted() {
         PARKED_FILLS_MAX as u64
     );
     assert_eq!(state.rejections().get(RejectReason::OutOfBounds), 2);
+    // The account's own rejections are counted on it too (risk snapshots publish them).
+    assert!(state.accounts[&AccountId(0)].rejected_events >= 10);
     // Once each, but the expired parked fills and the two out-of-bounds events.
     assert_eq!(
         state.rejections().total(),
