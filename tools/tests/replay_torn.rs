@@ -62,6 +62,10 @@ fn a_torn_last_record_replays_to_the_one_before_and_changes_nothing() {
     let text = keel(&["replay", dir.to_str().expect("utf-8")]);
     assert!(text.status.success());
     assert!(String::from_utf8_lossy(&text.stdout).contains("torn tail ignored"));
+    // `verify` names it a torn tail, which opening for writing truncates.
+    let verify = keel(&["journal", "verify", dir.to_str().expect("utf-8")]);
+    assert!(!verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("torn tail"));
 }
 
 #[test]
@@ -79,5 +83,12 @@ fn interior_damage_is_still_refused() {
     assert!(
         stderr.contains(&middle.to_string()),
         "names the offset: {stderr}"
+    ); // `verify` must not promise that opening for writing would truncate it.
+    let verify = keel(&["journal", "verify", dir.to_str().expect("utf-8")]);
+    assert!(!verify.status.success());
+    let said = String::from_utf8_lossy(&verify.stderr);
+    assert!(
+        said.contains("interior damage") && !said.contains("truncates"),
+        "{said}"
     );
 }

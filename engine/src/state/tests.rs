@@ -881,3 +881,35 @@ fn no_journaled_parameters_means_no_margin_not_another_underlyings() {
     assert!(account.margin[&QUOTE_CURRENCY].complete);
     assert!(account.margin[&QUOTE_CURRENCY].initial_margin > 0.0);
 }
+
+/// Issue 10, finding 3: the trade id of a fill refused for a full parking lot was
+/// remembered, so its resend was refused again as a duplicate. Now it applies.
+#[test]
+fn a_fill_refused_for_a_full_lot_can_be_resent() {
+    let mut state = ShardState::new(0, 1);
+    run(&mut state, &[at(T0, account(0))]);
+    for trade in 0..PARKED_FILLS_MAX as u64 {
+        let parked = state.apply(&at(T0, fill(0, 5, Side::Buy, "1", "100", 1_000 + trade)));
+        assert_eq!(parked, Outcome::Parked);
+    }
+    let refused = fill(0, 5, Side::Buy, "1", "100", 7);
+    assert_eq!(
+        state.apply(&at(T0, refused)),
+        Outcome::Rejected(RejectReason::ParkingFull)
+    );
+    let definition = instrument(5, InstrumentKind::Perpetual, Settlement::Linear, "1");
+    assert_eq!(state.apply(&at(T0, definition)), Outcome::Applied);
+    assert!(state.parked.is_empty(), "released");
+    assert_eq!(
+        state.apply(&at(T0, refused)),
+        Outcome::Applied,
+        "the resend"
+    );
+    let position = state.accounts[&AccountId(0)]
+        .positions
+        .get(&InstrumentId(5));
+    assert_eq!(
+        position.map(|p| p.quantity),
+        Some(Decimal::from(PARKED_FILLS_MAX as u64 + 1))
+    );
+}
