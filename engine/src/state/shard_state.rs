@@ -640,12 +640,6 @@ impl ShardState {
         if underlying.0 >= UNDERLYINGS_MAX {
             return Outcome::Rejected(RejectReason::IdOutOfRange);
         }
-        if !price.is_finite() {
-            return Outcome::Rejected(RejectReason::NotFinite);
-        }
-        if price <= 0.0 {
-            return Outcome::Rejected(RejectReason::NonPositivePrice);
-        }
         let last = self.index_prices.get(&underlying).copied();
         if last.is_some_and(|(last_ns, _)| timestamp_ns < last_ns) {
             return Outcome::Rejected(RejectReason::StaleMark);
@@ -684,19 +678,7 @@ impl ShardState {
         if let Err(reason) = consistent {
             return Outcome::Rejected(reason);
         }
-        let values = [
-            ticker.mark_price,
-            ticker.mark_iv,
-            ticker.forward,
-            ticker.best_bid,
-            ticker.best_ask,
-        ];
-        if values.iter().any(|v| !v.is_finite()) {
-            return Outcome::Rejected(RejectReason::NotFinite);
-        }
-        if ticker.mark_price < 0.0 || ticker.forward <= 0.0 || ticker.mark_iv < 0.0 {
-            return Outcome::Rejected(RejectReason::NonPositivePrice);
-        }
+        // Finite, signed and bounded values were checked by validation (apply_at).
         if instrument
             .mark
             .is_some_and(|mark| timestamp_ns < mark.timestamp_ns)
