@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::Command;
 
-use keel_engine::events::Event;
+use keel_engine::events::{Event, EventBody, InputPosition};
 use keel_engine::runtime::BATCH_EVENTS_MAX;
 use keel_engine::state::ShardState;
 use keel_engine::state::hash::combined_hash;
@@ -18,6 +18,13 @@ fn keel(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("keel runs")
+}
+
+fn bookmark(timestamp_ns: u64, line: u64) -> Event {
+    Event {
+        timestamp_ns,
+        body: EventBody::InputPosition(InputPosition { line }),
+    }
 }
 
 #[test]
@@ -43,9 +50,26 @@ fn json_lines_reach_the_demo_state_and_bad_lines_are_counted() {
         }
     }
     drop(file);
-    // The expected state, computed here without the pipeline: same events, same batches.
-    let mut expected = ShardState::new(0, 1);
+    // The expected state, computed here without the pipeline: same events, same batches,
+    // and keel run's input-position bookmarks where the feeder protocol puts them (every
+    // 4,096 input lines, counting the 2 bad ones, and at the end).
+    let mut journaled = Vec::new();
+    let mut marked = 0u64;
     for (index, event) in events.iter().enumerate() {
+        let line = index as u64 + 1 + if index > 10 { 2 } else { 0 };
+        journaled.push(*event);
+        if line - marked >= 4_096 {
+            marked = line;
+            journaled.push(bookmark(event.timestamp_ns, line));
+        }
+    }
+    let last_line = events.len() as u64 + 2;
+    if last_line > marked {
+        let last = events.last().expect("events").timestamp_ns;
+        journaled.push(bookmark(last, last_line));
+    }
+    let mut expected = ShardState::new(0, 1);
+    for (index, event) in journaled.iter().enumerate() {
         expected.apply(event);
         if (index as u64 + 1) % BATCH_EVENTS_MAX == 0 {
             expected.end_of_batch();
@@ -77,7 +101,7 @@ fn json_lines_reach_the_demo_state_and_bad_lines_are_counted() {
     );
     let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(report["input_lines_rejected"], 2);
-    assert_eq!(report["last_seq"], events.len());
+    assert_eq!(report["last_seq"], journaled.len());
     let expected_hash = format!("{:032x}", combined_hash([&expected]));
     assert_eq!(
         report["state_hash"],

@@ -195,10 +195,13 @@ impl ShardState {
                 self.now_ns = self.now_ns.max(event.timestamp_ns);
                 self.dispatch(event)
             }
-            Err(reason) => match account_of(&event.body) {
-                Some(account) if !self.owns(account) => Outcome::NotOwned,
-                _ => Outcome::Rejected(reason),
-            },
+            Err(reason) => Outcome::Rejected(reason),
+        };
+        // An account event is the owner's to count, whatever other shards did with it
+        // (they register definitions and park fills too, so their outcomes agree).
+        let outcome = match account_of(&event.body) {
+            Some(account) if !self.owns(account) => Outcome::NotOwned,
+            _ => outcome,
         };
         match outcome {
             Outcome::Rejected(reason) if is_market_event(&event.body) => {
