@@ -52,3 +52,64 @@ fn a_failing_sync_stops_intake_and_the_run() {
         consumed.get()
     );
 }
+
+/// Issue 10, finding 15: in `interval` mode a failed final sync at close still ended the
+/// run as a success with a full report. It is now the run's error.
+#[test]
+fn a_failed_final_sync_fails_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = JournalConfig {
+        // No background sync during the run: the final one at close is call 2.
+        durability: Durability::Interval { period_ms: 600_000 },
+        segment_size_bytes: 16 << 20,
+        faults: FaultPlan {
+            fail_sync_from_call: Some(2),
+            ..FaultPlan::default()
+        },
+        ..JournalConfig::default()
+    };
+    let (journal, _) = JournalWriter::open(dir.path(), config).expect("open");
+    let events = SyntheticMarket::new(SyntheticConfig::default()).take(2_000);
+    let pipeline = PipelineConfig {
+        ring_size: RING,
+        wait: WaitStrategyKind::Yield,
+        pin: false,
+        state_snapshots: None,
+        ..PipelineConfig::default()
+    };
+    let result = run_pipeline(&pipeline, journal, vec![ShardState::new(0, 1)], events);
+    assert!(
+        matches!(result, Err(PipelineError::JournalClose(_))),
+        "{:?}",
+        result.err()
+    );
+}
+
+/// Back-pressure is explicit and counted: a source faster than a `sync` journal fills a
+/// small ring, and the producer waits (nothing dropped: every event is journaled).
+#[test]
+fn a_full_ring_is_waited_for_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = JournalConfig {
+        durability: Durability::Sync,
+        segment_size_bytes: 16 << 20,
+        ..JournalConfig::default()
+    };
+    let (journal, _) = JournalWriter::open(dir.path(), config).expect("open");
+    let events = SyntheticMarket::new(SyntheticConfig::default()).take(3_000);
+    let pipeline = PipelineConfig {
+        ring_size: 64,
+        wait: WaitStrategyKind::Yield,
+        pin: false,
+        state_snapshots: None,
+        ..PipelineConfig::default()
+    };
+    let output =
+        run_pipeline(&pipeline, journal, vec![ShardState::new(0, 1)], events).expect("runs");
+    assert_eq!(output.events, 3_000);
+    assert_eq!(output.last_seq, 3_000, "nothing dropped");
+    assert!(
+        output.ring_full_waits > 0,
+        "a 64-slot ring ahead of msync never filled"
+    );
+}
