@@ -329,3 +329,62 @@ fn resume_continues_a_feed_without_double_counting() {
         }
     }
 }
+
+/// The poison inputs in a long feed, `kill -9` part-way: the journal replays (no panic),
+/// a resumed run finishes the input, and the journal then replays to that run's hash.
+#[test]
+fn a_poisoned_feed_killed_and_resumed_replays_to_the_same_hash() {
+    use keel_feeds::{SyntheticConfig, SyntheticMarket};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut text = poison_input();
+    let synthetic: Vec<String> = SyntheticMarket::new(SyntheticConfig::default())
+        .take(60_000)
+        .filter_map(|event| serde_json::to_string(&event).ok())
+        .filter(|line| keel_feeds::keel_json::decode_line(line).is_ok())
+        .collect();
+    text.push_str(&(synthetic.join("\n") + "\n"));
+    let total_lines = text.lines().count() as u64;
+    let input = tmp.path().join("feed.jsonl");
+    std::fs::write(&input, &text).expect("input");
+    let config = config(tmp.path());
+    let args = [
+        "run",
+        "--config",
+        config.to_str().expect("utf-8"),
+        "--input",
+        input.to_str().expect("utf-8"),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("keel run starts");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let journal = tmp.path().join("journal");
+    let journal_text = journal.to_str().expect("utf-8");
+    if journal.join("00000000.seg").exists() {
+        let replayed = keel(&["replay", journal_text, "--json"]);
+        assert!(
+            replayed.status.success(),
+            "replay after kill -9: {}",
+            String::from_utf8_lossy(&replayed.stderr)
+        );
+    }
+    let output = keel(&[
+        args[0], args[1], args[2], args[3], args[4], "--resume", "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let resumed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(resumed["input_position"]["lines_read"], total_lines);
+    let replayed = keel(&["replay", journal_text, "--json", "--no-snapshots"]);
+    assert!(replayed.status.success());
+    let replayed: Value = serde_json::from_slice(&replayed.stdout).expect("JSON");
+    assert_eq!(replayed["state_hash"], resumed["state_hash"]);
+}
