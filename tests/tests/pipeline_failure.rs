@@ -12,6 +12,17 @@ use keel_journal::{Durability, FaultPlan, JournalConfig, JournalWriter};
 
 const RING: usize = 1 << 10;
 
+/// A pipeline that never spins or pins (tests share two cores), without snapshots.
+fn pipeline(ring_size: usize) -> PipelineConfig {
+    PipelineConfig {
+        ring_size,
+        wait: WaitStrategyKind::Yield,
+        pin: false,
+        state_snapshots: None,
+        ..PipelineConfig::default()
+    }
+}
+
 #[test]
 fn a_failing_sync_stops_intake_and_the_run() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -31,13 +42,7 @@ fn a_failing_sync_stops_intake_and_the_run() {
     let events = SyntheticMarket::new(SyntheticConfig::default())
         .take(1_000_000)
         .inspect(|_| consumed.set(consumed.get() + 1));
-    let pipeline = PipelineConfig {
-        ring_size: RING,
-        wait: WaitStrategyKind::Yield,
-        pin: false,
-        state_snapshots: None,
-        ..PipelineConfig::default()
-    };
+    let pipeline = pipeline(RING);
     let result = run_pipeline(&pipeline, journal, vec![ShardState::new(0, 1)], events);
     match result {
         Err(PipelineError::Journal { seq, .. }) => assert_eq!(seq, 500, "record 500's sync failed"),
@@ -70,13 +75,7 @@ fn a_failed_final_sync_fails_the_run() {
     };
     let (journal, _) = JournalWriter::open(dir.path(), config).expect("open");
     let events = SyntheticMarket::new(SyntheticConfig::default()).take(2_000);
-    let pipeline = PipelineConfig {
-        ring_size: RING,
-        wait: WaitStrategyKind::Yield,
-        pin: false,
-        state_snapshots: None,
-        ..PipelineConfig::default()
-    };
+    let pipeline = pipeline(RING);
     let result = run_pipeline(&pipeline, journal, vec![ShardState::new(0, 1)], events);
     assert!(
         matches!(result, Err(PipelineError::JournalClose(_))),
@@ -97,13 +96,7 @@ fn a_full_ring_is_waited_for_and_counted() {
     };
     let (journal, _) = JournalWriter::open(dir.path(), config).expect("open");
     let events = SyntheticMarket::new(SyntheticConfig::default()).take(3_000);
-    let pipeline = PipelineConfig {
-        ring_size: 64,
-        wait: WaitStrategyKind::Yield,
-        pin: false,
-        state_snapshots: None,
-        ..PipelineConfig::default()
-    };
+    let pipeline = pipeline(64);
     let output =
         run_pipeline(&pipeline, journal, vec![ShardState::new(0, 1)], events).expect("runs");
     assert_eq!(output.events, 3_000);
