@@ -919,12 +919,10 @@ impl ShardState {
     /// Settles an instrument at or after its expiry. A holder whose settlement would
     /// overflow its ledger is closed without the PnL and counted in `ledger_overflows`.
     fn settle(&mut self, timestamp_ns: u64, settlement: &SettlementPrice) -> Outcome {
+        // Valid and within its bounds: validation checked it (apply_at).
         let Some(price) = settlement.price.get() else {
             return Outcome::Rejected(RejectReason::NotFinite);
         };
-        if price <= Decimal::ZERO {
-            return Outcome::Rejected(RejectReason::NonPositivePrice);
-        }
         let Some(instrument) = self.instruments.get_mut(&settlement.instrument) else {
             return Outcome::Rejected(RejectReason::UnknownInstrument);
         };
