@@ -9,7 +9,6 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion, Throughput};
 use keel_benches::paired;
 use keel_engine::events::Event;
-use keel_engine::runtime::BATCH_EVENTS_MAX;
 use keel_engine::state::ShardState;
 use keel_engine::state::checker::check;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
@@ -20,9 +19,7 @@ const MEASURED_EVENTS: usize = 20_000;
 
 fn apply_all(mut state: ShardState, events: &[Event], full_revaluation: bool) -> ShardState {
     for (index, event) in events.iter().enumerate() {
-        state.apply(black_box(event));
-        if (index as u64 + 1) % BATCH_EVENTS_MAX == 0 {
-            state.end_of_batch();
+        if state.step(index as u64 + 1, black_box(event)).batch_end {
             if full_revaluation {
                 black_box(check(&state).is_ok());
             }

@@ -7,9 +7,8 @@ use std::time::Instant;
 use crossbeam::channel;
 use hdrhistogram::Histogram;
 use keel_engine::events::{Event, EventEncoder};
-use keel_engine::runtime::pipeline::BATCH_EVENTS_MAX;
 use keel_engine::runtime::{FLAG_BATCH_END, Pacer};
-use keel_engine::state::ShardState;
+use keel_engine::state::{ShardState, ends_batch};
 use keel_journal::JournalWriter;
 
 use crate::latency::histogram_ns;
@@ -32,14 +31,14 @@ pub fn run_channel_pipeline(
 ) -> ChannelRun {
     let clock = quanta::Clock::new();
     let start_raw = clock.raw();
-    let (to_journal, journal_rx) = channel::bounded::<(Event, bool, u64)>(capacity);
-    let (to_shard, shard_rx) = channel::bounded::<(Event, bool, u64)>(capacity);
+    let (to_journal, journal_rx) = channel::bounded::<(Event, u64, u64)>(capacity);
+    let (to_shard, shard_rx) = channel::bounded::<(Event, u64, u64)>(capacity);
     let first_seq = journal.next_seq();
     let journal_thread = std::thread::spawn(move || {
         let mut encoder = EventEncoder::default();
-        for (event, batch_end, due_ns) in journal_rx {
+        for (event, seq, due_ns) in journal_rx {
             if let Ok((kind, payload)) = encoder.encode(&event) {
-                let flags = if batch_end { FLAG_BATCH_END } else { 0 };
+                let flags = if ends_batch(seq) { FLAG_BATCH_END } else { 0 };
                 if journal
                     .append_flagged(kind, flags, event.timestamp_ns, payload)
                     .is_err()
@@ -47,7 +46,7 @@ pub fn run_channel_pipeline(
                     break;
                 }
             }
-            if to_shard.send((event, batch_end, due_ns)).is_err() {
+            if to_shard.send((event, seq, due_ns)).is_err() {
                 break;
             }
         }
@@ -56,15 +55,12 @@ pub fn run_channel_pipeline(
     let shard_clock = clock.clone();
     let shard_thread = std::thread::spawn(move || {
         let mut latency = histogram_ns();
-        for (event, batch_end, due_ns) in shard_rx {
-            state.apply(&event);
-            if batch_end {
-                state.end_of_batch();
-            }
+        for (event, seq, due_ns) in shard_rx {
+            state.step(seq, &event);
             let now_ns = shard_clock.delta_as_nanos(start_raw, shard_clock.raw());
             latency.saturating_record(now_ns.saturating_sub(due_ns).max(1));
         }
-        state.end_of_batch();
+        state.finish_batch();
         (state, latency)
     });
     let started = Instant::now();
@@ -73,7 +69,7 @@ pub fn run_channel_pipeline(
         let seq = first_seq + index as u64;
         let due_ns = pacer.next_due_ns();
         if to_journal
-            .send((*event, seq % BATCH_EVENTS_MAX == 0, due_ns))
+            .send((*event, seq, due_ns))
             .is_err()
         {
             break;

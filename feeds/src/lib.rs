@@ -56,14 +56,11 @@ mod tests {
             if let EventBody::Settlement(_) = event.body {
                 settlements += 1;
             }
-            if let Outcome::Rejected(_) = state.apply(&event) {
+            if let Outcome::Rejected(_) = state.step(i as u64 + 1, &event).outcome {
                 rejected += 1;
             }
-            if i % 16 == 15 {
-                state.end_of_batch();
-            }
         }
-        state.end_of_batch();
+        state.finish_batch();
         assert!(fills > 10_000, "{fills} fills");
         assert!(
             settlements >= 60,

@@ -14,12 +14,9 @@ use proptest::prelude::*;
 fn warm_state() -> ShardState {
     let mut state = ShardState::new(0, 1);
     for (i, event) in AdversarialStream::new(99).take(3_000).enumerate() {
-        state.apply_at(i as u64 + 1, &event);
-        if i % 64 == 63 {
-            state.end_of_batch();
-        }
+        state.step(i as u64 + 1, &event);
     }
-    state.end_of_batch();
+    state.finish_batch();
     state
 }
 

@@ -11,7 +11,7 @@ use std::cell::Cell;
 
 use keel_engine::events::{Event, EventEncoder, decode};
 use keel_engine::runtime::FLAG_BATCH_END;
-use keel_engine::state::ShardState;
+use keel_engine::state::{ShardState, ends_batch};
 use keel_engine::state::checker::check;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{Durability, JournalConfig, JournalWriter};
@@ -66,7 +66,6 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 const WARM_UP_EVENTS: usize = 300_000;
 const MEASURED_EVENTS: usize = 200_000;
-const BATCH_EVENTS: u64 = 64;
 
 /// Runs `events` through the hot path; returns how many allocations it made.
 fn hot_path(
@@ -80,17 +79,13 @@ fn hot_path(
     ARMED.with(|armed| armed.set(true));
     for (offset, event) in events.iter().enumerate() {
         let seq = first_seq + offset as u64;
-        let batch_end = seq % BATCH_EVENTS == 0;
-        let flags = if batch_end { FLAG_BATCH_END } else { 0 };
+        let flags = if ends_batch(seq) { FLAG_BATCH_END } else { 0 };
         let (kind, payload) = encoder.encode(event).expect("encodes");
         journal
             .append_flagged(kind, flags, event.timestamp_ns, payload)
             .expect("appends");
         let decoded = decode(kind, payload).expect("decodes");
-        shard.apply(&decoded);
-        if batch_end {
-            shard.end_of_batch();
-        }
+        shard.step(seq, &decoded);
     }
     ARMED.with(|armed| armed.set(false));
     ALLOCATIONS.with(Cell::get)

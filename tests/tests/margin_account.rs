@@ -43,12 +43,9 @@ fn synthetic_state(events: usize) -> (ShardState, u64) {
         if let EventBody::Fill(fill) = &event.body {
             trade_id = trade_id.max(fill.trade_id);
         }
-        state.apply(&event);
-        if i % 64 == 63 {
-            state.end_of_batch();
-        }
+        state.step(i as u64 + 1, &event);
     }
-    state.end_of_batch();
+    state.finish_batch();
     (state, trade_id)
 }
 

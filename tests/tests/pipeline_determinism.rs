@@ -2,6 +2,7 @@
 //! shard threads) and replays of its journal with 1 and 3 shards reach the same state
 //! hash; a run resumed from its journal ends where an uninterrupted one does.
 
+use keel_engine::runtime::pipeline::Topology;
 use keel_engine::runtime::{
     AccountRiskSnapshot, PipelineConfig, RiskSnapshots, WaitStrategyKind, replay, replay_into,
     run_pipeline,
@@ -30,6 +31,7 @@ fn pipeline_config() -> PipelineConfig {
         offered_rate_eps: None,
         snapshots: None,
         state_snapshots: None,
+        topology: None,
     }
 }
 
@@ -42,12 +44,21 @@ fn market(seed: u64) -> SyntheticMarket {
 }
 
 #[test]
-fn live_run_and_replays_with_any_shard_count_agree() {
+fn live_runs_in_either_topology_and_replays_with_any_shard_count_agree() {
+    for topology in [Topology::Fused, Topology::Staged] {
+        live_run_and_replays_agree(topology);
+    }
+}
+
+fn live_run_and_replays_agree(topology: Topology) {
     let dir = tempfile::tempdir().expect("tempdir");
     let (journal, _) = JournalWriter::open(dir.path(), journal_config()).expect("journal");
     let shards = (0..2).map(|i| ShardState::new(i, 2)).collect();
-    let live = run_pipeline(&pipeline_config(), journal, shards, market(3).take(EVENTS))
-        .expect("pipeline");
+    let config = PipelineConfig {
+        topology: Some(topology),
+        ..pipeline_config()
+    };
+    let live = run_pipeline(&config, journal, shards, market(3).take(EVENTS)).expect("pipeline");
     assert_eq!(live.events, EVENTS as u64);
     assert_eq!(live.last_seq, EVENTS as u64);
     let live_hash = combined_hash(&live.shards);
@@ -60,7 +71,7 @@ fn live_run_and_replays_with_any_shard_count_agree() {
         assert_eq!(
             combined_hash(&replayed),
             live_hash,
-            "replay with {shard_count} shard(s)"
+            "replay with {shard_count} shard(s) of a {topology:?} run"
         );
     }
     assert!(live.latency_ns.len() >= EVENTS as u64);

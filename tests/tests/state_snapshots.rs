@@ -4,7 +4,7 @@
 
 use keel_engine::events::Event;
 use keel_engine::runtime::{
-    BATCH_EVENTS_MAX, PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover,
+    PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover,
     recover_to_continue, replay, run_pipeline, shard_store_name,
 };
 use keel_engine::state::hash::combined_hash;
@@ -27,10 +27,7 @@ fn apply(shards: &mut [ShardState], events: &[Event], first_seq: u64) {
     for (offset, event) in events.iter().enumerate() {
         let seq = first_seq + offset as u64;
         for shard in shards.iter_mut() {
-            shard.apply(event);
-            if seq % BATCH_EVENTS_MAX == 0 {
-                shard.end_of_batch();
-            }
+            shard.step(seq, event);
         }
     }
 }
@@ -109,6 +106,7 @@ fn live_run(dir: &std::path::Path, shard_count: u32) -> u128 {
             interval_events: INTERVAL_EVENTS,
             keep: 2,
         }),
+        topology: None,
     };
     let shards = (0..shard_count)
         .map(|i| ShardState::new(i, shard_count))

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::process::Command;
 
 use keel_engine::events::{Event, EventBody, InputPosition};
-use keel_engine::runtime::BATCH_EVENTS_MAX;
 use keel_engine::state::ShardState;
 use keel_engine::state::hash::combined_hash;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
@@ -70,12 +69,9 @@ fn json_lines_reach_the_demo_state_and_bad_lines_are_counted() {
     }
     let mut expected = ShardState::new(0, 1);
     for (index, event) in journaled.iter().enumerate() {
-        expected.apply(event);
-        if (index as u64 + 1) % BATCH_EVENTS_MAX == 0 {
-            expected.end_of_batch();
-        }
+        expected.step(index as u64 + 1, event);
     }
-    expected.end_of_batch();
+    expected.finish_batch();
     let config = tmp.path().join("keel.toml");
     let run_dir = tmp.path().join("run");
     std::fs::write(

@@ -1,11 +1,16 @@
 //! The live pipeline (DESIGN 2): events → disruptor ring (preallocated slots) → journal
-//! stage (appends every event; ring sequence = journal sequence) → N shard stages (each
-//! owns the accounts `id % N`, all see market events), strictly after the journal stage.
+//! append (ring sequence = journal sequence) → N shards (each owns the accounts `id % N`,
+//! all see market events), each event applied strictly after it is journaled.
 //!
-//! Batch ends (conflation boundaries) are chosen by the producer from the sequence number
-//! alone (every [`BATCH_EVENTS_MAX`]) and journaled as a record flag, so replay — and a
-//! run resumed after a crash — revalues at exactly the same points. At a clean end, each
-//! shard revalues its last partial batch (as `replay` with `finish_partial_batch` does).
+//! Two topologies (docs/PIPELINE.md says why): **fused**, one consumer thread that
+//! journals each event and then applies it to every shard — one hop, for machines without
+//! a spare core per stage; and **staged**, a journal stage and one thread per shard after
+//! it (the LMAX layout), for machines with a core for each.
+//!
+//! Batch ends (conflation boundaries) follow the batch rule of `state::driver` (sequence
+//! alone) and are journaled as a record flag for audit; replay applies the same rule. At a
+//! clean end each shard revalues its last partial batch (as `replay` with
+//! `finish_partial_batch` does).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,12 +26,46 @@ use super::risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
 use super::state_snapshots::{SnapshotStats, SnapshotTaker, SnapshotWriter, StateSnapshotPolicy};
 use super::wait::WaitStrategyKind;
 use crate::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
-use crate::state::ShardState;
+use crate::state::{ShardState, ends_batch};
+
+pub use crate::state::BATCH_EVENTS_MAX;
 
 /// Most shards one engine runs.
 pub const SHARDS_MAX: u32 = 64;
-/// A batch (conflation window) ends at least every this many events.
-pub const BATCH_EVENTS_MAX: u64 = 64;
+
+/// How the consumers of the ring are laid out on threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Topology {
+    /// One consumer thread journals each event, then applies it to every shard.
+    Fused,
+    /// A journal stage, then one thread per shard after it.
+    Staged,
+}
+
+impl Topology {
+    /// Staged when the machine has a core for the producer, the journal stage and every
+    /// shard; fused otherwise (more busy threads than cores costs more than it gains).
+    pub fn for_machine(shards: usize) -> Topology {
+        let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+        if cores >= shards + 2 {
+            Topology::Staged
+        } else {
+            Topology::Fused
+        }
+    }
+}
+
+impl std::str::FromStr for Topology {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "fused" => Ok(Topology::Fused),
+            "staged" => Ok(Topology::Staged),
+            _ => Err(format!("topology must be 'fused' or 'staged', got '{text}'")),
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct PipelineConfig {
@@ -44,6 +83,8 @@ pub struct PipelineConfig {
     pub snapshots: Option<Arc<RiskSnapshots>>,
     /// Periodic snapshots of shard state into the journal directory (fast recovery).
     pub state_snapshots: Option<StateSnapshotPolicy>,
+    /// Thread layout; `None`: [`Topology::for_machine`].
+    pub topology: Option<Topology>,
 }
 
 impl Default for PipelineConfig {
@@ -55,6 +96,7 @@ impl Default for PipelineConfig {
             offered_rate_eps: None,
             snapshots: None,
             state_snapshots: Some(StateSnapshotPolicy::default()),
+            topology: None,
         }
     }
 }
@@ -75,11 +117,10 @@ pub enum PipelineError {
     Thread(String),
 }
 
-/// One ring slot: the event, whether it ends a batch, and when it was due (ns since the
-/// pipeline started: its scheduled time at a fixed rate, else its publish time).
+/// One ring slot: the event and when it was due (ns since the pipeline started: its
+/// scheduled time at a fixed rate, else its publish time).
 struct Slot {
     event: Event,
-    batch_end: bool,
     due_ns: u64,
 }
 
@@ -92,7 +133,6 @@ fn empty_slot() -> Slot {
                 price: 0.0,
             }),
         },
-        batch_end: false,
         due_ns: 0,
     }
 }
@@ -136,7 +176,7 @@ impl JournalStage {
             .encode(&slot.event)
             .map_err(|e| e.to_string())
             .and_then(|(kind, payload)| {
-                let flags = if slot.batch_end { FLAG_BATCH_END } else { 0 };
+                let flags = if ends_batch(seq) { FLAG_BATCH_END } else { 0 };
                 writer
                     .append_flagged(kind, flags, slot.event.timestamp_ns, payload)
                     .map_err(|e| e.to_string())
@@ -195,10 +235,8 @@ impl ShardStage {
         let Some(state) = self.state.as_mut() else {
             return;
         };
-        state.apply_at(seq, &slot.event);
         self.last_seq = seq;
-        if slot.batch_end {
-            state.end_of_batch();
+        if state.step(seq, &slot.event).batch_end {
             publish_snapshots(self.snapshots.as_deref(), state, seq);
             if let Some(taker) = &self.state_snapshots {
                 taker.after_batch_end(state, seq);
@@ -215,8 +253,13 @@ impl Drop for ShardStage {
         if let Some(mut state) = self.state.take() {
             // Clean end of the stream: revalue the last partial batch (not journaled;
             // `replay(.., finish_partial_batch: true)` does the same) and publish it.
-            state.end_of_batch();
-            publish_snapshots(self.snapshots.as_deref(), &state, self.last_seq);
+            state.finish_batch();
+            // At the end every account is published as of the last sequence.
+            if let Some(snapshots) = self.snapshots.as_deref() {
+                for (id, account) in &state.accounts {
+                    snapshots.publish(id.0, &AccountRiskSnapshot::of(account, self.last_seq));
+                }
+            }
             let histogram = std::mem::replace(
                 &mut self.latency_ns,
                 Histogram::new(1).expect("trivial histogram"),
@@ -226,10 +269,28 @@ impl Drop for ShardStage {
     }
 }
 
+/// Publishes the accounts the last batch end evaluated (the others did not change).
 fn publish_snapshots(snapshots: Option<&RiskSnapshots>, state: &ShardState, seq: u64) {
     if let Some(snapshots) = snapshots {
-        for (id, account) in &state.accounts {
-            snapshots.publish(id.0, &AccountRiskSnapshot::of(account, seq));
+        for id in state.changed_accounts() {
+            if let Some(account) = state.accounts.get(id) {
+                snapshots.publish(id.0, &AccountRiskSnapshot::of(account, seq));
+            }
+        }
+    }
+}
+
+/// The fused topology's one consumer: journal, then every shard.
+struct FusedStage {
+    journal: JournalStage,
+    shards: Vec<ShardStage>,
+}
+
+impl FusedStage {
+    fn handle(&mut self, slot: &Slot, sequence: Sequence) {
+        self.journal.handle(slot, sequence);
+        for shard in &mut self.shards {
+            shard.handle(slot, sequence);
         }
     }
 }
@@ -271,7 +332,9 @@ pub fn run_pipeline(
     let (done_tx, done_rx) = channel::bounded(shard_count);
 
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let pin = config.pin && cores.len() >= shard_count + 2;
+    let topology = config
+        .topology
+        .unwrap_or_else(|| Topology::for_machine(shard_count));
     let journal_stage = JournalStage {
         writer: Some(journal),
         encoder: EventEncoder::default(),
@@ -280,22 +343,9 @@ pub fn run_pipeline(
         error: journal_error.clone(),
         close_error: close_error.clone(),
     };
-    let mut builder = disruptor::build_single_producer(config.ring_size, empty_slot, BusySpin);
-    if pin {
-        builder = builder.pin_at_core(cores[1].id);
-    }
-    let after_journal = builder
-        .thread_name("keel-journal-stage")
-        .handle_events_and_state_with_wait_strategy(
-            |stage: &mut JournalStage, slot: &Slot, sequence: Sequence, _end: bool| {
-                stage.handle(slot, sequence)
-            },
-            move || journal_stage,
-            config.wait,
-        )
-        .and_then();
-    let mut stages = shards.into_iter().enumerate().map(|(index, state)| {
-        let stage = ShardStage {
+    let mut stages: Vec<ShardStage> = shards
+        .into_iter()
+        .map(|state| ShardStage {
             state: Some(state),
             latency_ns: latency_histogram(),
             clock: clock.clone(),
@@ -306,70 +356,113 @@ pub fn run_pipeline(
             snapshots: config.snapshots.clone(),
             state_snapshots: snapshot_taker.clone(),
             last_seq: first_seq.saturating_sub(1),
-        };
-        (index, stage)
-    });
-    let shard_handler = |stage: &mut ShardStage, slot: &Slot, sequence: Sequence, _end: bool| {
-        stage.handle(slot, sequence)
-    };
-    // The builder's type changes with the number of consumers (one, then many), so the
-    // first shard is added on its own and the rest in a loop.
-    let (index, first) = stages.next().ok_or(PipelineError::Shards(0))?;
-    let mut one = after_journal;
-    if pin {
-        one = one.pin_at_core(cores[2 + index].id);
-    }
-    let one = one
-        .thread_name("keel-shard")
-        .handle_events_and_state_with_wait_strategy(shard_handler, move || first, config.wait);
-    let started = std::time::Instant::now();
-    let (published, ring_full_waits) = match stages.next() {
-        None => {
-            drop(done_tx);
+        })
+        .collect();
+    drop(done_tx);
+    // The producer's type differs per layout: one call site each.
+    macro_rules! publish {
+        ($producer:expr) => {
             publish_all(
-                one.build(),
-                first_seq,
+                $producer,
                 &clock,
                 start_raw,
                 config.offered_rate_eps,
                 &failed_at,
                 events,
             )
-        }
-        Some((index, second)) => {
-            let mut many = one;
+        };
+    }
+    let builder = disruptor::build_single_producer(config.ring_size, empty_slot, BusySpin);
+    let started = std::time::Instant::now();
+    let (published, ring_full_waits) = match topology {
+        Topology::Fused => {
+            // The producer keeps core 0; the consumer gets a core of its own if there is one.
+            let pin = config.pin && cores.len() >= 2;
+            let mut builder = builder;
             if pin {
-                many = many.pin_at_core(cores[2 + index].id);
+                builder = builder.pin_at_core(cores[1].id);
             }
-            let mut many = many
+            let fused = FusedStage {
+                journal: journal_stage,
+                shards: stages,
+            };
+            let producer = builder
+                .thread_name("keel-consumer")
+                .handle_events_and_state_with_wait_strategy(
+                    |stage: &mut FusedStage, slot: &Slot, sequence: Sequence, _end: bool| {
+                        stage.handle(slot, sequence)
+                    },
+                    move || fused,
+                    config.wait,
+                )
+                .build();
+            publish!(producer)
+        }
+        Topology::Staged => {
+            let pin = config.pin && cores.len() >= shard_count + 2;
+            let mut builder = builder;
+            if pin {
+                builder = builder.pin_at_core(cores[1].id);
+            }
+            let after_journal = builder
+                .thread_name("keel-journal-stage")
+                .handle_events_and_state_with_wait_strategy(
+                    |stage: &mut JournalStage, slot: &Slot, sequence: Sequence, _end: bool| {
+                        stage.handle(slot, sequence)
+                    },
+                    move || journal_stage,
+                    config.wait,
+                )
+                .and_then();
+            let shard_handler =
+                |stage: &mut ShardStage, slot: &Slot, sequence: Sequence, _end: bool| {
+                    stage.handle(slot, sequence)
+                };
+            // The builder's type changes with the number of consumers (one, then many),
+            // so the first shard is added on its own and the rest in a loop.
+            let rest = stages.split_off(1);
+            let first = stages.pop().ok_or(PipelineError::Shards(0))?;
+            let mut one = after_journal;
+            if pin {
+                one = one.pin_at_core(cores[2].id);
+            }
+            let one = one
                 .thread_name("keel-shard")
                 .handle_events_and_state_with_wait_strategy(
                     shard_handler,
-                    move || second,
+                    move || first,
                     config.wait,
                 );
-            for (index, stage) in stages {
+            if rest.is_empty() {
+                publish!(one.build())
+            } else {
+                let mut rest = rest.into_iter().enumerate();
+                let (index, second) = rest.next().ok_or(PipelineError::Shards(0))?;
+                let mut many = one;
                 if pin {
-                    many = many.pin_at_core(cores[2 + index].id);
+                    many = many.pin_at_core(cores[3 + index].id);
                 }
-                many = many
+                let mut many = many
                     .thread_name("keel-shard")
                     .handle_events_and_state_with_wait_strategy(
                         shard_handler,
-                        move || stage,
+                        move || second,
                         config.wait,
                     );
+                for (index, stage) in rest {
+                    if pin {
+                        many = many.pin_at_core(cores[3 + index].id);
+                    }
+                    many = many
+                        .thread_name("keel-shard")
+                        .handle_events_and_state_with_wait_strategy(
+                            shard_handler,
+                            move || stage,
+                            config.wait,
+                        );
+                }
+                publish!(many.build())
             }
-            drop(done_tx);
-            publish_all(
-                many.build(),
-                first_seq,
-                &clock,
-                start_raw,
-                config.offered_rate_eps,
-                &failed_at,
-                events,
-            )
         }
     };
     let elapsed_s = started.elapsed().as_secs_f64();
@@ -414,12 +507,10 @@ pub fn run_pipeline(
     })
 }
 
-/// Publishes every event until the journal stage fails, marking batch ends by sequence
-/// alone (every [`BATCH_EVENTS_MAX`]), then drops the producer: the consumers drain the ring, stop,
-/// and hand their states back. Returns the count and how many found the ring full.
+/// Publishes every event until the journal stage fails, then drops the producer: the
+/// consumers drain the ring, stop, and hand their states back. Returns the count and how many found the ring full.
 fn publish_all(
     mut producer: impl Producer<Slot>,
-    first_seq: u64,
     clock: &quanta::Clock,
     start_raw: u64,
     offered_rate_eps: Option<f64>,
@@ -439,12 +530,9 @@ fn publish_all(
         let Some(event) = events.next() else {
             break;
         };
-        let seq = first_seq + published;
-        let batch_end = seq % BATCH_EVENTS_MAX == 0;
         let due_ns = pacer.next_due_ns();
         let fill = |slot: &mut Slot| {
             slot.event = event;
-            slot.batch_end = batch_end;
             slot.due_ns = due_ns;
         };
         if producer.try_publish(fill).is_err() {

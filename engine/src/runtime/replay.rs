@@ -13,7 +13,7 @@ use thiserror::Error;
 use super::state_snapshots::shard_store_name;
 use crate::events::{CodecError, decode};
 use crate::state::checker::check;
-use crate::state::{ShardState, decode_state};
+use crate::state::{BATCH_EVENTS_MAX, ShardState, decode_state, ends_batch};
 
 /// Record flag bit marking the last event of a batch (conflation boundary).
 pub const FLAG_BATCH_END: u16 = 1;
@@ -24,6 +24,10 @@ pub enum ReplayError {
     Journal(#[from] keel_journal::JournalError),
     #[error("record {seq}: {error}")]
     Decode { seq: u64, error: CodecError },
+    /// The record's batch-end flag disagrees with the batch rule: not a journal Keel's
+    /// pipeline wrote, so its state could not be reproduced as journaled.
+    #[error("record {seq}: batch-end flag disagrees with the batch rule (every {BATCH_EVENTS_MAX} events)")]
+    BatchFlag { seq: u64 },
 }
 
 /// How shards were rebuilt.
@@ -189,22 +193,26 @@ fn replay_tail(
                 seq: record.meta.seq,
                 error,
             })?;
-        let batch_end = record.meta.flags & FLAG_BATCH_END != 0;
+        let batch_end = ends_batch(record.meta.seq);
+        if batch_end != (record.meta.flags & FLAG_BATCH_END != 0) {
+            return Err(ReplayError::BatchFlag {
+                seq: record.meta.seq,
+            });
+        }
         for (shard, &from) in shards.iter_mut().zip(from_seqs) {
             if record.meta.seq <= from {
                 continue;
             }
-            shard.apply_at(record.meta.seq, &event);
-            if batch_end {
-                shard.end_of_batch();
-            }
+            shard.step(record.meta.seq, &event);
         }
         pending_batch = !batch_end;
         last = record.meta.seq;
         read += 1;
     }
     if pending_batch && finish_partial_batch {
-        shards.iter_mut().for_each(ShardState::end_of_batch);
+        shards.iter_mut().for_each(|shard| {
+            shard.finish_batch();
+        });
     }
     Ok((last, read))
 }

@@ -160,15 +160,13 @@ fn reference(events: &[Event], config: &SimConfig) -> Result<(ShardState, u64), 
     };
     for (index, event) in events.iter().enumerate() {
         let seq = index as u64 + 1;
-        state.apply_at(seq, event);
-        if seq % BATCH_EVENTS_MAX == 0 {
-            state.end_of_batch();
+        if state.step(seq, event).batch_end {
             if (seq / BATCH_EVENTS_MAX) % config.check_every_batches.max(1) == 0 {
                 inspect(&state, seq)?;
             }
         }
     }
-    state.end_of_batch();
+    state.finish_batch();
     inspect(&state, events.len() as u64)?;
     Ok((state, checks))
 }
@@ -181,6 +179,7 @@ fn pipeline_config() -> PipelineConfig {
         offered_rate_eps: None,
         snapshots: None,
         state_snapshots: StateSnapshotPolicy::every(8 * BATCH_EVENTS_MAX),
+        topology: None,
     }
 }
 

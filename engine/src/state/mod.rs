@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod checker;
 pub mod contract_margin;
 pub mod contract_risk;
+pub mod driver;
 pub mod hash;
 pub mod instrument_state;
 pub mod liquidation;
@@ -24,6 +25,7 @@ pub use account::{AccountState, QUOTE_CURRENCY};
 pub use account_margin::{Condition, CurrencyMargin, TradingState};
 pub use alerts::{ALERTS_RECENT_MAX, Alert, AlertLog};
 pub use contract_risk::ContractRisk;
+pub use driver::{BATCH_EVENTS_MAX, Step, ends_batch};
 pub use liquidation::{LiquidationDistance, LiquidationError, LiquidationPoint};
 pub use parking::{
     PARKED_FILL_TTL_NS, PARKED_FILLS_MAX, PARKED_FILLS_TOTAL_MAX, ParkedFill, Parking,

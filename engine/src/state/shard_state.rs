@@ -37,6 +37,8 @@ pub const FUNDING_IDS_MAX: usize = 1 << 12;
 /// Options revalued per scenario-pricing batch (36 rows each) at a batch end; more are
 /// priced in further batches of this size.
 pub const MARGIN_BATCH_OPTIONS_MAX: usize = 256;
+/// Accounts a batch end's changed-account list holds before it first grows.
+const ACCOUNTS_EVALUATED_RESERVE: usize = 1024;
 
 /// Working memory of revaluation: allocated once, not part of the state (never compared,
 /// hashed or imaged).
@@ -45,6 +47,8 @@ pub struct Scratch {
     batch: ScenarioBatch,
     /// Per batch slot: the instrument and its margin units per contract.
     slots: Vec<(InstrumentId, f64)>,
+    /// Accounts the last batch end evaluated, in id order.
+    evaluated: Vec<AccountId>,
 }
 
 impl Default for Scratch {
@@ -52,6 +56,7 @@ impl Default for Scratch {
         Scratch {
             batch: ScenarioBatch::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
             slots: Vec::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
+            evaluated: Vec::with_capacity(ACCOUNTS_EVALUATED_RESERVE),
         }
     }
 }
@@ -438,6 +443,7 @@ impl ShardState {
             dirty_accounts,
             index_moves,
             alerts,
+            scratch,
             ..
         } = self;
         for &(underlying, seq) in index_moves.iter() {
@@ -455,10 +461,12 @@ impl ShardState {
             risk_params,
             now_ns: *now_ns,
         };
+        scratch.evaluated.clear();
         for id in dirty_accounts.drain(..) {
             let Some(account) = accounts.get_mut(&id) else {
                 continue;
             };
+            scratch.evaluated.push(id);
             account.margin_dirty = false;
             let evaluation = evaluate_account(account, &market);
             for (currency, margin) in evaluation.iter() {
@@ -474,6 +482,11 @@ impl ShardState {
             account.conditions = evaluation.conditions;
             account.trading_state = evaluation.state();
         }
+    }
+
+    /// Accounts the last batch end evaluated, in id order.
+    pub(crate) fn evaluated_accounts(&self) -> &[AccountId] {
+        &self.scratch.evaluated
     }
 
     /// The market margin evaluation reads.
