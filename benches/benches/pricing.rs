@@ -3,77 +3,13 @@
 //! Rust) on the same inputs, measured in the same run. Run: `cargo bench -p keel-benches
 //! --bench pricing`. Targets (DESIGN 8): scalar ≤ 40 ns, batch ≤ 10 ns/option, IV ≤ 150 ns.
 
-use std::hint::black_box;
 
-use ::implied_vol::{DefaultSpecialFn, ImpliedBlackVolatility, PriceBlackScholes};
 use criterion::{Criterion, Throughput};
-use keel_benches::option_chain::{option_chain, scalar_greeks_sum};
+use keel_benches::option_chain::{
+    crate_iv, crate_price_only, keel_batch, keel_iv, option_chain, scalar_greeks_sum,
+};
 use keel_benches::paired;
-use keel_engine::pricing::{GreeksColumns, OptionColumns, black76, black76_batch, implied_vol};
-
-// Never inlined: criterion and the paired summary then time the same machine code.
-#[inline(never)]
-fn crate_price_only(chain: &OptionColumns) -> f64 {
-    let mut sum = 0.0;
-    for index in 0..chain.len() {
-        let option = black_box(chain.option(index));
-        sum += PriceBlackScholes::builder()
-            .forward(option.forward)
-            .strike(option.strike)
-            .volatility(option.vol)
-            .expiry(option.years)
-            .is_call(option.kind.is_call())
-            .build()
-            .expect("valid chain")
-            .calculate::<DefaultSpecialFn>();
-    }
-    sum
-}
-
-// Never inlined: criterion and the paired summary then time the same machine code.
-#[inline(never)]
-fn keel_batch(chain: &OptionColumns, outputs: &mut GreeksColumns) -> f64 {
-    black76_batch(black_box(&chain.as_batch()), &mut outputs.as_batch()).expect("valid chain");
-    outputs.price_usd[0]
-}
-
-// Never inlined: criterion and the paired summary then time the same machine code.
-#[inline(never)]
-fn keel_iv(chain: &OptionColumns, prices: &[f64]) -> f64 {
-    let mut sum = 0.0;
-    for (index, &price) in prices.iter().enumerate() {
-        let option = chain.option(index);
-        sum += implied_vol(
-            option.kind,
-            option.forward,
-            option.strike,
-            option.years,
-            option.rate,
-            black_box(price),
-        )
-        .expect("attainable price");
-    }
-    sum
-}
-
-// Never inlined: criterion and the paired summary then time the same machine code.
-#[inline(never)]
-fn crate_iv(chain: &OptionColumns, prices: &[f64]) -> f64 {
-    let mut sum = 0.0;
-    for (index, &price) in prices.iter().enumerate() {
-        let option = chain.option(index);
-        sum += ImpliedBlackVolatility::builder()
-            .forward(option.forward)
-            .strike(option.strike)
-            .expiry(option.years)
-            .is_call(option.kind.is_call())
-            .option_price(black_box(price))
-            .build()
-            .and_then(|solver| solver.calculate::<DefaultSpecialFn>())
-            .expect("attainable price");
-    }
-    sum
-}
+use keel_engine::pricing::{GreeksColumns, black76};
 
 fn main() {
     let chain = option_chain();

@@ -3,5 +3,6 @@
 
 pub mod channel_pipeline;
 pub mod latency;
+pub mod option_book;
 pub mod option_chain;
 pub mod paired;

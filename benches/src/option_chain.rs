@@ -1,7 +1,12 @@
 //! A deterministic, Deribit-like option set for pricing benchmarks: strikes 0.5–2× the
 //! forward, 1 day to 1 year, vols 30–150 %, calls and puts mixed.
 
-use keel_engine::pricing::{OptionColumns, OptionInputs, OptionKind};
+use std::hint::black_box;
+
+use ::implied_vol::{DefaultSpecialFn, ImpliedBlackVolatility, PriceBlackScholes};
+use keel_engine::pricing::{
+    GreeksColumns, OptionColumns, OptionInputs, OptionKind, black76_batch, implied_vol,
+};
 
 /// Options in the benchmark set: one scenario grid's worth for a mid-sized book.
 pub const CHAIN_LEN: usize = 1024;
@@ -42,7 +47,7 @@ pub fn option_chain() -> OptionColumns {
 pub fn scalar_greeks_sum(chain: &OptionColumns) -> f64 {
     let mut sum = 0.0;
     for index in 0..chain.len() {
-        let option = std::hint::black_box(chain.option(index));
+        let option = black_box(chain.option(index));
         let greeks = keel_engine::pricing::black76(&option).expect("valid chain");
         sum += greeks.price_usd
             + greeks.delta
@@ -52,4 +57,76 @@ pub fn scalar_greeks_sum(chain: &OptionColumns) -> f64 {
             + greeks.rho_usd;
     }
     sum
+}
+
+/// Never inlined: criterion and `keel bench pricing` then time the same machine code.
+#[inline(never)]
+pub fn crate_price_only(chain: &OptionColumns) -> f64 {
+    let mut sum = 0.0;
+    for index in 0..chain.len() {
+        let option = black_box(chain.option(index));
+        sum += PriceBlackScholes::builder()
+            .forward(option.forward)
+            .strike(option.strike)
+            .volatility(option.vol)
+            .expiry(option.years)
+            .is_call(option.kind.is_call())
+            .build()
+            .expect("valid chain")
+            .calculate::<DefaultSpecialFn>();
+    }
+    sum
+}
+
+/// Never inlined: criterion and `keel bench pricing` then time the same machine code.
+#[inline(never)]
+pub fn keel_batch(chain: &OptionColumns, outputs: &mut GreeksColumns) -> f64 {
+    black76_batch(black_box(&chain.as_batch()), &mut outputs.as_batch()).expect("valid chain");
+    outputs.price_usd[0]
+}
+
+/// Never inlined: criterion and `keel bench pricing` then time the same machine code.
+#[inline(never)]
+pub fn keel_iv(chain: &OptionColumns, prices: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    for (index, &price) in prices.iter().enumerate() {
+        let option = chain.option(index);
+        sum += implied_vol(
+            option.kind,
+            option.forward,
+            option.strike,
+            option.years,
+            option.rate,
+            black_box(price),
+        )
+        .expect("attainable price");
+    }
+    sum
+}
+
+/// Never inlined: criterion and `keel bench pricing` then time the same machine code.
+#[inline(never)]
+pub fn crate_iv(chain: &OptionColumns, prices: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    for (index, &price) in prices.iter().enumerate() {
+        let option = chain.option(index);
+        sum += ImpliedBlackVolatility::builder()
+            .forward(option.forward)
+            .strike(option.strike)
+            .expiry(option.years)
+            .is_call(option.kind.is_call())
+            .option_price(black_box(price))
+            .build()
+            .and_then(|solver| solver.calculate::<DefaultSpecialFn>())
+            .expect("attainable price");
+    }
+    sum
+}
+
+/// Prices only, batch path, validation included. Never inlined.
+#[inline(never)]
+pub fn keel_batch_price(chain: &OptionColumns, prices: &mut [f64]) -> f64 {
+    keel_engine::pricing::black76_batch_price(black_box(&chain.as_batch()), prices)
+        .expect("valid chain");
+    prices[0]
 }

@@ -28,9 +28,25 @@ fn time_per_call_ns<Work: FnMut() -> f64>(calls: usize, work: &mut Work) -> f64 
 pub fn compare(
     label: &str,
     calls_per_run: usize,
+    ours: impl FnMut() -> f64,
+    baseline: impl FnMut() -> f64,
+    baseline_name: &str,
+) -> (f64, f64) {
+    let (ours_median, baseline_median) = medians(calls_per_run, ours, baseline);
+    println!(
+        "paired {label}: keel {ours_median:.1} ns/op, baseline ({baseline_name}) \
+         {baseline_median:.1} ns/op, ratio baseline/keel {:.2}",
+        baseline_median / ours_median
+    );
+    (ours_median, baseline_median)
+}
+
+/// Measures `ours` and `baseline` alternately, [`PAIRED_ROUNDS`] rounds; returns the median
+/// ns per operation of each (ours, baseline), printing nothing.
+pub fn medians(
+    calls_per_run: usize,
     mut ours: impl FnMut() -> f64,
     mut baseline: impl FnMut() -> f64,
-    baseline_name: &str,
 ) -> (f64, f64) {
     // Warm caches and branch predictors before timing.
     for _ in 0..3 {
@@ -45,12 +61,5 @@ pub fn compare(
     }
     ours_ns.sort_by(f64::total_cmp);
     baseline_ns.sort_by(f64::total_cmp);
-    let (ours_median, baseline_median) =
-        (ours_ns[PAIRED_ROUNDS / 2], baseline_ns[PAIRED_ROUNDS / 2]);
-    println!(
-        "paired {label}: keel {ours_median:.1} ns/op, baseline ({baseline_name}) \
-         {baseline_median:.1} ns/op, ratio baseline/keel {:.2}",
-        baseline_median / ours_median
-    );
-    (ours_median, baseline_median)
+    (ours_ns[PAIRED_ROUNDS / 2], baseline_ns[PAIRED_ROUNDS / 2])
 }

@@ -50,9 +50,21 @@ pub struct SyntheticConfig {
     /// Share of deliberately bad events (NaN marks, zero quantities, duplicate trade
     /// ids, stale marks), so rejections show up in reports.
     pub bad_event_rate: f64,
+    /// Tickers per step.
+    pub marks_per_step: u32,
+    /// Steps between two updates of one underlying's index (underlyings take turns).
+    pub index_interval_steps: u32,
 }
 
+/// Tickers per 50 ms step in the realistic mix: 160 a second, against 2 index updates.
+pub const REALISTIC_MARKS_PER_STEP: u32 = 8;
+/// Steps between index updates of one underlying in the realistic mix: once a second,
+/// as venues publish an index (Deribit's `deribit_price_index` is about 1 Hz).
+pub const REALISTIC_INDEX_INTERVAL_STEPS: u32 = 20;
+
 impl Default for SyntheticConfig {
+    /// The realistic mix: each index once a second, 8 tickers and half a fill every
+    /// 50 ms (about 1 % of events are index updates; a venue's share is lower still).
     fn default() -> Self {
         SyntheticConfig {
             seed: 1,
@@ -60,6 +72,21 @@ impl Default for SyntheticConfig {
             start_ns: 1_767_225_600_000_000_000, // 2026-01-01T00:00:00Z
             step_ns: 50_000_000,                 // 50 ms
             bad_event_rate: 0.001,
+            marks_per_step: REALISTIC_MARKS_PER_STEP,
+            index_interval_steps: REALISTIC_INDEX_INTERVAL_STEPS,
+        }
+    }
+}
+
+impl SyntheticConfig {
+    /// The stress mix of earlier versions: both indexes move every step, 4 tickers a
+    /// step (31 % of events are index updates), so every batch end re-evaluates every
+    /// account holding either underlying.
+    pub fn index_heavy() -> Self {
+        SyntheticConfig {
+            marks_per_step: 4,
+            index_interval_steps: 1,
+            ..SyntheticConfig::default()
         }
     }
 }
@@ -96,6 +123,7 @@ pub struct SyntheticMarket {
     pending: std::collections::VecDeque<Event>,
     now_ns: u64,
     trade_id: u64,
+    steps: u64,
 }
 
 impl SyntheticMarket {
@@ -129,6 +157,7 @@ impl SyntheticMarket {
             names: std::collections::BTreeSet::new(),
             pending: std::collections::VecDeque::new(),
             trade_id: 0,
+            steps: 0,
         };
         market.emit_setup();
         market
@@ -298,12 +327,19 @@ impl SyntheticMarket {
     /// marked, and accounts may trade.
     fn step(&mut self) {
         self.now_ns += self.config.step_ns;
-        let dt = self.config.step_ns as f64 / YEAR_NS;
+        self.steps += 1;
+        let interval = u64::from(self.config.index_interval_steps.max(1));
+        // Each index moves over its whole interval; underlyings take turns, spread evenly.
+        let dt = (interval * self.config.step_ns) as f64 / YEAR_NS;
+        let count = self.underlyings.len() as u64;
         for position in 0..self.underlyings.len() {
-            self.move_index(position, dt);
+            let turn = position as u64 * interval / count;
+            if self.steps % interval == turn {
+                self.move_index(position, dt);
+            }
         }
         self.settle_expired();
-        for _ in 0..4 {
+        for _ in 0..self.config.marks_per_step {
             let pick = self.pick_live_instrument();
             if let Some(listed) = pick {
                 self.mark(listed);

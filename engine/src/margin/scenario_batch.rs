@@ -13,10 +13,43 @@ use super::scenarios::{
     EXTENDED_MOVES, EXTENDED_SCENARIOS, PRICE_BUCKETS, STANDARD_SCENARIOS, ScenarioVector,
     VOL_SCENARIOS, VolScenario, standard_move,
 };
-use crate::pricing::{BatchGreeks, OptionColumns, OptionInputs, OptionKind, black76_batch};
+use crate::pricing::batch::{black76_batch_price_shared, log_moneyness};
+use crate::pricing::lanes::SharedRows;
+use crate::pricing::{OptionColumns, OptionInputs, OptionKind};
 
 /// Rows priced per option: the base value, the standard grid, the extended table.
 pub const ROWS_PER_OPTION: usize = 1 + STANDARD_SCENARIOS + EXTENDED_SCENARIOS;
+/// Distinct forwards among an option's rows: the base (0), one per price bucket
+/// (1 + bucket), one per extended move (1 + PRICE_BUCKETS + move). Each row's ln(F/K) is
+/// computed once per distinct forward.
+const FORWARDS_PER_OPTION: usize = 1 + PRICE_BUCKETS + EXTENDED_SCENARIOS;
+
+/// Rows are laid out by vol so that each run of rows reads a run of distinct forwards at
+/// one vol: rows `BASE_ROWS` price forwards 0..=PRICE_BUCKETS at the mark's vol (the base
+/// and the unchanged-vol scenarios), rows `DOWN_ROWS` the bucket forwards at the down
+/// shock, rows `UP_ROWS` the bucket and extended forwards at the up shock.
+const BASE_ROWS: std::ops::Range<usize> = 0..1 + PRICE_BUCKETS;
+const DOWN_ROWS: std::ops::Range<usize> = BASE_ROWS.end..BASE_ROWS.end + PRICE_BUCKETS;
+const UP_ROWS: std::ops::Range<usize> =
+    DOWN_ROWS.end..DOWN_ROWS.end + PRICE_BUCKETS + EXTENDED_SCENARIOS;
+/// The distinct forwards each run reads.
+const BASE_FORWARDS: std::ops::Range<usize> = 0..1 + PRICE_BUCKETS;
+const DOWN_FORWARDS: std::ops::Range<usize> = 1..1 + PRICE_BUCKETS;
+const UP_FORWARDS: std::ops::Range<usize> = 1..FORWARDS_PER_OPTION;
+
+/// The row of a standard scenario (price bucket, vol scenario).
+const fn standard_row(bucket: usize, vol: VolScenario) -> usize {
+    match vol {
+        VolScenario::Same => BASE_ROWS.start + 1 + bucket,
+        VolScenario::Down => DOWN_ROWS.start + bucket,
+        VolScenario::Up => UP_ROWS.start + bucket,
+    }
+}
+
+/// The row of an extended move.
+const fn extended_row(slot: usize) -> usize {
+    UP_ROWS.start + PRICE_BUCKETS + slot
+}
 
 /// One option to revalue: its terms and market, per unit of underlying.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,9 +71,21 @@ pub struct ScenarioBatch {
     inverse: Vec<bool>,
     extended_factor: Vec<f64>,
     inputs: OptionColumns,
-    /// Output columns at full capacity; a batch prices a prefix.
+    /// Output column at full capacity; a batch prices a prefix.
     price_usd: Vec<f64>,
-    scratch: [Vec<f64>; 5],
+    /// Per option: √T's input (years ≥ 0) and the vols of its three runs of rows.
+    years: Vec<f64>,
+    vols: Vec<[f64; 3]>,
+    /// Per option × distinct forward: (forward, strike) in, F/K and ln(F/K) out.
+    distinct_forward: Vec<f64>,
+    distinct_strike: Vec<f64>,
+    distinct_moneyness: Vec<f64>,
+    distinct_log_moneyness: Vec<f64>,
+    /// Per row, gathered from the distinct values (full capacity; a prefix is used).
+    row_moneyness: Vec<f64>,
+    row_log_moneyness: Vec<f64>,
+    row_std_dev: Vec<f64>,
+    row_inverse_std_dev: Vec<f64>,
 }
 
 impl ScenarioBatch {
@@ -52,7 +97,16 @@ impl ScenarioBatch {
             extended_factor: Vec::with_capacity(options_max),
             inputs: OptionColumns::with_capacity(rows),
             price_usd: vec![0.0; rows],
-            scratch: std::array::from_fn(|_| vec![0.0; rows]),
+            years: Vec::with_capacity(options_max),
+            vols: Vec::with_capacity(options_max),
+            distinct_forward: Vec::with_capacity(options_max * FORWARDS_PER_OPTION),
+            distinct_strike: Vec::with_capacity(options_max * FORWARDS_PER_OPTION),
+            distinct_moneyness: vec![0.0; options_max * FORWARDS_PER_OPTION],
+            distinct_log_moneyness: vec![0.0; options_max * FORWARDS_PER_OPTION],
+            row_moneyness: vec![0.0; rows],
+            row_log_moneyness: vec![0.0; rows],
+            row_std_dev: vec![0.0; rows],
+            row_inverse_std_dev: vec![0.0; rows],
         }
     }
 
@@ -72,6 +126,10 @@ impl ScenarioBatch {
     pub fn clear(&mut self) {
         self.inverse.clear();
         self.extended_factor.clear();
+        self.years.clear();
+        self.vols.clear();
+        self.distinct_forward.clear();
+        self.distinct_strike.clear();
         let c = &mut self.inputs;
         for column in [
             &mut c.forward,
@@ -99,6 +157,28 @@ impl ScenarioBatch {
             ..
         } = *option;
         let years = option.years.max(0.0);
+        let vols = shocked_vols(vol, years, params);
+        let down = vols[VolScenario::Down as usize];
+        let up = vols[VolScenario::Up as usize];
+        let mut distinct = [forward; FORWARDS_PER_OPTION];
+        for bucket in 0..PRICE_BUCKETS {
+            distinct[1 + bucket] = forward * (1.0 + standard_move(bucket, params.price_range));
+        }
+        for (slot, m) in EXTENDED_MOVES.iter().enumerate() {
+            distinct[1 + PRICE_BUCKETS + slot] = forward * (1.0 + m);
+        }
+        let mut forwards = [forward; ROWS_PER_OPTION];
+        let mut row_vols = [vol; ROWS_PER_OPTION];
+        for (rows, sources, run_vol) in [
+            (BASE_ROWS, BASE_FORWARDS, vol),
+            (DOWN_ROWS, DOWN_FORWARDS, down),
+            (UP_ROWS, UP_FORWARDS, up),
+        ] {
+            forwards[rows.clone()].copy_from_slice(&distinct[sources]);
+            row_vols[rows].fill(run_vol);
+        }
+        // A row is valid when its forward passes the market checks and its vol the vol
+        // check (the two are independent): check each distinct value once, not 36 rows.
         let row = |forward: f64, vol: f64| OptionInputs {
             kind,
             forward,
@@ -107,41 +187,70 @@ impl ScenarioBatch {
             vol,
             rate: 0.0,
         };
-        let vols = shocked_vols(vol, years, params);
-        let mut rows = [row(forward, vol); ROWS_PER_OPTION];
-        for bucket in 0..PRICE_BUCKETS {
-            let shocked_forward = forward * (1.0 + standard_move(bucket, params.price_range));
-            for scenario in VolScenario::ALL {
-                rows[1 + bucket * VOL_SCENARIOS + scenario as usize] =
-                    row(shocked_forward, vols[scenario as usize]);
-            }
-        }
-        for (slot, m) in EXTENDED_MOVES.iter().enumerate() {
-            rows[1 + STANDARD_SCENARIOS + slot] =
-                row(forward * (1.0 + m), vols[VolScenario::Up as usize]);
-        }
-        if rows.iter().any(|r| r.validate().is_err()) {
+        let market_ok = |f: f64| row(f, vol).validate().is_ok();
+        let vol_ok = |v: f64| row(forward, v).validate().is_ok();
+        let valid = distinct.iter().all(|&f| market_ok(f)) && vols.iter().all(|&v| vol_ok(v));
+        if !valid {
             return Err(MarginError::InvalidOption { strike, years });
         }
-        rows.iter().for_each(|r| self.inputs.push(*r));
+        let c = &mut self.inputs;
+        c.forward.extend_from_slice(&forwards);
+        c.vol.extend_from_slice(&row_vols);
+        c.strike.extend_from_slice(&[strike; ROWS_PER_OPTION]);
+        c.years.extend_from_slice(&[years; ROWS_PER_OPTION]);
+        c.rate.extend_from_slice(&[0.0; ROWS_PER_OPTION]);
+        c.kind.extend_from_slice(&[kind; ROWS_PER_OPTION]);
         self.inverse.push(option.inverse);
         self.extended_factor.push(params.extended_table_factor);
+        self.years.push(years);
+        self.vols.push([vol, down, up]);
+        self.distinct_forward.extend_from_slice(&distinct);
+        self.distinct_strike
+            .extend_from_slice(&[strike; FORWARDS_PER_OPTION]);
         Ok(())
     }
 
-    /// Prices every row pushed. Allocates nothing.
+    /// Prices every row pushed (validated when pushed): ln(F/K) once per distinct forward
+    /// and σ√T once per distinct vol, then the price-only kernel over the rows. The same
+    /// bits as pricing each row on its own. Allocates nothing.
     pub fn price(&mut self) -> Result<(), MarginError> {
         let rows = self.inputs.len();
-        let [delta, gamma, vega, theta, rho] = &mut self.scratch;
-        let mut out = BatchGreeks {
-            price_usd: &mut self.price_usd[..rows],
-            delta: &mut delta[..rows],
-            gamma_per_usd: &mut gamma[..rows],
-            vega_usd: &mut vega[..rows],
-            theta_usd_per_day: &mut theta[..rows],
-            rho_usd: &mut rho[..rows],
+        let distinct = self.distinct_forward.len();
+        log_moneyness(
+            &self.distinct_forward,
+            &self.distinct_strike,
+            &mut self.distinct_moneyness[..distinct],
+            &mut self.distinct_log_moneyness[..distinct],
+        );
+        for (option, (years, vols)) in self.years.iter().zip(&self.vols).enumerate() {
+            let sqrt_years = years.sqrt();
+            let first_row = option * ROWS_PER_OPTION;
+            let first_forward = option * FORWARDS_PER_OPTION;
+            let runs = [
+                (BASE_ROWS, BASE_FORWARDS),
+                (DOWN_ROWS, DOWN_FORWARDS),
+                (UP_ROWS, UP_FORWARDS),
+            ];
+            for ((rows, sources), vol) in runs.into_iter().zip(vols) {
+                let rows = first_row + rows.start..first_row + rows.end;
+                let sources = first_forward + sources.start..first_forward + sources.end;
+                let std_dev = vol * sqrt_years;
+                self.row_moneyness[rows.clone()]
+                    .copy_from_slice(&self.distinct_moneyness[sources.clone()]);
+                self.row_log_moneyness[rows.clone()]
+                    .copy_from_slice(&self.distinct_log_moneyness[sources]);
+                self.row_std_dev[rows.clone()].fill(std_dev);
+                self.row_inverse_std_dev[rows].fill(1.0 / std_dev);
+            }
+        }
+        let shared = SharedRows {
+            moneyness: &self.row_moneyness[..rows],
+            log_moneyness: &self.row_log_moneyness[..rows],
+            std_dev: &self.row_std_dev[..rows],
+            inverse_std_dev: &self.row_inverse_std_dev[..rows],
         };
-        black76_batch(&self.inputs.as_batch(), &mut out).map_err(|_| MarginError::Unpriced)
+        black76_batch_price_shared(&self.inputs.as_batch(), &shared, &mut self.price_usd[..rows]);
+        Ok(())
     }
 
     /// PnL vector of one unit of the option in slot `slot` (after [`price`]), in coin
@@ -162,11 +271,14 @@ impl ScenarioBatch {
         let base = value(0);
         let factor = self.extended_factor[slot];
         let mut vector = ScenarioVector::ZERO;
-        for (i, v) in vector.standard.iter_mut().enumerate() {
-            *v = value(1 + i) - base;
+        for bucket in 0..PRICE_BUCKETS {
+            for scenario in VolScenario::ALL {
+                vector.standard[bucket * VOL_SCENARIOS + scenario as usize] =
+                    value(standard_row(bucket, scenario)) - base;
+            }
         }
-        for (i, v) in vector.extended.iter_mut().enumerate() {
-            *v = (value(1 + STANDARD_SCENARIOS + i) - base) * factor;
+        for (slot, v) in vector.extended.iter_mut().enumerate() {
+            *v = (value(extended_row(slot)) - base) * factor;
         }
         vector
     }
@@ -249,6 +361,38 @@ mod tests {
                 batched,
                 "same bits whatever the batch"
             );
+        }
+    }
+
+    /// Sharing ln(F/K) and σ√T across rows changes no bit: every row equals the generic
+    /// price-only batch on the same rows, including rows the scalar path takes.
+    #[test]
+    fn shared_rows_give_the_bits_of_pricing_each_row() {
+        let params = PmParams::BTC;
+        let mut batch = ScenarioBatch::with_capacity(64);
+        for index in 0..64 {
+            let step = index as f64;
+            let option = ScenarioOption {
+                kind: if index % 2 == 0 {
+                    OptionKind::Call
+                } else {
+                    OptionKind::Put
+                },
+                strike: 40_000.0 + 1_500.0 * step,
+                years: if index % 11 == 0 { 0.0 } else { 0.0005 + 0.03 * step },
+                inverse: index % 3 == 0,
+                forward: 90_000.0,
+                vol: if index % 13 == 0 { 0.0 } else { 0.2 + 0.02 * step },
+            };
+            batch.push(&option, &params).expect("valid");
+        }
+        batch.price().expect("priced");
+        let rows = batch.inputs.len();
+        let mut alone = vec![f64::NAN; rows];
+        crate::pricing::black76_batch_price(&batch.inputs.as_batch(), &mut alone)
+            .expect("valid rows");
+        for (row, (a, b)) in batch.price_usd[..rows].iter().zip(&alone).enumerate() {
+            assert_eq!(a.to_bits(), b.to_bits(), "row {row}: {a:e} vs {b:e}");
         }
     }
 

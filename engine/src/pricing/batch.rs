@@ -11,7 +11,9 @@ use thiserror::Error;
 
 use super::black76::{OptionInputs, OptionKind, black76_unchecked};
 use super::error::PricingError;
-use super::lanes::price_lanes;
+use super::lanes::{
+    SharedRows, log_moneyness_lanes, price_lanes, price_only_lanes, price_only_lanes_shared,
+};
 
 /// Options to price, one per index; every slice must have the same length.
 #[derive(Clone, Copy, Debug)]
@@ -112,6 +114,182 @@ pub fn black76_batch(
         }
     }
     Ok(())
+}
+
+/// Prices only (no Greeks) of every option of `inputs` into `price_usd`: validated in one
+/// pass first (a bad row is reported by index and nothing is written). Same values as
+/// `black76_batch(..).price_usd`. Allocates nothing.
+pub fn black76_batch_price(
+    inputs: &BatchInputs<'_>,
+    price_usd: &mut [f64],
+) -> Result<(), BatchPricingError> {
+    let count = inputs.len();
+    let lengths = [
+        inputs.forward.len(),
+        inputs.strike.len(),
+        inputs.years.len(),
+        inputs.vol.len(),
+        inputs.rate.len(),
+        price_usd.len(),
+    ];
+    if let Some(&found) = lengths.iter().find(|&&length| length != count) {
+        return Err(BatchPricingError::LengthMismatch {
+            expected: count,
+            found,
+        });
+    }
+    for index in 0..count {
+        inputs
+            .option(index)
+            .validate()
+            .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
+    }
+    black76_batch_price_validated(inputs, price_usd);
+    Ok(())
+}
+
+/// [`black76_batch_price`] on inputs the caller has already validated (every row within
+/// the pricer's domain) and columns of equal length: the scenario grid's path, whose
+/// rows are checked once when built.
+pub(crate) fn black76_batch_price_validated(inputs: &BatchInputs<'_>, price_usd: &mut [f64]) {
+    let count = inputs.len().min(price_usd.len());
+    price_only_dispatch(inputs, price_usd, count);
+    for index in 0..count {
+        if price_usd[index].is_nan() {
+            price_usd[index] = black76_unchecked(&inputs.option(index)).price_usd;
+        }
+    }
+}
+
+/// Prices validated zero-rate rows whose moneyness and σ√T the caller computed once per
+/// distinct forward and vol (the scenario grid): same bits as
+/// [`black76_batch_price_validated`]. Allocates nothing.
+pub(crate) fn black76_batch_price_shared(
+    inputs: &BatchInputs<'_>,
+    shared: &SharedRows<'_>,
+    price_usd: &mut [f64],
+) {
+    let count = inputs.len().min(price_usd.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::env::var_os("KEEL_NO_AVX512").is_none()
+        {
+            // SAFETY: the CPU supports AVX-512F, checked on the line above.
+            unsafe { shared_avx512(inputs, shared, price_usd, count) };
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked on the line above.
+            unsafe { shared_avx2(inputs, shared, price_usd, count) };
+        } else {
+            price_only_lanes_shared(inputs, shared, price_usd, count);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    price_only_lanes_shared(inputs, shared, price_usd, count);
+    for index in 0..count {
+        if price_usd[index].is_nan() {
+            price_usd[index] = black76_unchecked(&inputs.option(index)).price_usd;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn shared_avx512(
+    inputs: &BatchInputs<'_>,
+    shared: &SharedRows<'_>,
+    price_usd: &mut [f64],
+    count: usize,
+) {
+    price_only_lanes_shared(inputs, shared, price_usd, count);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn shared_avx2(
+    inputs: &BatchInputs<'_>,
+    shared: &SharedRows<'_>,
+    price_usd: &mut [f64],
+    count: usize,
+) {
+    price_only_lanes_shared(inputs, shared, price_usd, count);
+}
+
+/// F/K and ln(F/K) per (forward, strike) pair, vectorised: the shared part of the
+/// scenario grid. Same bits as the batch kernel's own.
+pub(crate) fn log_moneyness(
+    forward: &[f64],
+    strike: &[f64],
+    moneyness: &mut [f64],
+    log_moneyness: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::env::var_os("KEEL_NO_AVX512").is_none()
+        {
+            // SAFETY: the CPU supports AVX-512F, checked on the line above.
+            return unsafe { log_moneyness_avx512(forward, strike, moneyness, log_moneyness) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked on the line above.
+            return unsafe { log_moneyness_avx2(forward, strike, moneyness, log_moneyness) };
+        }
+    }
+    log_moneyness_lanes(forward, strike, moneyness, log_moneyness);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn log_moneyness_avx512(f: &[f64], k: &[f64], m: &mut [f64], l: &mut [f64]) {
+    log_moneyness_lanes(f, k, m, l);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn log_moneyness_avx2(f: &[f64], k: &[f64], m: &mut [f64], l: &mut [f64]) {
+    log_moneyness_lanes(f, k, m, l);
+}
+
+/// Runs [`price_only_lanes`] compiled for the widest vector unit this CPU has.
+fn price_only_dispatch(inputs: &BatchInputs<'_>, price_usd: &mut [f64], count: usize) {
+    let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::env::var_os("KEEL_NO_AVX512").is_none()
+        {
+            // SAFETY: the CPU supports AVX-512F, checked on the line above; that is the
+            // only precondition of a `target_feature` function.
+            return unsafe { price_only_avx512(inputs, price_usd, count, zero_rate) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked on the line above.
+            return unsafe { price_only_avx2(inputs, price_usd, count, zero_rate) };
+        }
+    }
+    price_only_any(inputs, price_usd, count, zero_rate);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn price_only_avx512(inputs: &BatchInputs<'_>, price_usd: &mut [f64], count: usize, zero: bool) {
+    price_only_any(inputs, price_usd, count, zero);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn price_only_avx2(inputs: &BatchInputs<'_>, price_usd: &mut [f64], count: usize, zero: bool) {
+    price_only_any(inputs, price_usd, count, zero);
+}
+
+#[inline(always)]
+fn price_only_any(inputs: &BatchInputs<'_>, price_usd: &mut [f64], count: usize, zero: bool) {
+    if zero {
+        price_only_lanes::<true>(inputs, price_usd, count);
+    } else {
+        price_only_lanes::<false>(inputs, price_usd, count);
+    }
 }
 
 /// Runs [`price_lanes`] compiled for the widest vector unit this CPU has.
@@ -256,6 +434,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn price_only_gives_the_bits_of_the_full_batch() {
+        for zero_rate in [false, true] {
+            let mut columns = chain(257);
+            if zero_rate {
+                columns.rate.iter_mut().for_each(|rate| *rate = 0.0);
+            }
+            let (result, full) = run(&columns);
+            result.expect("valid batch");
+            let mut prices = vec![f64::NAN; 257];
+            black76_batch_price(&columns.as_batch(), &mut prices).expect("valid batch");
+            for (index, (a, b)) in prices.iter().zip(&full.price_usd).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "option {index}: {a:e} vs {b:e}");
+            }
+        }
+        let mut columns = chain(10);
+        columns.vol[3] = -1.0;
+        let mut prices = vec![f64::NAN; 10];
+        assert!(matches!(
+            black76_batch_price(&columns.as_batch(), &mut prices),
+            Err(BatchPricingError::InvalidOption { index: 3, .. })
+        ));
+        assert!(prices.iter().all(|p| p.is_nan()), "nothing written");
     }
 
     #[test]

@@ -79,6 +79,129 @@ pub(crate) fn price_lanes<const ZERO_RATE: bool>(
     }
 }
 
+/// Prices only (no Greeks) of `inputs[..count]` into `price_usd`, NaN where the scalar
+/// path must take over: the scenario grid's kernel, which reads nothing else. Same bits
+/// as the price of [`price_lanes`].
+#[inline(always)]
+pub(crate) fn price_only_lanes<const ZERO_RATE: bool>(
+    inputs: &BatchInputs<'_>,
+    price_usd: &mut [f64],
+    count: usize,
+) {
+    let mut stage = Stage::new();
+    let mut start = 0;
+    while start < count {
+        let len = LANE_CHUNK.min(count - start);
+        let range = start..start + len;
+        stage_moneyness(&mut stage, inputs, range.clone());
+        stage_gaussians::<ZERO_RATE>(&mut stage, inputs, range.clone());
+        stage_distribution(&mut stage, len);
+        stage_price::<ZERO_RATE>(&stage, inputs, &mut price_usd[range.clone()], range);
+        start += len;
+    }
+}
+
+/// Per-row inputs of [`price_only_lanes_shared`]: what rows sharing a forward (ln F/K) or
+/// a vol (σ√T and its inverse) computed once. Each value must be the one
+/// [`stage_moneyness`] would compute for the row, so results are the same bits.
+pub(crate) struct SharedRows<'a> {
+    pub moneyness: &'a [f64],
+    pub log_moneyness: &'a [f64],
+    pub std_dev: &'a [f64],
+    pub inverse_std_dev: &'a [f64],
+}
+
+/// [`price_only_lanes`] with each row's moneyness, ln moneyness and σ√T given: the
+/// scenario grid, where 36 rows share 18 forwards and 3 vols. Zero rate only.
+#[inline(always)]
+pub(crate) fn price_only_lanes_shared(
+    inputs: &BatchInputs<'_>,
+    shared: &SharedRows<'_>,
+    price_usd: &mut [f64],
+    count: usize,
+) {
+    let mut stage = Stage::new();
+    let mut start = 0;
+    while start < count {
+        let len = LANE_CHUNK.min(count - start);
+        let range = start..start + len;
+        let moneyness = &shared.moneyness[range.clone()];
+        let log_moneyness = &shared.log_moneyness[range.clone()];
+        let std_dev = &shared.std_dev[range.clone()];
+        let inverse_std_dev = &shared.inverse_std_dev[range.clone()];
+        for i in 0..len {
+            let d1 = log_moneyness[i] * inverse_std_dev[i] + 0.5 * std_dev[i];
+            stage.moneyness[i] = moneyness[i];
+            stage.inverse_std_dev[i] = inverse_std_dev[i];
+            stage.d1[i] = d1;
+            stage.d2[i] = d1 - std_dev[i];
+        }
+        stage_gaussians::<true>(&mut stage, inputs, range.clone());
+        stage_distribution(&mut stage, len);
+        stage_price::<true>(&stage, inputs, &mut price_usd[range.clone()], range);
+        start += len;
+    }
+}
+
+/// F/K and ln(F/K) of `forward[i]` against `strike[i]`, as [`stage_moneyness`] computes
+/// them (one division, one `ln` each).
+#[inline(always)]
+pub(crate) fn log_moneyness_lanes(
+    forward: &[f64],
+    strike: &[f64],
+    moneyness: &mut [f64],
+    log_moneyness: &mut [f64],
+) {
+    let len = forward
+        .len()
+        .min(strike.len())
+        .min(moneyness.len())
+        .min(log_moneyness.len());
+    for i in 0..len {
+        let inverse_forward_strike = 1.0 / (forward[i] * strike[i]);
+        let m = forward[i] * forward[i] * inverse_forward_strike;
+        moneyness[i] = m;
+        log_moneyness[i] = fast_math::ln(m);
+    }
+}
+
+/// The price alone, with NaN marking the options the scalar path must take (the same
+/// rule and arithmetic as [`stage_greeks`]).
+#[inline(always)]
+fn stage_price<const ZERO_RATE: bool>(
+    stage: &Stage,
+    inputs: &BatchInputs<'_>,
+    price: &mut [f64],
+    range: std::ops::Range<usize>,
+) {
+    let len = range.len();
+    let kind = &inputs.kind[range.clone()];
+    let forward = &inputs.forward[range.clone()];
+    let strike = &inputs.strike[range.clone()];
+    let years = &inputs.years[range.clone()];
+    let rate = &inputs.rate[range];
+    for i in 0..len {
+        let is_call = kind[i] == OptionKind::Call;
+        let (long, short) = if forward[i] <= strike[i] {
+            (forward[i] * stage.n_d1[i], strike[i] * stage.n_d2[i])
+        } else {
+            (strike[i] * stage.n_minus_d2[i], forward[i] * stage.n_minus_d1[i])
+        };
+        let time_value = long - short;
+        let intrinsic = if is_call {
+            (forward[i] - strike[i]).max(0.0)
+        } else {
+            (strike[i] - forward[i]).max(0.0)
+        };
+        let price_usd = stage.discount[i] * (intrinsic + time_value);
+        let regular = stage.d1[i].abs() <= CENTRAL_LIMIT
+            && stage.d2[i].abs() <= CENTRAL_LIMIT
+            && (ZERO_RATE || (rate[i] * years[i]).abs() <= RATE_YEARS_MAX)
+            && time_value * CANCELLATION_RATIO >= long;
+        price[i] = if regular { price_usd } else { f64::NAN };
+    }
+}
+
 /// F/K, 1/F, √T, 1/(σ√T), d1, d2. Two divisions per option.
 #[inline(always)]
 fn stage_moneyness(stage: &mut Stage, inputs: &BatchInputs<'_>, range: std::ops::Range<usize>) {
@@ -93,6 +216,8 @@ fn stage_moneyness(stage: &mut Stage, inputs: &BatchInputs<'_>, range: std::ops:
         let sqrt_years = years[i].sqrt();
         let std_dev = vol[i] * sqrt_years;
         let inverse_std_dev = 1.0 / std_dev;
+        // The scenario path (`log_moneyness_lanes`, `price_only_lanes_shared`) repeats
+        // these operations in this order: keep them in step.
         let d1 = fast_math::ln(moneyness) * inverse_std_dev + 0.5 * std_dev;
         stage.moneyness[i] = moneyness;
         stage.inverse_forward[i] = strike[i] * inverse_forward_strike;

@@ -8,10 +8,10 @@ pub mod error;
 pub mod fast_math;
 pub mod implied_vol;
 pub mod inverse;
-mod lanes;
+pub(crate) mod lanes;
 pub mod normal;
 
-pub use batch::{BatchGreeks, BatchInputs, BatchPricingError, black76_batch};
+pub use batch::{BatchGreeks, BatchInputs, BatchPricingError, black76_batch, black76_batch_price};
 pub use black76::{Greeks, OptionInputs, OptionKind, black76, black76_price};
 pub use columns::{GreeksColumns, OptionColumns};
 pub use error::PricingError;

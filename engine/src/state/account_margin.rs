@@ -11,6 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 use super::account::{AccountState, QUOTE_CURRENCY, RiskKey};
 use super::contract_margin::pm_contract;
 use super::contract_risk::ContractRisk;
+use super::id_map::IdMap;
 use super::instrument_state::InstrumentState;
 use crate::events::ids::UNDERLYINGS_MAX;
 use crate::events::{
@@ -176,7 +177,7 @@ impl Evaluation {
 /// The market data margin needs, borrowed from the shard.
 #[derive(Clone, Copy)]
 pub struct MarginMarket<'a> {
-    pub instruments: &'a BTreeMap<InstrumentId, InstrumentState>,
+    pub instruments: &'a IdMap<InstrumentId, InstrumentState>,
     pub index_prices: &'a BTreeMap<UnderlyingId, (u64, f64)>,
     pub risk_params: &'a BTreeMap<UnderlyingId, RiskParams>,
     pub now_ns: u64,

@@ -66,6 +66,16 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
                 continue;
             };
             let quantity = position.quantity.to_f64().unwrap_or(0.0);
+            // The f64 copy revaluation uses must be the decimal's, exactly.
+            let held = instrument.holders.get(&id).copied().unwrap_or(f64::NAN);
+            if held.to_bits() != quantity.to_bits() {
+                return Err(Discrepancy {
+                    account: Some(id),
+                    what: format!("holder quantity of instrument {}", instrument_id.0),
+                    incremental: held,
+                    recomputed: quantity,
+                });
+            }
             let term = instrument.risk * quantity;
             let scale = term.fields().iter().fold(0.0f64, |m, v| m.max(v.abs()));
             let r = risk.entry(instrument.risk_key()).or_default();

@@ -116,6 +116,52 @@ pub fn value_at(definition: &InstrumentDefinition, contract_size: f64, price: f6
     Some(price * contract_size)
 }
 
+/// The model's inputs for an option contract at `mark` and `now_ns`.
+fn option_inputs(
+    definition: &InstrumentDefinition,
+    strike: f64,
+    mark: &Mark,
+    now_ns: u64,
+) -> OptionInputs {
+    OptionInputs {
+        kind: match definition.right {
+            OptionRight::Call => OptionKind::Call,
+            OptionRight::Put => OptionKind::Put,
+        },
+        forward: mark.forward,
+        strike,
+        years: (definition.expiry_ns as f64 - now_ns as f64) / YEAR_NS,
+        vol: mark.mark_iv,
+        rate: 0.0,
+    }
+}
+
+/// Whether [`contract_risk`] can value a contract at `mark` — the same domain checks
+/// without pricing: a mark is checked on arrival and priced once, at the batch end.
+pub fn contract_priceable(
+    definition: &InstrumentDefinition,
+    contract_size: f64,
+    strike: f64,
+    mark: &Mark,
+    now_ns: u64,
+) -> bool {
+    let Some(value) = value_at(definition, contract_size, mark.mark_price) else {
+        return false;
+    };
+    if !value.is_finite() {
+        return false;
+    }
+    match (definition.kind, definition.settlement) {
+        (InstrumentKind::Option, _) => option_inputs(definition, strike, mark, now_ns)
+            .validate()
+            .is_ok(),
+        (InstrumentKind::Future | InstrumentKind::Perpetual, Settlement::Inverse) => {
+            (contract_size / mark.forward).is_finite()
+        }
+        _ => contract_size.is_finite(),
+    }
+}
+
 /// Value and Greeks of one contract at `mark`, at time `now_ns`. Never NaN: inputs the
 /// model refuses give `None` (the caller rejects the mark instead).
 pub fn contract_risk(
@@ -129,18 +175,7 @@ pub fn contract_risk(
     let forward = mark.forward;
     let risk = match (definition.kind, definition.settlement) {
         (InstrumentKind::Option, settlement) => {
-            let years = (definition.expiry_ns as f64 - now_ns as f64) / YEAR_NS;
-            let inputs = OptionInputs {
-                kind: match definition.right {
-                    OptionRight::Call => OptionKind::Call,
-                    OptionRight::Put => OptionKind::Put,
-                },
-                forward,
-                strike,
-                years,
-                vol: mark.mark_iv,
-                rate: 0.0,
-            };
+            let inputs = option_inputs(definition, strike, mark, now_ns);
             let usd = black76(&inputs).ok()?;
             let delta_coin = match settlement {
                 Settlement::Inverse => coin_greeks(&inputs, &usd).delta_coin,

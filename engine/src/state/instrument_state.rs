@@ -26,8 +26,9 @@ pub struct InstrumentState {
     pub dirty: bool,
     /// Settled at expiry: no more fills or marks.
     pub settled: bool,
-    /// Accounts with a non-zero position (value unused: a set).
-    pub holders: SortedVecMap<AccountId, ()>,
+    /// Accounts with a non-zero position, and the position in contracts as f64 (a copy of
+    /// the exact decimal, refreshed whenever it changes, so revaluation never converts).
+    pub holders: SortedVecMap<AccountId, f64>,
 }
 
 impl InstrumentState {

@@ -9,6 +9,7 @@ pub mod contract_margin;
 pub mod contract_risk;
 pub mod driver;
 pub mod hash;
+pub mod id_map;
 pub mod instrument_state;
 pub mod liquidation;
 pub mod parking;
@@ -26,6 +27,7 @@ pub use account_margin::{Condition, CurrencyMargin, TradingState};
 pub use alerts::{ALERTS_RECENT_MAX, Alert, AlertLog};
 pub use contract_risk::ContractRisk;
 pub use driver::{BATCH_EVENTS_MAX, Step, ends_batch};
+pub use id_map::{DenseKey, IdMap};
 pub use liquidation::{LiquidationDistance, LiquidationError, LiquidationPoint};
 pub use parking::{
     PARKED_FILL_TTL_NS, PARKED_FILLS_MAX, PARKED_FILLS_TOTAL_MAX, ParkedFill, Parking,

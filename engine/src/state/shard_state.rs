@@ -14,7 +14,8 @@ use super::contract_margin::{
     ContractMargin, add_totals, contract_margin, future_margin, option_margin, pm_contract,
     scenario_option,
 };
-use super::contract_risk::{ContractRisk, Mark, contract_risk, value_at};
+use super::id_map::IdMap;
+use super::contract_risk::{ContractRisk, Mark, contract_priceable, contract_risk, value_at};
 use super::instrument_state::InstrumentState;
 use super::parking::{ParkedFill, Parking};
 use super::rejection::{RejectReason, RejectionCounts};
@@ -90,8 +91,8 @@ pub enum Outcome {
 pub struct ShardState {
     pub shard_index: u32,
     pub shard_count: u32,
-    pub instruments: BTreeMap<InstrumentId, InstrumentState>,
-    pub accounts: BTreeMap<AccountId, AccountState>,
+    pub instruments: IdMap<InstrumentId, InstrumentState>,
+    pub accounts: IdMap<AccountId, AccountState>,
     pub index_prices: BTreeMap<UnderlyingId, (u64, f64)>,
     pub risk_params: BTreeMap<UnderlyingId, RiskParams>,
     /// Rejected market events (every shard sees and counts these alike).
@@ -139,8 +140,8 @@ impl ShardState {
         ShardState {
             shard_index,
             shard_count,
-            instruments: BTreeMap::new(),
-            accounts: BTreeMap::new(),
+            instruments: IdMap::new(),
+            accounts: IdMap::new(),
             index_prices: BTreeMap::new(),
             risk_params: BTreeMap::new(),
             market_rejections: RejectionCounts::default(),
@@ -173,6 +174,20 @@ impl ShardState {
             .iter()
             .map(|(i, s)| (s.definition.name, *i))
             .collect();
+    }
+
+    /// Sets every holder's f64 quantity from its position (restoring a snapshot).
+    pub(crate) fn rebuild_holder_quantities(&mut self) {
+        let ShardState {
+            instruments,
+            accounts,
+            ..
+        } = self;
+        for (id, instrument) in instruments.iter_mut() {
+            for (holder, quantity) in instrument.holders.iter_mut() {
+                *quantity = accounts.get(holder).map_or(0.0, |a| a.quantity_f64(id));
+            }
+        }
     }
 
     pub fn owns(&self, account: AccountId) -> bool {
@@ -379,11 +394,10 @@ impl ShardState {
             let change = new_risk - instrument.risk;
             instrument.risk = new_risk;
             let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
-            for holder in instrument.holders.keys() {
+            for (holder, &quantity) in instrument.holders.iter() {
                 let Some(account) = accounts.get_mut(holder) else {
                     continue;
                 };
-                let quantity = account.quantity_f64(&id);
                 account.add_risk(key, bucket, change * quantity);
                 touch(account, *holder, instrument.mark_seq, dirty_accounts);
             }
@@ -707,16 +721,15 @@ impl ShardState {
             mark_iv: ticker.mark_iv,
             forward: ticker.forward,
         };
-        // Refuse a mark the model cannot price now rather than carry it to the batch end.
-        if contract_risk(
+        // Refuse a mark the model cannot price rather than carry it to the batch end (the
+        // domain checks alone: it is priced once, at the batch end).
+        if !contract_priceable(
             &instrument.definition,
             instrument.contract_size,
             instrument.strike,
             &mark,
             now_ns,
-        )
-        .is_none()
-        {
+        ) {
             return Outcome::Rejected(RejectReason::UnpricedMark);
         }
         instrument.mark = Some(mark);
@@ -837,7 +850,7 @@ impl ShardState {
             instrument.holders.remove(&fill.account);
         } else {
             *account.positions.entry_or_default(fill.instrument) = after;
-            instrument.holders.insert(fill.account, ());
+            instrument.holders.insert(fill.account, quantity_after);
         }
         *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
         account.cash.insert(currency, new_cash);
@@ -953,7 +966,7 @@ impl ShardState {
         };
         let currency = instrument.currency();
         let holders = std::mem::take(&mut instrument.holders);
-        for (&holder, ()) in &holders {
+        for (&holder, _) in holders.iter() {
             let Some(account) = self.accounts.get_mut(&holder) else {
                 continue;
             };
@@ -1087,7 +1100,7 @@ fn touch(account: &mut AccountState, id: AccountId, seq: u64, dirty: &mut Vec<Ac
 /// are flagged not current.
 fn change_margin(
     instrument: &mut InstrumentState,
-    accounts: &mut BTreeMap<AccountId, AccountState>,
+    accounts: &mut IdMap<AccountId, AccountState>,
     new: Result<ContractMargin, MarginError>,
     mark: &Mark,
     now_ns: u64,
@@ -1099,20 +1112,20 @@ fn change_margin(
     };
     let old = instrument.margin;
     instrument.margin = new;
-    let (id, key) = (instrument.definition.id, instrument.risk_key());
-    for holder in instrument.holders.keys() {
+    let key = instrument.risk_key();
+    for (holder, &quantity) in instrument.holders.iter() {
         let Some(account) = accounts.get_mut(holder) else {
             continue;
         };
-        let change = new.change_from(&old, account.quantity_f64(&id));
+        let change = new.change_from(&old, quantity);
         add_totals(account.pm_totals.entry(key).or_default(), &change);
     }
 }
 
 /// Prices the options queued in the scenario batch and installs their margin inputs.
 fn flush_margin_batch(
-    instruments: &mut BTreeMap<InstrumentId, InstrumentState>,
-    accounts: &mut BTreeMap<AccountId, AccountState>,
+    instruments: &mut IdMap<InstrumentId, InstrumentState>,
+    accounts: &mut IdMap<AccountId, AccountState>,
     scratch: &mut Scratch,
     now_ns: u64,
 ) {

@@ -264,7 +264,8 @@ pub fn decode_state(
                 mark_seq: i.mark_seq,
                 dirty: i.dirty,
                 settled: i.settled,
-                holders: i.holders.into_iter().map(|h| (h, ())).collect(),
+                // Quantities are restored from the positions below.
+                holders: i.holders.into_iter().map(|h| (h, 0.0)).collect(),
             },
         );
     }
@@ -326,6 +327,7 @@ pub fn decode_state(
     state.revaluation_failures = image.revaluation_failures;
     state.ledger_overflows = image.ledger_overflows;
     state.rebuild_name_indexes();
+    state.rebuild_holder_quantities();
     state.restore_dirty_instruments(&image.dirty);
     state.now_ns = image.now_ns;
     state.events_applied = image.events_applied;
