@@ -15,10 +15,10 @@
 use std::hint::black_box;
 
 use criterion::Criterion;
-use keel_benches::paired;
 use keel_benches::option_book::{
     ACCOUNT, BTC, INDEX, OPTIONS, at, book, full_revaluation, mark_coin, state, tick,
 };
+use keel_benches::paired;
 use keel_engine::events::{Dec, EventBody, Fill, Side};
 use keel_engine::state::{HypotheticalFill, ShardState};
 use rust_decimal::Decimal;

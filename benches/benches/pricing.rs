@@ -3,7 +3,6 @@
 //! Rust) on the same inputs, measured in the same run. Run: `cargo bench -p keel-benches
 //! --bench pricing`. Targets (DESIGN 8): scalar ≤ 40 ns, batch ≤ 10 ns/option, IV ≤ 150 ns.
 
-
 use criterion::{Criterion, Throughput};
 use keel_benches::option_chain::{
     crate_iv, crate_price_only, keel_batch, keel_iv, option_chain, scalar_greeks_sum,

@@ -68,10 +68,7 @@ pub fn run_channel_pipeline(
     for (index, event) in events.iter().enumerate() {
         let seq = first_seq + index as u64;
         let due_ns = pacer.next_due_ns();
-        if to_journal
-            .send((*event, seq, due_ns))
-            .is_err()
-        {
+        if to_journal.send((*event, seq, due_ns)).is_err() {
             break;
         }
     }

@@ -237,4 +237,3 @@ pub fn full_revaluation(listed: &[Listed], forward: f64) -> f64 {
     )
     .map_or(f64::NAN, |(_, _, breakdown)| breakdown.initial_margin)
 }
-

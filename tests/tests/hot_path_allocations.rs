@@ -11,8 +11,8 @@ use std::cell::Cell;
 
 use keel_engine::events::{Event, EventEncoder, decode};
 use keel_engine::runtime::FLAG_BATCH_END;
-use keel_engine::state::{ShardState, ends_batch};
 use keel_engine::state::checker::check;
+use keel_engine::state::{ShardState, ends_batch};
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{Durability, JournalConfig, JournalWriter};
 

@@ -4,8 +4,8 @@
 
 use keel_engine::events::Event;
 use keel_engine::runtime::{
-    PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover,
-    recover_to_continue, replay, run_pipeline, shard_store_name,
+    PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover, recover_to_continue, replay,
+    run_pipeline, shard_store_name,
 };
 use keel_engine::state::hash::combined_hash;
 use keel_engine::state::{ShardState, SnapshotError, decode_state, encode_state};

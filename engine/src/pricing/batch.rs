@@ -13,6 +13,7 @@ use super::black76::{OptionInputs, OptionKind, black76_unchecked};
 use super::error::PricingError;
 use super::lanes::{
     SharedRows, log_moneyness_lanes, price_lanes, price_only_lanes, price_only_lanes_shared,
+    price_tail_rows,
 };
 
 /// Options to price, one per index; every slice must have the same length.
@@ -138,36 +139,62 @@ pub fn black76_batch_price(
             found,
         });
     }
-    for index in 0..count {
-        inputs
-            .option(index)
-            .validate()
-            .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
+    // A branch-free pass proves the common case valid; only when it cannot do the exact
+    // per-row checks run (and name the first bad row).
+    if !all_in_common_domain(inputs) {
+        for index in 0..count {
+            inputs
+                .option(index)
+                .validate()
+                .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
+        }
     }
-    black76_batch_price_validated(inputs, price_usd);
+    price_only_dispatch(inputs, price_usd, count);
+    for (index, price) in price_usd.iter_mut().enumerate() {
+        if price.is_nan() {
+            *price = black76_unchecked(&inputs.option(index)).price_usd;
+        }
+    }
     Ok(())
 }
 
-/// [`black76_batch_price`] on inputs the caller has already validated (every row within
-/// the pricer's domain) and columns of equal length: the scenario grid's path, whose
-/// rows are checked once when built.
-pub(crate) fn black76_batch_price_validated(inputs: &BatchInputs<'_>, price_usd: &mut [f64]) {
-    let count = inputs.len().min(price_usd.len());
-    price_only_dispatch(inputs, price_usd, count);
-    for index in 0..count {
-        if price_usd[index].is_nan() {
-            price_usd[index] = black76_unchecked(&inputs.option(index)).price_usd;
-        }
+/// Forwards and strikes within 1e±100 of each other (so F/K is a normal number),
+/// finite years ≤ `YEARS_MAX`, |rate| ≤ `RATE_MAX`, 0 ≤ σ ≤ `VOL_MAX`: a sufficient
+/// condition for `OptionInputs::validate` on every row, checked without branches or
+/// divisions (NaN fails every comparison).
+fn all_in_common_domain(inputs: &BatchInputs<'_>) -> bool {
+    use super::black76::{RATE_MAX, VOL_MAX, YEARS_MAX};
+    const LOW: f64 = 1e-100;
+    const HIGH: f64 = 1e100;
+    let mut ok = true;
+    let rows = inputs
+        .forward
+        .iter()
+        .zip(inputs.strike)
+        .zip(inputs.years)
+        .zip(inputs.vol)
+        .zip(inputs.rate);
+    for ((((&forward, &strike), &years), &vol), &rate) in rows {
+        ok &= (LOW..=HIGH).contains(&forward)
+            & (LOW..=HIGH).contains(&strike)
+            & (f64::MIN..=YEARS_MAX).contains(&years)
+            & (rate.abs() <= RATE_MAX)
+            & (0.0..=VOL_MAX).contains(&vol);
     }
+    ok
 }
 
 /// Prices validated zero-rate rows whose moneyness and σ√T the caller computed once per
-/// distinct forward and vol (the scenario grid): same bits as
-/// [`black76_batch_price_validated`]. Allocates nothing.
+/// distinct forward and vol (the scenario grid). Regular rows get the bits of
+/// [`black76_batch_price_validated`]; rows in the normal tails get a second vectorised
+/// pass (`price_tail_rows`, within 1e-14 relative of the scalar path, or below
+/// `NEGLIGIBLE_TIME_VALUE` of the forward in absolute terms); the rest take the scalar
+/// path. `tail_rows` is working memory (capacity: the rows). Allocates nothing.
 pub(crate) fn black76_batch_price_shared(
     inputs: &BatchInputs<'_>,
     shared: &SharedRows<'_>,
     price_usd: &mut [f64],
+    tail_rows: &mut Vec<u32>,
 ) {
     let count = inputs.len().min(price_usd.len());
     #[cfg(target_arch = "x86_64")]
@@ -186,11 +213,42 @@ pub(crate) fn black76_batch_price_shared(
     }
     #[cfg(not(target_arch = "x86_64"))]
     price_only_lanes_shared(inputs, shared, price_usd, count);
-    for index in 0..count {
+    tail_rows.clear();
+    tail_rows.extend((0..count as u32).filter(|&row| price_usd[row as usize].is_nan()));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::env::var_os("KEEL_NO_AVX512").is_none()
+        {
+            // SAFETY: the CPU supports AVX-512F, checked on the line above.
+            unsafe { tails_avx512(inputs, shared, price_usd, tail_rows) };
+        } else if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked on the line above.
+            unsafe { tails_avx2(inputs, shared, price_usd, tail_rows) };
+        } else {
+            price_tail_rows(inputs, shared, price_usd, tail_rows);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    price_tail_rows(inputs, shared, price_usd, tail_rows);
+    for &index in tail_rows.iter() {
+        let index = index as usize;
         if price_usd[index].is_nan() {
             price_usd[index] = black76_unchecked(&inputs.option(index)).price_usd;
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn tails_avx512(i: &BatchInputs<'_>, s: &SharedRows<'_>, p: &mut [f64], rows: &[u32]) {
+    price_tail_rows(i, s, p, rows);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn tails_avx2(i: &BatchInputs<'_>, s: &SharedRows<'_>, p: &mut [f64], rows: &[u32]) {
+    price_tail_rows(i, s, p, rows);
 }
 
 #[cfg(target_arch = "x86_64")]

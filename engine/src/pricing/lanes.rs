@@ -143,6 +143,101 @@ pub(crate) fn price_only_lanes_shared(
     }
 }
 
+/// Below this fraction of min(F, K), an out-of-the-money value is negligible: its rounding
+/// error after cancellation (≤ a few ε of it, ~1e-34 of the forward) lies far beneath the
+/// resolution of any figure computed from it (a scenario PnL's ulp is ≥ 1e-20 F).
+pub(crate) const NEGLIGIBLE_TIME_VALUE: f64 = 1.0 / (1u64 << 60) as f64;
+/// Largest |d| whose Gaussian factor is computed (exp(−37²/2) ≈ 1e-297, still normal);
+/// beyond it the factor is taken at 37, which only overstates a negligible value.
+const TAIL_D_MAX: f64 = 37.0;
+
+/// `(N(x), N(−x))` for any `x` given `gaussian = exp(−x²/2)`: the central rational for
+/// |x| ≤ 4√2, Cody's scaled-erfc tail beyond. Branch-free (both computed, one selected).
+#[inline(always)]
+fn cdf_pair_any(x: f64, gaussian: f64) -> (f64, f64) {
+    let central = crate::pricing::normal::norm_cdf_pair_central(
+        x.clamp(-CENTRAL_LIMIT, CENTRAL_LIMIT),
+        gaussian,
+    );
+    let y = (x.abs() * std::f64::consts::FRAC_1_SQRT_2).max(4.0);
+    let tail = 0.5 * gaussian * crate::pricing::normal::erfc_scaled_tail(y); // N(−|x|)
+    let tails = if x < 0.0 {
+        (tail, 1.0 - tail)
+    } else {
+        (1.0 - tail, tail)
+    };
+    if x.abs() <= CENTRAL_LIMIT {
+        central
+    } else {
+        tails
+    }
+}
+
+/// Second pass of the scenario grid over rows the main kernel left out, `rows[..]`
+/// (indices into the columns): the normal tails (|d| > 4√2) by Cody's tail rational,
+/// and out-of-the-money values that cancel but are negligible. Writes a price, or NaN
+/// where the scalar path must still take the row (σ√T = 0, or a cancelling value that is
+/// not negligible). Zero rate only.
+#[inline(always)]
+pub(crate) fn price_tail_rows(
+    inputs: &BatchInputs<'_>,
+    shared: &SharedRows<'_>,
+    price_usd: &mut [f64],
+    rows: &[u32],
+) {
+    let mut log_moneyness = [0.0; LANE_CHUNK];
+    let mut moneyness = [0.0; LANE_CHUNK];
+    let mut std_dev = [0.0; LANE_CHUNK];
+    let mut inverse_std_dev = [0.0; LANE_CHUNK];
+    let mut forward = [0.0; LANE_CHUNK];
+    let mut strike = [0.0; LANE_CHUNK];
+    let mut is_call = [false; LANE_CHUNK];
+    let mut out = [0.0; LANE_CHUNK];
+    for chunk in rows.chunks(LANE_CHUNK) {
+        let len = chunk.len();
+        for (lane, &row) in chunk.iter().enumerate() {
+            let row = row as usize;
+            log_moneyness[lane] = shared.log_moneyness[row];
+            moneyness[lane] = shared.moneyness[row];
+            std_dev[lane] = shared.std_dev[row];
+            inverse_std_dev[lane] = shared.inverse_std_dev[row];
+            forward[lane] = inputs.forward[row];
+            strike[lane] = inputs.strike[row];
+            is_call[lane] = inputs.kind[row] == OptionKind::Call;
+        }
+        for i in 0..len {
+            let d1 = log_moneyness[i] * inverse_std_dev[i] + 0.5 * std_dev[i];
+            let d2 = d1 - std_dev[i];
+            let gaussian_d1 = fast_math::exp_neg_half_square(d1.clamp(-TAIL_D_MAX, TAIL_D_MAX));
+            let gaussian_d2 = gaussian_d1 * moneyness[i];
+            let (n_d1, n_minus_d1) = cdf_pair_any(d1, gaussian_d1);
+            let (n_d2, n_minus_d2) = cdf_pair_any(d2, gaussian_d2);
+            let (long, short) = if forward[i] <= strike[i] {
+                (forward[i] * n_d1, strike[i] * n_d2)
+            } else {
+                (strike[i] * n_minus_d2, forward[i] * n_minus_d1)
+            };
+            let time_value = long - short;
+            let intrinsic = if is_call[i] {
+                (forward[i] - strike[i]).max(0.0)
+            } else {
+                (strike[i] - forward[i]).max(0.0)
+            };
+            let negligible = long <= NEGLIGIBLE_TIME_VALUE * forward[i].min(strike[i]);
+            let accepted = std_dev[i] > 0.0
+                && std_dev[i].is_finite()
+                && inverse_std_dev[i].is_finite()
+                && d1.is_finite()
+                && (time_value * CANCELLATION_RATIO >= long || negligible);
+            let price = intrinsic + time_value.max(0.0);
+            out[i] = if accepted { price } else { f64::NAN };
+        }
+        for (lane, &row) in chunk.iter().enumerate() {
+            price_usd[row as usize] = out[lane];
+        }
+    }
+}
+
 /// F/K and ln(F/K) of `forward[i]` against `strike[i]`, as [`stage_moneyness`] computes
 /// them (one division, one `ln` each).
 #[inline(always)]
@@ -185,7 +280,10 @@ fn stage_price<const ZERO_RATE: bool>(
         let (long, short) = if forward[i] <= strike[i] {
             (forward[i] * stage.n_d1[i], strike[i] * stage.n_d2[i])
         } else {
-            (strike[i] * stage.n_minus_d2[i], forward[i] * stage.n_minus_d1[i])
+            (
+                strike[i] * stage.n_minus_d2[i],
+                forward[i] * stage.n_minus_d1[i],
+            )
         };
         let time_value = long - short;
         let intrinsic = if is_call {

@@ -152,7 +152,7 @@ pub fn norm_cdf_pair_central(x: f64, gaussian: f64) -> (f64, f64) {
 /// Cody's `erfc(y)·exp(y²)` for `y > 4`.
 #[allow(clippy::excessive_precision)]
 #[inline(always)]
-fn erfc_scaled_tail(y: f64) -> f64 {
+pub(crate) fn erfc_scaled_tail(y: f64) -> f64 {
     const P: [f64; 6] = [
         0.305_326_634_961_232_344,
         0.360_344_899_949_804_439,

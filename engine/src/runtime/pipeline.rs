@@ -62,7 +62,9 @@ impl std::str::FromStr for Topology {
         match text {
             "fused" => Ok(Topology::Fused),
             "staged" => Ok(Topology::Staged),
-            _ => Err(format!("topology must be 'fused' or 'staged', got '{text}'")),
+            _ => Err(format!(
+                "topology must be 'fused' or 'staged', got '{text}'"
+            )),
         }
     }
 }

@@ -26,7 +26,9 @@ pub enum ReplayError {
     Decode { seq: u64, error: CodecError },
     /// The record's batch-end flag disagrees with the batch rule: not a journal Keel's
     /// pipeline wrote, so its state could not be reproduced as journaled.
-    #[error("record {seq}: batch-end flag disagrees with the batch rule (every {BATCH_EVENTS_MAX} events)")]
+    #[error(
+        "record {seq}: batch-end flag disagrees with the batch rule (every {BATCH_EVENTS_MAX} events)"
+    )]
     BatchFlag { seq: u64 },
 }
 

@@ -160,10 +160,9 @@ fn reference(events: &[Event], config: &SimConfig) -> Result<(ShardState, u64), 
     };
     for (index, event) in events.iter().enumerate() {
         let seq = index as u64 + 1;
-        if state.step(seq, event).batch_end {
-            if (seq / BATCH_EVENTS_MAX) % config.check_every_batches.max(1) == 0 {
-                inspect(&state, seq)?;
-            }
+        let checked = (seq / BATCH_EVENTS_MAX) % config.check_every_batches.max(1) == 0;
+        if state.step(seq, event).batch_end && checked {
+            inspect(&state, seq)?;
         }
     }
     state.finish_batch();

@@ -56,6 +56,73 @@ pub struct AccountState {
     pub transfer_ids: Vec<u64>,
     /// This account's events rejected so far (reported, not hashed).
     pub rejected_events: u64,
+    /// Standard-margin accounts: each position's margin as last computed (derived state,
+    /// neither hashed nor imaged: rebuilt from the positions).
+    pub standard_terms: StandardTerms,
+}
+
+/// One position's standard margin, kept so a batch end recomputes only the positions
+/// whose inputs changed (quantity, mark, or their underlying's index).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StandardTerm {
+    /// Contracts, the f64 copy of the position's decimal.
+    pub quantity: f64,
+    pub underlying: UnderlyingId,
+    pub currency: UnderlyingId,
+    /// (initial, maintenance) in the currency; `None` when it cannot be computed.
+    pub margin: Option<(f64, f64)>,
+    /// An input changed since `margin` was computed.
+    pub stale: bool,
+}
+
+/// The standard-margin terms of an account's positions, in instrument order. Compared
+/// equal whatever they hold: a cache, which the checker verifies against a from-scratch
+/// evaluation.
+#[derive(Clone, Debug, Default)]
+pub struct StandardTerms(pub SortedVecMap<InstrumentId, StandardTerm>);
+
+impl PartialEq for StandardTerms {
+    fn eq(&self, _: &StandardTerms) -> bool {
+        true
+    }
+}
+
+impl StandardTerms {
+    /// The position in `instrument` is now `quantity` contracts (0: closed).
+    pub fn set_quantity(
+        &mut self,
+        instrument: InstrumentId,
+        underlying: UnderlyingId,
+        currency: UnderlyingId,
+        quantity: f64,
+    ) {
+        if quantity == 0.0 {
+            self.0.remove(&instrument);
+            return;
+        }
+        let term = StandardTerm {
+            quantity,
+            underlying,
+            currency,
+            margin: None,
+            stale: true,
+        };
+        self.0.insert(instrument, term);
+    }
+
+    pub fn mark_stale(&mut self, instrument: &InstrumentId) {
+        if let Some(term) = self.0.get_mut(instrument) {
+            term.stale = true;
+        }
+    }
+
+    pub fn mark_underlying_stale(&mut self, underlying: UnderlyingId) {
+        for (_, term) in self.0.iter_mut() {
+            if term.underlying == underlying {
+                term.stale = true;
+            }
+        }
+    }
 }
 
 impl AccountState {
@@ -78,6 +145,7 @@ impl AccountState {
             cause_seq: 0,
             transfer_ids: Vec::new(),
             rejected_events: 0,
+            standard_terms: StandardTerms::default(),
         }
     }
 

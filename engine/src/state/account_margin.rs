@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rkyv::{Archive, Deserialize, Serialize};
 use rust_decimal::prelude::ToPrimitive;
 
-use super::account::{AccountState, QUOTE_CURRENCY, RiskKey};
+use super::account::{AccountState, QUOTE_CURRENCY, RiskKey, StandardTerms};
 use super::contract_margin::pm_contract;
 use super::contract_risk::ContractRisk;
 use super::id_map::IdMap;
@@ -289,6 +289,27 @@ pub struct MarginInputs<'a> {
     pub ledger_currencies: &'a mut dyn Iterator<Item = UnderlyingId>,
     /// Quantity of each position (what-if overrides), for standard margin.
     pub positions: &'a mut dyn Iterator<Item = (InstrumentId, f64)>,
+    /// Standard margin per position, already current (`refresh_standard_terms`): used
+    /// instead of `positions` when given.
+    pub standard_terms: Option<&'a StandardTerms>,
+}
+
+/// Recomputes the standard margin of the positions whose inputs changed (quantity, mark
+/// or index): what a batch end does before evaluating a standard-margin account.
+pub fn refresh_standard_terms(account: &mut AccountState, market: &MarginMarket<'_>) {
+    if account.margin_model != MarginModel::Standard {
+        return;
+    }
+    for (id, term) in account.standard_terms.0.iter_mut() {
+        if !term.stale {
+            continue;
+        }
+        term.stale = false;
+        term.margin = market
+            .instruments
+            .get(id)
+            .and_then(|instrument| position_standard_margin(instrument, term.quantity, market));
+    }
 }
 
 /// Evaluates an account: margin per currency, limit checks, conditions. Allocates
@@ -326,6 +347,22 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
                     }
                     None if !is_empty => entry.complete = false,
                     None => {}
+                }
+            }
+        }
+        MarginModel::Standard if inputs.standard_terms.is_some() => {
+            let terms = inputs.standard_terms.map(|t| &t.0);
+            for (_, term) in terms.into_iter().flat_map(|t| t.iter()) {
+                touch(&mut evaluation, term.currency);
+                let Some(entry) = evaluation.currencies[slot(term.currency)].as_mut() else {
+                    continue;
+                };
+                match term.margin {
+                    Some((im, mm)) => {
+                        entry.initial_margin += im;
+                        entry.maintenance_margin += mm;
+                    }
+                    None => entry.complete = false,
                 }
             }
         }
@@ -447,9 +484,15 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
     evaluation
 }
 
-/// Evaluates an account as it stands.
+/// Evaluates an account as it stands, from its maintained sums (portfolio margin) or
+/// standard-margin terms (refreshed first by [`refresh_standard_terms`]).
 pub fn evaluate_account(account: &AccountState, market: &MarginMarket<'_>) -> Evaluation {
-    evaluate_account_with(account, &account.pm_totals, market)
+    evaluate_with(
+        account,
+        &account.pm_totals,
+        Some(&account.standard_terms),
+        market,
+    )
 }
 
 /// Evaluates an account with the given portfolio-margin sums (the checker's recomputed
@@ -457,6 +500,15 @@ pub fn evaluate_account(account: &AccountState, market: &MarginMarket<'_>) -> Ev
 pub fn evaluate_account_with(
     account: &AccountState,
     pm_totals: &BTreeMap<RiskKey, PmTotals>,
+    market: &MarginMarket<'_>,
+) -> Evaluation {
+    evaluate_with(account, pm_totals, None, market)
+}
+
+fn evaluate_with(
+    account: &AccountState,
+    pm_totals: &BTreeMap<RiskKey, PmTotals>,
+    standard_terms: Option<&StandardTerms>,
     market: &MarginMarket<'_>,
 ) -> Evaluation {
     let equity = |currency: UnderlyingId| account.equity(currency);
@@ -474,6 +526,7 @@ pub fn evaluate_account_with(
             equity: &equity,
             ledger_currencies: &mut ledger,
             positions: &mut positions,
+            standard_terms,
         },
         market,
     )

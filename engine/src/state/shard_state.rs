@@ -8,14 +8,16 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::account::AccountState;
-use super::account_margin::{Condition, MarginMarket, evaluate_account, params_of};
+use super::account_margin::{
+    Condition, MarginMarket, evaluate_account, params_of, refresh_standard_terms,
+};
 use super::alerts::{Alert, AlertLog};
 use super::contract_margin::{
     ContractMargin, add_totals, contract_margin, future_margin, option_margin, pm_contract,
     scenario_option,
 };
-use super::id_map::IdMap;
 use super::contract_risk::{ContractRisk, Mark, contract_priceable, contract_risk, value_at};
+use super::id_map::IdMap;
 use super::instrument_state::InstrumentState;
 use super::parking::{ParkedFill, Parking};
 use super::rejection::{RejectReason, RejectionCounts};
@@ -25,8 +27,8 @@ use super::validation;
 use crate::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
 use crate::events::{
     AccountDefinition, AccountId, Collateral, Event, EventBody, Fill, Funding,
-    InstrumentDefinition, InstrumentId, InstrumentKind, Name, RiskParams, SettlementPrice, Side,
-    Ticker, UnderlyingId,
+    InstrumentDefinition, InstrumentId, InstrumentKind, MarginModel, Name, RiskParams,
+    SettlementPrice, Side, Ticker, UnderlyingId,
 };
 use crate::margin::{MarginError, ScenarioBatch};
 
@@ -176,7 +178,9 @@ impl ShardState {
             .collect();
     }
 
-    /// Sets every holder's f64 quantity from its position (restoring a snapshot).
+    /// Rebuilds what is derived from the positions (restoring a snapshot): every
+    /// holder's f64 quantity, and standard-margin terms (stale: recomputed when next
+    /// evaluated).
     pub(crate) fn rebuild_holder_quantities(&mut self) {
         let ShardState {
             instruments,
@@ -186,6 +190,24 @@ impl ShardState {
         for (id, instrument) in instruments.iter_mut() {
             for (holder, quantity) in instrument.holders.iter_mut() {
                 *quantity = accounts.get(holder).map_or(0.0, |a| a.quantity_f64(id));
+            }
+        }
+        for account in accounts.values_mut() {
+            if account.margin_model != MarginModel::Standard {
+                continue;
+            }
+            let held: Vec<(InstrumentId, f64)> = account
+                .positions
+                .iter()
+                .map(|(id, p)| (*id, p.quantity.to_f64().unwrap_or(0.0)))
+                .collect();
+            for (id, quantity) in held {
+                if let Some(instrument) = instruments.get(&id) {
+                    let (underlying, currency) = instrument.risk_key();
+                    account
+                        .standard_terms
+                        .set_quantity(id, underlying, currency, quantity);
+                }
             }
         }
     }
@@ -380,6 +402,12 @@ impl ShardState {
             let Some(mark) = instrument.mark else {
                 continue;
             };
+            // A new mark changes standard margin whether or not the Greeks revalue.
+            for holder in instrument.holders.keys() {
+                if let Some(account) = accounts.get_mut(holder) {
+                    account.standard_terms.mark_stale(&id);
+                }
+            }
             let Some(new_risk) = contract_risk(
                 &instrument.definition,
                 instrument.contract_size,
@@ -464,6 +492,7 @@ impl ShardState {
             for (id, account) in accounts.iter_mut() {
                 if account.risk.keys().any(|(u, _)| *u == underlying) {
                     touch(account, *id, seq, dirty_accounts);
+                    account.standard_terms.mark_underlying_stale(underlying);
                 }
             }
         }
@@ -482,6 +511,7 @@ impl ShardState {
             };
             scratch.evaluated.push(id);
             account.margin_dirty = false;
+            refresh_standard_terms(account, &market);
             let evaluation = evaluate_account(account, &market);
             for (currency, margin) in evaluation.iter() {
                 *account.margin.entry(currency).or_default() = *margin;
@@ -852,6 +882,15 @@ impl ShardState {
             *account.positions.entry_or_default(fill.instrument) = after;
             instrument.holders.insert(fill.account, quantity_after);
         }
+        if account.margin_model == MarginModel::Standard {
+            let (underlying, _) = instrument.risk_key();
+            account.standard_terms.set_quantity(
+                fill.instrument,
+                underlying,
+                currency,
+                quantity_after,
+            );
+        }
         *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
         account.cash.insert(currency, new_cash);
         account.realized_pnl.insert(currency, new_realized);
@@ -973,6 +1012,7 @@ impl ShardState {
             let Some(mut position) = account.positions.remove(&settlement.instrument) else {
                 continue;
             };
+            account.standard_terms.0.remove(&settlement.instrument);
             let entry_before = entry_value(instrument, position.quantity, position.average_price);
             let quantity = position.quantity;
             let realized = position

@@ -173,6 +173,7 @@ impl ShardState {
                 equity: &equity,
                 ledger_currencies: &mut ledger,
                 positions: &mut positions,
+                standard_terms: None,
             },
             &market,
         );

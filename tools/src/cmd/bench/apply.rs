@@ -67,8 +67,11 @@ fn ns_per_event(state: &ShardState, events: &[Event], rounds: usize, full: bool)
 pub fn run(args: &ApplyArgs) -> anyhow::Result<Figures> {
     anyhow::ensure!(args.events > 0, "--events must be positive");
     let (state, events) = warm(SyntheticConfig::default(), args.warm_events, args.events);
-    let (heavy_state, heavy_events) =
-        warm(SyntheticConfig::index_heavy(), args.warm_events, args.events);
+    let (heavy_state, heavy_events) = warm(
+        SyntheticConfig::index_heavy(),
+        args.warm_events,
+        args.events,
+    );
     let ours = ns_per_event(&state, &events, args.rounds, false);
     let heavy = ns_per_event(&heavy_state, &heavy_events, args.rounds, false);
     let baseline_events = &events[..args.baseline_events.clamp(1, events.len())];

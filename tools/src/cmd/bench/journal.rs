@@ -125,7 +125,8 @@ pub fn run(args: &JournalArgs) -> anyhow::Result<Figures> {
                 let mut payload = Vec::with_capacity(4096);
                 let mut count = 0;
                 while file.read_exact(&mut header).is_ok() {
-                    let length = u32::from_le_bytes([header[10], header[11], header[12], header[13]]);
+                    let length =
+                        u32::from_le_bytes([header[10], header[11], header[12], header[13]]);
                     let crc = u32::from_le_bytes([header[14], header[15], header[16], header[17]]);
                     payload.resize(length as usize, 0);
                     file.read_exact(&mut payload)?;

@@ -88,9 +88,7 @@ pub fn run(args: &PipelineArgs) -> anyhow::Result<Figures> {
         .collect();
     let (keel, baseline) = both(args, &events, Some(args.rate))?;
     let (fast, fast_baseline) = both(args, &events, None)?;
-    let topology = args
-        .topology
-        .unwrap_or_else(|| Topology::for_machine(1));
+    let topology = args.topology.unwrap_or_else(|| Topology::for_machine(1));
     let q = |run: &PipelineOutput, quantile: f64| run.latency_ns.value_at_quantile(quantile);
     let b = |run: &ChannelRun, quantile: f64| run.latency_ns.value_at_quantile(quantile);
     let mut figures = Figures::default();
@@ -109,8 +107,14 @@ pub fn run(args: &PipelineArgs) -> anyhow::Result<Figures> {
     figures.set("baseline_p99_ns", b(&baseline, 0.99));
     figures.set("baseline_p999_ns", b(&baseline, 0.999));
     figures.set("baseline_max_ns", baseline.latency_ns.max());
-    figures.number("ratio_p50", b(&baseline, 0.5) as f64 / q(&keel, 0.5).max(1) as f64);
-    figures.number("ratio_p99", b(&baseline, 0.99) as f64 / q(&keel, 0.99).max(1) as f64);
+    figures.number(
+        "ratio_p50",
+        b(&baseline, 0.5) as f64 / q(&keel, 0.5).max(1) as f64,
+    );
+    figures.number(
+        "ratio_p99",
+        b(&baseline, 0.99) as f64 / q(&keel, 0.99).max(1) as f64,
+    );
     figures.set("ring_full_waits", keel.ring_full_waits);
     figures.number("max_throughput_eps", count as f64 / fast.elapsed_s);
     figures.number(
