@@ -7,9 +7,9 @@ use std::time::Instant;
 use crossbeam::channel;
 use hdrhistogram::Histogram;
 use keel_engine::events::{Event, EventEncoder};
-use keel_engine::runtime::{FLAG_BATCH_END, Pacer};
 use keel_engine::state::{ShardState, ends_batch};
 use keel_journal::JournalWriter;
+use keel_runtime::{FLAG_BATCH_END, Pacer};
 
 use crate::latency::histogram_ns;
 

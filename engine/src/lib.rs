@@ -1,8 +1,10 @@
-//! `keel-engine`: Keel's domain model, pricing and Greeks, implied volatility and (to come)
-//! the risk state machine and margin models. See `DESIGN.md` sections 4–6.
+//! `keel-engine`: Keel's pure core — events and their codec, Black-76 pricing and Greeks,
+//! implied volatility, the margin models and the risk state machine with its one driver
+//! (`ShardState::step`). No threads, no clock, no I/O, no hash-ordered collections
+//! (`engine/clippy.toml` makes clippy refuse them): the same events give the same state,
+//! bit for bit. The runtime around it (ring, threads, journal, snapshots) is `keel-runtime`.
 
 pub mod events;
 pub mod margin;
 pub mod pricing;
-pub mod runtime;
 pub mod state;

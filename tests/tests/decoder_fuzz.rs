@@ -4,10 +4,10 @@
 //! that is what makes a poisoned journal impossible. `PROPTEST_CASES` runs more.
 
 use keel_engine::events::{EventEncoder, decode};
-use keel_engine::runtime::simulation::non_finite;
 use keel_engine::state::ShardState;
 use keel_feeds::adversarial::AdversarialStream;
 use keel_feeds::keel_json::decode_line;
+use keel_runtime::simulation::non_finite;
 use proptest::prelude::*;
 
 /// A state with a universe, accounts and positions, to apply fuzzed events to.

@@ -10,11 +10,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use keel_engine::events::{Event, EventEncoder, decode};
-use keel_engine::runtime::FLAG_BATCH_END;
 use keel_engine::state::checker::check;
 use keel_engine::state::{ShardState, ends_batch};
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{Durability, JournalConfig, JournalWriter};
+use keel_runtime::FLAG_BATCH_END;
 
 /// Counts allocations made by threads that armed it (the test harness's own threads
 /// allocate freely).

@@ -2,16 +2,16 @@
 //! shard threads) and replays of its journal with 1 and 3 shards reach the same state
 //! hash; a run resumed from its journal ends where an uninterrupted one does.
 
-use keel_engine::runtime::pipeline::Topology;
-use keel_engine::runtime::{
-    AccountRiskSnapshot, PipelineConfig, RiskSnapshots, WaitStrategyKind, replay, replay_into,
-    run_pipeline,
-};
 use keel_engine::state::ShardState;
 use keel_engine::state::checker::check;
 use keel_engine::state::hash::combined_hash;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{Durability, JournalConfig, JournalWriter};
+use keel_runtime::pipeline::Topology;
+use keel_runtime::{
+    AccountRiskSnapshot, PipelineConfig, RiskSnapshots, WaitStrategyKind, replay, replay_into,
+    run_pipeline,
+};
 
 const EVENTS: usize = 60_000;
 

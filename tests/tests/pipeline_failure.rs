@@ -5,10 +5,10 @@
 
 use std::cell::Cell;
 
-use keel_engine::runtime::{PipelineConfig, PipelineError, WaitStrategyKind, run_pipeline};
 use keel_engine::state::ShardState;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{Durability, FaultPlan, JournalConfig, JournalWriter};
+use keel_runtime::{PipelineConfig, PipelineError, WaitStrategyKind, run_pipeline};
 
 const RING: usize = 1 << 10;
 

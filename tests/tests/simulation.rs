@@ -4,9 +4,9 @@
 //! crash-and-recover points; no panic, checker agrees, no NaN, nothing vanishes, one
 //! hash. `KEEL_SIM_SEEDS` / `KEEL_SIM_EVENTS` run more (`keel sim` runs long campaigns).
 
-use keel_engine::runtime::simulation::{SimConfig, simulate};
 use keel_engine::state::RejectReason;
 use keel_feeds::adversarial::AdversarialStream;
+use keel_runtime::simulation::{SimConfig, simulate};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)

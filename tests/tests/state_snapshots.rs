@@ -3,15 +3,15 @@
 //! full replay; damaged, stale or foreign snapshots fall back without changing the result.
 
 use keel_engine::events::Event;
-use keel_engine::runtime::{
-    PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover, recover_to_continue, replay,
-    run_pipeline, shard_store_name,
-};
 use keel_engine::state::hash::combined_hash;
 use keel_engine::state::{ShardState, SnapshotError, decode_state, encode_state};
 use keel_feeds::rng::SplitMix64;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{Durability, JournalConfig, JournalWriter, SnapshotStore};
+use keel_runtime::{
+    PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover, recover_to_continue, replay,
+    run_pipeline, shard_store_name,
+};
 
 fn events(seed: u64, count: usize) -> Vec<Event> {
     SyntheticMarket::new(SyntheticConfig {

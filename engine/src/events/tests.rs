@@ -169,8 +169,7 @@ proptest! {
 /// Every JSON example line in docs/EVENTS.md parses as an event (the docs stay true).
 #[test]
 fn the_documented_json_examples_parse() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/EVENTS.md");
-    let docs = std::fs::read_to_string(path).expect("docs/EVENTS.md");
+    let docs = include_str!("../../../docs/EVENTS.md");
     let examples: Vec<&str> = docs
         .lines()
         .filter(|line| line.starts_with("{\"timestamp_ns\""))

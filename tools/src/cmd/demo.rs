@@ -11,12 +11,12 @@ use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use keel_engine::events::ids::ACCOUNTS_MAX;
-use keel_engine::runtime::{
-    PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover_to_continue, run_pipeline,
-};
 use keel_engine::state::ShardState;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{JournalConfig, JournalWriter};
+use keel_runtime::{
+    PipelineConfig, StateSnapshotPolicy, WaitStrategyKind, recover_to_continue, run_pipeline,
+};
 use serde_json::json;
 
 use super::report::{RunFacts, json_report, print_table};
@@ -44,7 +44,7 @@ pub struct DemoArgs {
     wait: WaitStrategyKind,
     /// Events between state snapshots (recovery restores the latest and replays only
     /// the journal after it); 0 turns snapshots off.
-    #[arg(long, default_value_t = keel_engine::runtime::SNAPSHOT_INTERVAL_DEFAULT_EVENTS)]
+    #[arg(long, default_value_t = keel_runtime::SNAPSHOT_INTERVAL_DEFAULT_EVENTS)]
     snapshot_interval: u64,
     /// One JSON object instead of the table.
     #[arg(long)]

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::Args;
-use keel_engine::runtime::recover;
 use keel_engine::state::checker::check;
+use keel_runtime::recover;
 
 use serde_json::Value;
 

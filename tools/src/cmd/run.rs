@@ -12,12 +12,12 @@ use std::rc::Rc;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use keel_engine::runtime::{
+use keel_engine::state::ShardState;
+use keel_journal::{Durability, JournalConfig, JournalWriter};
+use keel_runtime::{
     PipelineConfig, SNAPSHOT_INTERVAL_DEFAULT_EVENTS, StateSnapshotPolicy, WaitStrategyKind,
     recover_to_continue, run_pipeline,
 };
-use keel_engine::state::ShardState;
-use keel_journal::{Durability, JournalConfig, JournalWriter};
 use serde::Deserialize;
 
 use super::feeder::{Feeder, journaled_input_position};

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use keel_engine::runtime::simulation::{SimConfig, simulate};
 use keel_engine::state::RejectionCounts;
 use keel_feeds::adversarial::AdversarialStream;
 use keel_feeds::rng::SplitMix64;
+use keel_runtime::simulation::{SimConfig, simulate};
 use serde_json::json;
 
 /// Most events one seed may generate (memory: the stream is held to replay it).

@@ -9,12 +9,12 @@ use anyhow::Context;
 use clap::Args;
 use keel_benches::channel_pipeline::{ChannelRun, run_channel_pipeline};
 use keel_engine::events::Event;
-use keel_engine::runtime::pipeline::Topology;
-use keel_engine::runtime::{PipelineConfig, PipelineOutput, WaitStrategyKind, run_pipeline};
 use keel_engine::state::ShardState;
 use keel_engine::state::hash::combined_hash;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{JournalConfig, JournalWriter};
+use keel_runtime::pipeline::Topology;
+use keel_runtime::{PipelineConfig, PipelineOutput, WaitStrategyKind, run_pipeline};
 
 use super::Figures;
 

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use keel_engine::events::{Event, EventEncoder};
-use keel_engine::runtime::{FLAG_BATCH_END, replay};
 use keel_engine::state::hash::combined_hash;
 use keel_engine::state::{ShardState, ends_batch};
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{Durability, JournalConfig, JournalWriter};
+use keel_runtime::{FLAG_BATCH_END, replay};
 
 use super::{Figures, median_s};
 

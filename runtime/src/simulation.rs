@@ -19,10 +19,10 @@ use super::pipeline::{BATCH_EVENTS_MAX, PipelineConfig, run_pipeline};
 use super::replay::{recover_to_continue, replay};
 use super::state_snapshots::StateSnapshotPolicy;
 use super::wait::WaitStrategyKind;
-use crate::events::Event;
-use crate::state::checker::check;
-use crate::state::hash::combined_hash;
-use crate::state::{RejectionCounts, ShardState};
+use keel_engine::events::Event;
+use keel_engine::state::checker::check;
+use keel_engine::state::hash::combined_hash;
+use keel_engine::state::{RejectionCounts, ShardState};
 
 #[derive(Clone, Debug)]
 pub struct SimConfig {

@@ -1,5 +1,7 @@
-//! The runtime around the pure state machine: the ring pipeline, state snapshots and
-//! journal replay / recovery.
+//! `keel-runtime`: everything around the pure state machine of `keel-engine` that has
+//! threads, a clock or I/O — the ring pipeline and its topologies, the journal stage,
+//! risk and state snapshots, journal replay and recovery, and the simulator that drives
+//! them all.
 
 pub mod pacer;
 pub mod pipeline;

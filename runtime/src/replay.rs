@@ -11,9 +11,9 @@ use keel_journal::{JournalReader, SnapshotStore};
 use thiserror::Error;
 
 use super::state_snapshots::shard_store_name;
-use crate::events::{CodecError, decode};
-use crate::state::checker::check;
-use crate::state::{BATCH_EVENTS_MAX, ShardState, decode_state, ends_batch};
+use keel_engine::events::{CodecError, decode};
+use keel_engine::state::checker::check;
+use keel_engine::state::{BATCH_EVENTS_MAX, ShardState, decode_state, ends_batch};
 
 /// Record flag bit marking the last event of a batch (conflation boundary).
 pub const FLAG_BATCH_END: u16 = 1;

@@ -25,10 +25,10 @@ use super::replay::FLAG_BATCH_END;
 use super::risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
 use super::state_snapshots::{SnapshotStats, SnapshotTaker, SnapshotWriter, StateSnapshotPolicy};
 use super::wait::WaitStrategyKind;
-use crate::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
-use crate::state::{ShardState, ends_batch};
+use keel_engine::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
+use keel_engine::state::{ShardState, ends_batch};
 
-pub use crate::state::BATCH_EVENTS_MAX;
+pub use keel_engine::state::BATCH_EVENTS_MAX;
 
 /// Most shards one engine runs.
 pub const SHARDS_MAX: u32 = 64;

@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use crate::state::AccountState;
+use keel_engine::state::AccountState;
 
 /// Underlyings carried per account snapshot (the first ones by id).
 pub const SNAPSHOT_UNDERLYINGS_MAX: usize = 4;
@@ -285,8 +285,8 @@ mod tests {
     /// bit, including an underlying held in two currencies, and stops at the slot limit.
     #[test]
     fn snapshot_greeks_equal_the_accounts_per_underlying_greeks() {
-        use crate::events::{Name, UnderlyingId};
-        use crate::state::ContractRisk;
+        use keel_engine::events::{Name, UnderlyingId};
+        use keel_engine::state::ContractRisk;
         let mut account = AccountState::new(Name::new("a").expect("name"), Default::default());
         let risk = |x: f64| ContractRisk {
             value: 9.0,
@@ -297,7 +297,7 @@ mod tests {
             theta_usd: -x,
         };
         for underlying in 0..6u16 {
-            for currency in [underlying, crate::state::QUOTE_CURRENCY.0] {
+            for currency in [underlying, keel_engine::state::QUOTE_CURRENCY.0] {
                 let x = 1.0 + f64::from(underlying) + f64::from(currency) / 7.0;
                 account.add_risk(
                     (UnderlyingId(underlying), UnderlyingId(currency)),
@@ -335,8 +335,8 @@ mod tests {
     /// The trading state and conditions survive the trip through the slot's words.
     #[test]
     fn trading_state_conditions_and_rejections_are_published() {
-        use crate::events::Name;
-        use crate::state::TradingState;
+        use keel_engine::events::Name;
+        use keel_engine::state::TradingState;
         let mut account = AccountState::new(Name::new("a").expect("name"), Default::default());
         account.trading_state = TradingState::ReduceOnly;
         account.conditions = 0b1010_0101;

@@ -19,7 +19,7 @@ use keel_journal::{SnapshotStore, WriterStatus};
 use rkyv::util::AlignedVec;
 
 use super::pipeline::BATCH_EVENTS_MAX;
-use crate::state::{ShardState, encode_state};
+use keel_engine::state::{ShardState, encode_state};
 
 /// Default events between snapshots (a multiple of the batch length).
 pub const SNAPSHOT_INTERVAL_DEFAULT_EVENTS: u64 = 1 << 18;
