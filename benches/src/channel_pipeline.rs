@@ -21,13 +21,15 @@ pub struct ChannelRun {
 }
 
 /// Runs `events` through producer → journal thread → shard thread over bounded channels
-/// of `capacity`, at `offered_rate_eps` (or as fast as possible).
+/// of `capacity`, at `offered_rate_eps` (or as fast as possible); the first
+/// `warm_up_events` are not timed (as the ring pipeline's warm-up).
 pub fn run_channel_pipeline(
     mut journal: JournalWriter,
     mut state: ShardState,
     events: &[Event],
     offered_rate_eps: Option<f64>,
     capacity: usize,
+    warm_up_events: u64,
 ) -> ChannelRun {
     let clock = quanta::Clock::new();
     let start_raw = clock.raw();
@@ -58,7 +60,9 @@ pub fn run_channel_pipeline(
         for (event, seq, due_ns) in shard_rx {
             state.step(seq, &event);
             let now_ns = shard_clock.delta_as_nanos(start_raw, shard_clock.raw());
-            latency.saturating_record(now_ns.saturating_sub(due_ns).max(1));
+            if seq >= first_seq + warm_up_events {
+                latency.saturating_record(now_ns.saturating_sub(due_ns).max(1));
+            }
         }
         state.finish_batch();
         (state, latency)

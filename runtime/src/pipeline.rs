@@ -80,6 +80,9 @@ pub struct PipelineConfig {
     /// scheduled time (no coordinated omission); `None`: as fast as the ring accepts.
     /// The producer spins between events (the one spinning thread).
     pub offered_rate_eps: Option<f64>,
+    /// Events at the start whose latency is not recorded (warm-up: state built, caches
+    /// and the journal's spare segment ready). They are journaled and applied as usual.
+    pub latency_warm_up_events: u64,
     /// Where shards publish each owned account's risk at every batch end, for readers
     /// on other threads (seqlock slots; shards never wait on readers).
     pub snapshots: Option<Arc<RiskSnapshots>>,
@@ -96,6 +99,7 @@ impl Default for PipelineConfig {
             wait: WaitStrategyKind::Backoff,
             pin: true,
             offered_rate_eps: None,
+            latency_warm_up_events: 0,
             snapshots: None,
             state_snapshots: Some(StateSnapshotPolicy::default()),
             topology: None,
@@ -224,6 +228,7 @@ struct ShardStage {
     done: channel::Sender<(ShardState, Histogram<u64>)>,
     snapshots: Option<Arc<RiskSnapshots>>,
     state_snapshots: Option<SnapshotTaker>,
+    warm_up_events: u64,
     /// Journal sequence of the last event applied.
     last_seq: u64,
 }
@@ -245,8 +250,10 @@ impl ShardStage {
             }
         }
         let now_ns = self.clock.delta_as_nanos(self.start_raw, self.clock.raw());
-        self.latency_ns
-            .saturating_record(now_ns.saturating_sub(slot.due_ns).max(1));
+        if seq >= self.first_seq + self.warm_up_events {
+            self.latency_ns
+                .saturating_record(now_ns.saturating_sub(slot.due_ns).max(1));
+        }
     }
 }
 
@@ -357,6 +364,7 @@ pub fn run_pipeline(
             done: done_tx.clone(),
             snapshots: config.snapshots.clone(),
             state_snapshots: snapshot_taker.clone(),
+            warm_up_events: config.latency_warm_up_events,
             last_seq: first_seq.saturating_sub(1),
         })
         .collect();

@@ -179,6 +179,7 @@ fn pipeline_config() -> PipelineConfig {
         snapshots: None,
         state_snapshots: StateSnapshotPolicy::every(8 * BATCH_EVENTS_MAX),
         topology: None,
+        latency_warm_up_events: 0,
     }
 }
 

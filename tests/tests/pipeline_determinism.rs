@@ -32,6 +32,7 @@ fn pipeline_config() -> PipelineConfig {
         snapshots: None,
         state_snapshots: None,
         topology: None,
+        latency_warm_up_events: 0,
     }
 }
 

@@ -107,6 +107,7 @@ fn live_run(dir: &std::path::Path, shard_count: u32) -> u128 {
             keep: 2,
         }),
         topology: None,
+        latency_warm_up_events: 0,
     };
     let shards = (0..shard_count)
         .map(|i| ShardState::new(i, shard_count))
