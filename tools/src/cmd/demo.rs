@@ -46,6 +46,10 @@ pub struct DemoArgs {
     /// the journal after it); 0 turns snapshots off.
     #[arg(long, default_value_t = keel_runtime::SNAPSHOT_INTERVAL_DEFAULT_EVENTS)]
     snapshot_interval: u64,
+    /// The stress mix of earlier versions (both indexes move every 50 ms, 31 % of events)
+    /// instead of the realistic one (each index once a second, ~1 % of events).
+    #[arg(long)]
+    index_heavy: bool,
     /// One JSON object instead of the table.
     #[arg(long)]
     json: bool,
@@ -60,8 +64,18 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = &args.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     // A continuation must use the parameters the journal was written with.
-    let identity = json!({ "writer": "demo", "seed": args.seed, "accounts": args.accounts });
-    let hint = "use the same --seed/--accounts or another --data-dir";
+    let mix = if args.index_heavy {
+        "index-heavy"
+    } else {
+        "realistic"
+    };
+    let identity = json!({
+        "writer": "demo",
+        "seed": args.seed,
+        "accounts": args.accounts,
+        "mix": mix,
+    });
+    let hint = "use the same --seed/--accounts/--index-heavy or another --data-dir";
     super::journal_identity::claim(dir, &identity, hint)?;
     let (journal, recovery) = JournalWriter::open(dir, JournalConfig::default())?;
     if let Some(torn) = &recovery.torn_tail {
@@ -91,10 +105,15 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let remaining = args.events.saturating_sub(already);
+    let base = if args.index_heavy {
+        SyntheticConfig::index_heavy()
+    } else {
+        SyntheticConfig::default()
+    };
     let market = SyntheticMarket::new(SyntheticConfig {
         seed: args.seed,
         accounts: args.accounts,
-        ..SyntheticConfig::default()
+        ..base
     });
     let bar = ProgressBar::new(remaining);
     if let Ok(style) =
@@ -131,9 +150,10 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         writeln!(
             out,
-            "keel demo: seed {}, {} accounts, {} shard(s), journal {}\n",
+            "keel demo: seed {}, {} accounts, {} market mix, {} shard(s), journal {}\n",
             args.seed,
             args.accounts,
+            mix,
             args.shards,
             dir.display()
         )?;
