@@ -372,9 +372,9 @@ mod tests {
         }
     }
 
-    /// Sharing ln(F/K) and σ√T across rows changes no bit of a regular row; rows in the
-    /// normal tails (priced by the tail pass, not the scalar path) agree with the scalar
-    /// path to 1e-14 relative, or to 2⁻⁵⁸ of the forward where the value is negligible.
+    /// Sharing ln(F/K) and σ√T across rows changes no bit of a regular row; rows the tail
+    /// pass prices (normal tails, cancelling values) agree with the scalar path to 1e-14
+    /// relative or to the scenario contract (2e-14 of min(F, K)), whichever is larger.
     #[test]
     fn shared_rows_agree_with_pricing_each_row() {
         let params = PmParams::BTC;
@@ -416,8 +416,7 @@ mod tests {
             }
             tails += 1;
             let scale = batch.inputs.forward[row].min(batch.inputs.strike[row]);
-            let tolerance =
-                1e-14 * b.abs() + 4.0 * crate::pricing::lanes::NEGLIGIBLE_TIME_VALUE * scale;
+            let tolerance = 1e-14 * b.abs() + crate::pricing::lanes::SCENARIO_ROW_TOLERANCE * scale;
             assert!((a - b).abs() <= tolerance, "row {row}: {a:e} vs {b:e}");
         }
         assert!(
@@ -425,6 +424,49 @@ mod tests {
             "most rows are regular: {same_bits} of {rows}"
         );
         assert!(tails > 0, "the tail pass was exercised");
+    }
+
+    /// Nearly expired options: σ√T tiny, so many rows' out-of-the-money values cancel.
+    /// Every row stays within the scenario contract of the scalar path.
+    #[test]
+    fn nearly_expired_rows_stay_within_the_scenario_contract() {
+        let params = PmParams::BTC;
+        let mut batch = ScenarioBatch::with_capacity(200);
+        for index in 0..200 {
+            let step = index as f64;
+            let option = ScenarioOption {
+                kind: if index % 2 == 0 {
+                    OptionKind::Call
+                } else {
+                    OptionKind::Put
+                },
+                strike: 85_000.0 + 50.0 * step,
+                years: 1e-6 * (1.0 + step * step / 10.0),
+                inverse: index % 3 == 0,
+                forward: 90_000.0,
+                vol: 0.3 + 0.005 * step,
+            };
+            batch.push(&option, &params).expect("valid");
+        }
+        batch.price().expect("priced");
+        let rows = batch.inputs.len();
+        let mut worst = 0.0f64;
+        for row in 0..rows {
+            let scalar = crate::pricing::black76(&batch.inputs.option(row))
+                .expect("valid row")
+                .price_usd;
+            let scale = batch.inputs.forward[row].min(batch.inputs.strike[row]);
+            let error = (batch.price_usd[row] - scalar).abs();
+            let tolerance =
+                1e-14 * scalar.abs() + crate::pricing::lanes::SCENARIO_ROW_TOLERANCE * scale;
+            assert!(
+                error <= tolerance,
+                "row {row}: {} vs {scalar}",
+                batch.price_usd[row]
+            );
+            worst = worst.max(error / scale);
+        }
+        assert!(worst < 2e-14, "worst {worst:e} of min(F, K)");
     }
 
     #[test]

@@ -186,9 +186,9 @@ fn all_in_common_domain(inputs: &BatchInputs<'_>) -> bool {
 
 /// Prices validated zero-rate rows whose moneyness and σ√T the caller computed once per
 /// distinct forward and vol (the scenario grid). Regular rows get the bits of
-/// [`black76_batch_price_validated`]; rows in the normal tails get a second vectorised
-/// pass (`price_tail_rows`, within 1e-14 relative of the scalar path, or below
-/// `NEGLIGIBLE_TIME_VALUE` of the forward in absolute terms); the rest take the scalar
+/// [`black76_batch_price`]; rows the main kernel leaves out (normal tails, cancelling
+/// out-of-the-money values) get a second vectorised pass (`price_tail_rows`: exact to
+/// `SCENARIO_ROW_TOLERANCE` of min(F, K), absolute); the rest (σ√T = 0) take the scalar
 /// path. `tail_rows` is working memory (capacity: the rows). Allocates nothing.
 pub(crate) fn black76_batch_price_shared(
     inputs: &BatchInputs<'_>,

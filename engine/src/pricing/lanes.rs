@@ -143,10 +143,15 @@ pub(crate) fn price_only_lanes_shared(
     }
 }
 
-/// Below this fraction of min(F, K), an out-of-the-money value is negligible: its rounding
-/// error after cancellation (≤ a few ε of it, ~1e-34 of the forward) lies far beneath the
-/// resolution of any figure computed from it (a scenario PnL's ulp is ≥ 1e-20 F).
-pub(crate) const NEGLIGIBLE_TIME_VALUE: f64 = 1.0 / (1u64 << 60) as f64;
+/// Accuracy contract of a scenario row, absolute, as a fraction of min(F, K): a scenario
+/// vector is PnL per unit of underlying, summed and compared across positions, so its
+/// rows must be exact to a fraction of the forward (the scalar path's relative accuracy
+/// on a value that is itself a tiny fraction of the forward is beyond any figure).
+pub(crate) const SCENARIO_ROW_TOLERANCE: f64 = 2e-14;
+/// Bound on the relative error of each term `F·N(d1)`, `K·N(d2)` in the tail pass (the
+/// normal rationals and `exp` are within a few ulp): the difference of the two is then
+/// within `2 × this × long` of the exact time value, cancellation or not.
+const TERM_RELATIVE_ERROR: f64 = 1e-15;
 /// Largest |d| whose Gaussian factor is computed (exp(−37²/2) ≈ 1e-297, still normal);
 /// beyond it the factor is taken at 37, which only overstates a negligible value.
 const TAIL_D_MAX: f64 = 37.0;
@@ -174,10 +179,10 @@ fn cdf_pair_any(x: f64, gaussian: f64) -> (f64, f64) {
 }
 
 /// Second pass of the scenario grid over rows the main kernel left out, `rows[..]`
-/// (indices into the columns): the normal tails (|d| > 4√2) by Cody's tail rational,
-/// and out-of-the-money values that cancel but are negligible. Writes a price, or NaN
-/// where the scalar path must still take the row (σ√T = 0, or a cancelling value that is
-/// not negligible). Zero rate only.
+/// (indices into the columns): the normal tails (|d| > 4√2) by Cody's tail rational, and
+/// out-of-the-money values that cancel, to the scenario contract
+/// ([`SCENARIO_ROW_TOLERANCE`] of min(F, K), absolute). Writes a price, or NaN where the
+/// scalar path must still take the row (σ√T = 0, or not finite). Zero rate only.
 #[inline(always)]
 pub(crate) fn price_tail_rows(
     inputs: &BatchInputs<'_>,
@@ -223,12 +228,16 @@ pub(crate) fn price_tail_rows(
             } else {
                 (strike[i] - forward[i]).max(0.0)
             };
-            let negligible = long <= NEGLIGIBLE_TIME_VALUE * forward[i].min(strike[i]);
+            // Without cancellation the result is exact to a few ulp of the value; with it,
+            // to 2 × TERM_RELATIVE_ERROR × long absolute, accepted when that is within the
+            // scenario contract (always, since long ≤ min(F, K); checked nonetheless).
+            let within_contract = 2.0 * TERM_RELATIVE_ERROR * long
+                <= SCENARIO_ROW_TOLERANCE * forward[i].min(strike[i]);
             let accepted = std_dev[i] > 0.0
                 && std_dev[i].is_finite()
                 && inverse_std_dev[i].is_finite()
                 && d1.is_finite()
-                && (time_value * CANCELLATION_RATIO >= long || negligible);
+                && (time_value * CANCELLATION_RATIO >= long || within_contract);
             let price = intrinsic + time_value.max(0.0);
             out[i] = if accepted { price } else { f64::NAN };
         }
