@@ -46,6 +46,25 @@ const fn standard_row(bucket: usize, vol: VolScenario) -> usize {
     }
 }
 
+/// A sufficient condition for every row to pass `OptionInputs::validate`, without
+/// divisions or branches: forwards and strike within 1e±100 (so F/K is normal), years at
+/// most `YEARS_MAX` (rate is 0), vols within [0, `VOL_MAX`]. When it fails, the exact
+/// checks decide.
+fn in_common_domain(
+    forwards: &[f64; FORWARDS_PER_OPTION],
+    strike: f64,
+    years: f64,
+    vols: &[f64; VOL_SCENARIOS],
+) -> bool {
+    use crate::pricing::black76::{VOL_MAX, YEARS_MAX};
+    const RANGE: std::ops::RangeInclusive<f64> = 1e-100..=1e100;
+    let forwards_ok = forwards.iter().fold(true, |ok, f| ok & RANGE.contains(f));
+    let vols_ok = vols
+        .iter()
+        .fold(true, |ok, v| ok & (0.0..=VOL_MAX).contains(v));
+    forwards_ok & vols_ok & RANGE.contains(&strike) & (years <= YEARS_MAX)
+}
+
 /// The row of an extended move.
 const fn extended_row(slot: usize) -> usize {
     UP_ROWS.start + PRICE_BUCKETS + slot
@@ -88,6 +107,9 @@ pub struct ScenarioBatch {
     row_inverse_std_dev: Vec<f64>,
     /// Rows the main kernel left to the tail pass (working memory).
     tail_rows: Vec<u32>,
+    /// Per row, after pricing: the value in the option's settlement currency (coin when
+    /// inverse: the USD price ÷ the row's forward).
+    value: Vec<f64>,
 }
 
 impl ScenarioBatch {
@@ -110,6 +132,7 @@ impl ScenarioBatch {
             row_std_dev: vec![0.0; rows],
             row_inverse_std_dev: vec![0.0; rows],
             tail_rows: Vec::with_capacity(rows),
+            value: vec![0.0; rows],
         }
     }
 
@@ -192,7 +215,8 @@ impl ScenarioBatch {
         };
         let market_ok = |f: f64| row(f, vol).validate().is_ok();
         let vol_ok = |v: f64| row(forward, v).validate().is_ok();
-        let valid = distinct.iter().all(|&f| market_ok(f)) && vols.iter().all(|&v| vol_ok(v));
+        let valid = in_common_domain(&distinct, strike, years, &vols)
+            || (distinct.iter().all(|&f| market_ok(f)) && vols.iter().all(|&v| vol_ok(v)));
         if !valid {
             return Err(MarginError::InvalidOption { strike, years });
         }
@@ -258,6 +282,20 @@ impl ScenarioBatch {
             &mut self.price_usd[..rows],
             &mut self.tail_rows,
         );
+        // Values in the settlement currency, a vectorisable pass per option.
+        for (option, &inverse) in self.inverse.iter().enumerate() {
+            let rows = option * ROWS_PER_OPTION..(option + 1) * ROWS_PER_OPTION;
+            let price = &self.price_usd[rows.clone()];
+            let value = &mut self.value[rows.clone()];
+            if inverse {
+                let forward = &self.inputs.forward[rows];
+                for ((v, p), f) in value.iter_mut().zip(price).zip(forward) {
+                    *v = p / f;
+                }
+            } else {
+                value.copy_from_slice(price);
+            }
+        }
         Ok(())
     }
 
@@ -267,15 +305,7 @@ impl ScenarioBatch {
     /// [`price`]: ScenarioBatch::price
     pub fn unit_vector(&self, slot: usize) -> ScenarioVector {
         let first = slot * ROWS_PER_OPTION;
-        let inverse = self.inverse[slot];
-        let value = |row: usize| {
-            let price = self.price_usd[first + row];
-            if inverse {
-                price / self.inputs.forward[first + row]
-            } else {
-                price
-            }
-        };
+        let value = |row: usize| self.value[first + row];
         let base = value(0);
         let factor = self.extended_factor[slot];
         let mut vector = ScenarioVector::ZERO;
@@ -293,13 +323,7 @@ impl ScenarioBatch {
 
     /// The base value of one unit (slot `slot`, after pricing).
     pub fn unit_value(&self, slot: usize) -> f64 {
-        let first = slot * ROWS_PER_OPTION;
-        let price = self.price_usd[first];
-        if self.inverse[slot] {
-            price / self.inputs.forward[first]
-        } else {
-            price
-        }
+        self.value[slot * ROWS_PER_OPTION]
     }
 }
 

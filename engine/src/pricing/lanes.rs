@@ -342,25 +342,33 @@ fn stage_gaussians<const ZERO_RATE: bool>(
     inputs: &BatchInputs<'_>,
     range: std::ops::Range<usize>,
 ) {
+    if ZERO_RATE {
+        // Every lane of the chunk, valid or not: a fixed trip count vectorises without a
+        // scalar epilogue, and lanes past `range` are never read.
+        for i in 0..LANE_CHUNK {
+            let d1 = stage.d1[i].clamp(-CENTRAL_LIMIT, CENTRAL_LIMIT);
+            stage.gaussian_d1[i] = fast_math::exp_neg_half_square(d1);
+            stage.discount[i] = 1.0;
+        }
+        return;
+    }
     let len = range.len();
     let years = &inputs.years[range.clone()];
     let rate = &inputs.rate[range];
     for i in 0..len {
         let d1 = stage.d1[i].clamp(-CENTRAL_LIMIT, CENTRAL_LIMIT);
         stage.gaussian_d1[i] = fast_math::exp_neg_half_square(d1);
-        stage.discount[i] = if ZERO_RATE {
-            1.0
-        } else {
-            fast_math::exp(-rate[i] * years[i])
-        };
+        stage.discount[i] = fast_math::exp(-rate[i] * years[i]);
     }
 }
 
 /// N(±d1), N(±d2); exp(−d2²/2) = exp(−d1²/2)·F/K exactly, and the two rationals share
 /// one division.
 #[inline(always)]
-fn stage_distribution(stage: &mut Stage, len: usize) {
-    for i in 0..len {
+fn stage_distribution(stage: &mut Stage, _len: usize) {
+    // Every lane of the chunk (see `stage_gaussians`): lanes past the valid ones hold
+    // finite leftovers or zeros and are never read.
+    for i in 0..LANE_CHUNK {
         let rational_d1 = central_rational(stage.d1[i]);
         let rational_d2 = central_rational(stage.d2[i]);
         let inverse_denominators = 1.0 / (rational_d1.denominator * rational_d2.denominator);
