@@ -9,9 +9,12 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::account_margin::{CurrencyMargin, TradingState};
 use super::contract_risk::ContractRisk;
+use super::instrument_state::InstrumentState;
 use super::position::Position;
 use super::sorted_map::SortedVecMap;
-use crate::events::{InstrumentId, Limits, MarginModel, Name, UnderlyingId};
+use crate::events::{
+    InstrumentId, InstrumentKind, Limits, MarginModel, Name, Settlement, UnderlyingId,
+};
 use crate::margin::PmTotals;
 
 /// Ledger currency id of the quote currency (USD/USDC); coins use their `UnderlyingId`.
@@ -71,6 +74,10 @@ pub struct StandardTerm {
     pub currency: UnderlyingId,
     /// (initial, maintenance) in the currency; `None` when it cannot be computed.
     pub margin: Option<(f64, f64)>,
+    /// Its margin moves with the underlying's index (a short option's out-of-the-money
+    /// amount, a linear future's notional); long options (no margin) and inverse futures
+    /// (notional in coin from the mark) do not, so an index move leaves them as they are.
+    pub index_sensitive: bool,
     /// An input changed since `margin` was computed.
     pub stale: bool,
 }
@@ -89,25 +96,28 @@ impl PartialEq for StandardTerms {
 
 impl StandardTerms {
     /// The position in `instrument` is now `quantity` contracts (0: closed).
-    pub fn set_quantity(
-        &mut self,
-        instrument: InstrumentId,
-        underlying: UnderlyingId,
-        currency: UnderlyingId,
-        quantity: f64,
-    ) {
+    pub fn set_quantity(&mut self, instrument: &InstrumentState, quantity: f64) {
+        let id = instrument.definition.id;
         if quantity == 0.0 {
-            self.0.remove(&instrument);
+            self.0.remove(&id);
             return;
         }
+        let (underlying, currency) = instrument.risk_key();
+        let index_sensitive = match instrument.definition.kind {
+            InstrumentKind::Option => quantity < 0.0,
+            InstrumentKind::Future | InstrumentKind::Perpetual | InstrumentKind::Spot => {
+                instrument.definition.settlement == Settlement::Linear
+            }
+        };
         let term = StandardTerm {
             quantity,
             underlying,
             currency,
             margin: None,
             stale: true,
+            index_sensitive,
         };
-        self.0.insert(instrument, term);
+        self.0.insert(id, term);
     }
 
     pub fn mark_stale(&mut self, instrument: &InstrumentId) {
@@ -116,9 +126,12 @@ impl StandardTerms {
         }
     }
 
+    /// The underlying's index moved: the positions whose margin depends on it, and any
+    /// that could not be computed (every standard margin needs an index to exist).
     pub fn mark_underlying_stale(&mut self, underlying: UnderlyingId) {
         for (_, term) in self.0.iter_mut() {
-            if term.underlying == underlying {
+            let affected = term.index_sensitive || term.margin.is_none();
+            if term.underlying == underlying && affected {
                 term.stale = true;
             }
         }

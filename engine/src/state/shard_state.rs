@@ -212,10 +212,7 @@ impl ShardState {
                 .collect();
             for (id, quantity) in held {
                 if let Some(instrument) = instruments.get(&id) {
-                    let (underlying, currency) = instrument.risk_key();
-                    account
-                        .standard_terms
-                        .set_quantity(id, underlying, currency, quantity);
+                    account.standard_terms.set_quantity(instrument, quantity);
                 }
             }
         }

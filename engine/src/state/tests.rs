@@ -913,3 +913,55 @@ fn a_fill_refused_for_a_full_lot_can_be_resent() {
         Some(Decimal::from(PARKED_FILLS_MAX as u64 + 1))
     );
 }
+
+/// Standard margin kept per position: a position opened before its underlying has an
+/// index cannot be margined; once the index arrives every position (long options and
+/// inverse futures included, whose margin does not otherwise move with the index) is, and
+/// the kept margin equals the from-scratch evaluation after marks and index moves.
+#[test]
+fn standard_margin_terms_follow_marks_index_moves_and_the_first_index() {
+    let mut state = ShardState::new(0, 1);
+    let standard = EventBody::AccountDefined(AccountDefinition {
+        id: AccountId(1),
+        name: Name::new("std").expect("name"),
+        margin_model: MarginModel::Standard,
+    });
+    let setup = [
+        instrument(1, InstrumentKind::Option, Settlement::Inverse, "1"),
+        instrument(2, InstrumentKind::Perpetual, Settlement::Inverse, "10"),
+        standard,
+        ticker(1, 0.05, 0.6, 60_000.0),
+        ticker(2, 60_000.0, 0.0, 60_000.0),
+        fill(1, 1, Side::Buy, "2", "0.05", 1),
+        fill(1, 2, Side::Sell, "100", "60000", 2),
+    ];
+    for (seq, body) in setup.into_iter().enumerate() {
+        state.apply_at(seq as u64 + 1, &at(T0, body));
+    }
+    state.finish_batch();
+    let margin = |state: &ShardState| state.accounts[&AccountId(1)].margin[&UnderlyingId(0)];
+    assert!(!margin(&state).complete, "no index yet: not margined");
+    let moves = [
+        EventBody::IndexPrice(IndexPrice {
+            underlying: UnderlyingId(0),
+            price: 60_000.0,
+        }),
+        ticker(1, 0.06, 0.65, 60_500.0),
+        EventBody::IndexPrice(IndexPrice {
+            underlying: UnderlyingId(0),
+            price: 61_000.0,
+        }),
+        fill(1, 1, Side::Sell, "5", "0.06", 3), // now short 3: index-sensitive
+        EventBody::IndexPrice(IndexPrice {
+            underlying: UnderlyingId(0),
+            price: 58_000.0,
+        }),
+    ];
+    for (offset, body) in moves.into_iter().enumerate() {
+        state.apply_at(100 + offset as u64, &at(T0 + 1_000_000_000, body));
+        state.finish_batch();
+        assert!(margin(&state).complete, "margined once the index exists");
+        assert!(margin(&state).initial_margin > 0.0);
+        check(&state).expect("kept standard margin = from scratch");
+    }
+}

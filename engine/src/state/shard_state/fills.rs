@@ -143,13 +143,9 @@ impl ShardState {
             instrument.holders.insert(fill.account, quantity_after);
         }
         if account.margin_model == MarginModel::Standard {
-            let (underlying, _) = instrument.risk_key();
-            account.standard_terms.set_quantity(
-                fill.instrument,
-                underlying,
-                currency,
-                quantity_after,
-            );
+            account
+                .standard_terms
+                .set_quantity(instrument, quantity_after);
         }
         *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
         account.cash.insert(currency, new_cash);
