@@ -42,6 +42,16 @@ impl OptionColumns {
         self.as_batch().option(index)
     }
 
+    /// Empties every column, keeping the capacity.
+    pub fn clear(&mut self) {
+        self.kind.clear();
+        self.forward.clear();
+        self.strike.clear();
+        self.years.clear();
+        self.vol.clear();
+        self.rate.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.kind.len()
     }
@@ -83,6 +93,32 @@ impl GreeksColumns {
             vega_usd: vec![fill; len],
             theta_usd_per_day: vec![fill; len],
             rho_usd: vec![fill; len],
+        }
+    }
+
+    /// The first `len` entries of each column, as batch output.
+    pub fn prefix(&mut self, len: usize) -> BatchGreeks<'_> {
+        BatchGreeks {
+            price_usd: &mut self.price_usd[..len],
+            delta: &mut self.delta[..len],
+            gamma_per_usd: &mut self.gamma_per_usd[..len],
+            vega_usd: &mut self.vega_usd[..len],
+            theta_usd_per_day: &mut self.theta_usd_per_day[..len],
+            rho_usd: &mut self.rho_usd[..len],
+        }
+    }
+
+    /// Row `index` as scalar Greeks (the bounded theta, which the batch does not compute,
+    /// set to the instantaneous one).
+    pub fn greeks(&self, index: usize) -> super::Greeks {
+        super::Greeks {
+            price_usd: self.price_usd[index],
+            delta: self.delta[index],
+            gamma_per_usd: self.gamma_per_usd[index],
+            vega_usd: self.vega_usd[index],
+            theta_usd_per_day: self.theta_usd_per_day[index],
+            theta_bounded_usd_per_day: self.theta_usd_per_day[index],
+            rho_usd: self.rho_usd[index],
         }
     }
 

@@ -6,7 +6,7 @@ use std::ops::{AddAssign, Mul, Sub};
 use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::events::{InstrumentDefinition, InstrumentKind, OptionRight, Settlement};
-use crate::pricing::{OptionInputs, OptionKind, black76, coin_greeks};
+use crate::pricing::{Greeks, OptionInputs, OptionKind, black76, coin_greeks};
 
 /// Seconds-in-a-year denominator for T (DESIGN 4): 365 days of ns.
 pub const YEAR_NS: f64 = 365.0 * 86_400.0 * 1e9;
@@ -117,7 +117,7 @@ pub fn value_at(definition: &InstrumentDefinition, contract_size: f64, price: f6
 }
 
 /// The model's inputs for an option contract at `mark` and `now_ns`.
-fn option_inputs(
+pub fn option_inputs(
     definition: &InstrumentDefinition,
     strike: f64,
     mark: &Mark,
@@ -162,6 +162,32 @@ pub fn contract_priceable(
     }
 }
 
+/// Value and Greeks of one option contract from its Black-76 USD Greeks at `inputs`
+/// (computed one at a time or in a batch). `None` if anything is not finite.
+pub fn option_risk(
+    definition: &InstrumentDefinition,
+    contract_size: f64,
+    mark: &Mark,
+    inputs: &OptionInputs,
+    usd: &Greeks,
+) -> Option<ContractRisk> {
+    let value = value_at(definition, contract_size, mark.mark_price)?;
+    let delta_coin = match definition.settlement {
+        Settlement::Inverse => coin_greeks(inputs, usd).delta_coin,
+        Settlement::Linear => usd.delta,
+    };
+    let greeks = ContractRisk {
+        value: 0.0,
+        delta_coin,
+        delta_usd: usd.delta,
+        gamma_usd: usd.gamma_per_usd,
+        vega_usd: usd.vega_usd,
+        theta_usd: usd.theta_usd_per_day,
+    } * contract_size;
+    let risk = ContractRisk { value, ..greeks };
+    risk.is_finite().then_some(risk)
+}
+
 /// Value and Greeks of one contract at `mark`, at time `now_ns`. Never NaN: inputs the
 /// model refuses give `None` (the caller rejects the mark instead).
 pub fn contract_risk(
@@ -174,22 +200,10 @@ pub fn contract_risk(
     let value = value_at(definition, contract_size, mark.mark_price)?;
     let forward = mark.forward;
     let risk = match (definition.kind, definition.settlement) {
-        (InstrumentKind::Option, settlement) => {
+        (InstrumentKind::Option, _) => {
             let inputs = option_inputs(definition, strike, mark, now_ns);
             let usd = black76(&inputs).ok()?;
-            let delta_coin = match settlement {
-                Settlement::Inverse => coin_greeks(&inputs, &usd).delta_coin,
-                Settlement::Linear => usd.delta,
-            };
-            let greeks = ContractRisk {
-                value: 0.0,
-                delta_coin,
-                delta_usd: usd.delta,
-                gamma_usd: usd.gamma_per_usd,
-                vega_usd: usd.vega_usd,
-                theta_usd: usd.theta_usd_per_day,
-            } * contract_size;
-            ContractRisk { value, ..greeks }
+            return option_risk(definition, contract_size, mark, &inputs, &usd);
         }
         (InstrumentKind::Future | InstrumentKind::Perpetual, Settlement::Inverse) => {
             // N USD per contract: the BTC-equivalent exposure is N/F.

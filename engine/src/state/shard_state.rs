@@ -31,6 +31,7 @@ use crate::events::{
     SettlementPrice, Side, Ticker, UnderlyingId,
 };
 use crate::margin::{MarginError, ScenarioBatch};
+use crate::pricing::{GreeksColumns, OptionColumns};
 
 mod accounts;
 mod fills;
@@ -61,7 +62,18 @@ pub struct Scratch {
     slots: Vec<(InstrumentId, f64)>,
     /// Accounts the last batch end evaluated, in id order.
     evaluated: Vec<AccountId>,
+    /// Greeks of the options revalued together (up to `GREEKS_BATCH_MAX` at a time).
+    greeks_inputs: OptionColumns,
+    greeks_out: GreeksColumns,
+    /// Instruments of the current Greeks batch, in id order, with their row in it
+    /// (`NO_GREEKS_ROW`: not an option).
+    pending: Vec<(InstrumentId, u32)>,
 }
+
+/// Instruments whose Greeks one batch-kernel pass computes at a batch end.
+pub const GREEKS_BATCH_MAX: usize = 256;
+/// `Scratch::pending` row of an instrument valued without the Greeks batch.
+const NO_GREEKS_ROW: u32 = u32::MAX;
 
 impl Default for Scratch {
     fn default() -> Self {
@@ -69,6 +81,9 @@ impl Default for Scratch {
             batch: ScenarioBatch::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
             slots: Vec::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
             evaluated: Vec::with_capacity(ACCOUNTS_EVALUATED_RESERVE),
+            greeks_inputs: OptionColumns::with_capacity(GREEKS_BATCH_MAX),
+            greeks_out: GreeksColumns::filled(GREEKS_BATCH_MAX, 0.0),
+            pending: Vec::with_capacity(GREEKS_BATCH_MAX),
         }
     }
 }

@@ -3,6 +3,8 @@
 //! whose inputs changed are evaluated, raising alerts.
 
 use super::*;
+use crate::pricing::black76_batch;
+use crate::state::contract_risk::{option_inputs, option_risk};
 
 impl ShardState {
     /// Revalues every instrument marked since the last batch, once, in id order (so the
@@ -33,82 +35,129 @@ impl ShardState {
         dirty.sort_unstable();
         scratch.batch.clear();
         scratch.slots.clear();
-        for &id in dirty.iter() {
-            let Some(instrument) = instruments.get_mut(&id) else {
-                continue;
-            };
-            if !instrument.dirty {
-                continue;
-            }
-            instrument.dirty = false;
-            let Some(mark) = instrument.mark else {
-                continue;
-            };
-            // A new mark changes standard margin whether or not the Greeks revalue.
-            for holder in instrument.holders.keys() {
-                if let Some(account) = accounts.get_mut(holder) {
-                    account.standard_terms.mark_stale(&id);
-                }
-            }
-            let Some(new_risk) = contract_risk(
-                &instrument.definition,
-                instrument.contract_size,
-                instrument.strike,
-                &mark,
-                now_ns,
-            ) else {
-                // Counted, and the previous risk kept (holders still include it).
-                *revaluation_failures += 1;
-                continue;
-            };
-            let change = new_risk - instrument.risk;
-            instrument.risk = new_risk;
-            let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
-            for (holder, &quantity) in instrument.holders.iter() {
-                let Some(account) = accounts.get_mut(holder) else {
+        for chunk in dirty.chunks(GREEKS_BATCH_MAX) {
+            // Pass 1: take each marked instrument once; options' Greeks go in one batch.
+            scratch.pending.clear();
+            scratch.greeks_inputs.clear();
+            for &id in chunk {
+                let Some(instrument) = instruments.get_mut(&id) else {
                     continue;
                 };
-                account.add_risk(key, bucket, change * quantity);
-                touch(account, *holder, instrument.mark_seq, dirty_accounts);
-            }
-            if instrument.holders.is_empty() {
-                // Nobody holds it: value its margin (as of now) when somebody trades it.
-                instrument.margin = ContractMargin {
-                    as_of: Some(mark),
-                    as_of_ns: now_ns,
-                    ..ContractMargin::default()
-                };
-                continue;
-            }
-            let params = params_of(risk_params, instrument.definition.underlying);
-            let (contract, units) = pm_contract(
-                &instrument.definition,
-                instrument.contract_size,
-                instrument.strike,
-                &mark,
-                now_ns,
-            );
-            match scenario_option(&contract, &mark) {
-                None => {
-                    let new = future_margin(
-                        &instrument.definition,
-                        &contract,
-                        units,
-                        &mark,
-                        &params,
-                        now_ns,
-                    );
-                    change_margin(instrument, accounts, new, &mark, now_ns);
+                if !instrument.dirty {
+                    continue;
                 }
-                Some(option) => match scratch.batch.push(&option, &params) {
-                    Ok(()) => {
-                        scratch.slots.push((id, units));
-                        if scratch.batch.is_full() {
-                            flush_margin_batch(instruments, accounts, scratch, now_ns);
-                        }
+                instrument.dirty = false;
+                let Some(mark) = instrument.mark else {
+                    continue;
+                };
+                // A new mark changes standard margin whether or not the Greeks revalue.
+                for holder in instrument.holders.keys() {
+                    if let Some(account) = accounts.get_mut(holder) {
+                        account.standard_terms.mark_stale(&id);
                     }
-                    Err(error) => change_margin(instrument, accounts, Err(error), &mark, now_ns),
-                },
+                }
+                let row = if instrument.definition.kind == InstrumentKind::Option {
+                    let inputs =
+                        option_inputs(&instrument.definition, instrument.strike, &mark, now_ns);
+                    scratch.greeks_inputs.push(inputs);
+                    (scratch.greeks_inputs.len() - 1) as u32
+                } else {
+                    NO_GREEKS_ROW
+                };
+                scratch.pending.push((id, row));
+            }
+            let rows = scratch.greeks_inputs.len();
+            // One invalid row refuses the whole batch: then each is valued on its own.
+            let batched = rows > 0
+                && black76_batch(
+                    &scratch.greeks_inputs.as_batch(),
+                    &mut scratch.greeks_out.prefix(rows),
+                )
+                .is_ok();
+            // Pass 2: in id order, install each instrument's new risk and margin inputs.
+            for index in 0..scratch.pending.len() {
+                let (id, row) = scratch.pending[index];
+                let Some(instrument) = instruments.get_mut(&id) else {
+                    continue;
+                };
+                let Some(mark) = instrument.mark else {
+                    continue;
+                };
+                let new_risk = if batched && row != NO_GREEKS_ROW {
+                    let inputs = scratch.greeks_inputs.option(row as usize);
+                    let usd = scratch.greeks_out.greeks(row as usize);
+                    option_risk(
+                        &instrument.definition,
+                        instrument.contract_size,
+                        &mark,
+                        &inputs,
+                        &usd,
+                    )
+                } else {
+                    contract_risk(
+                        &instrument.definition,
+                        instrument.contract_size,
+                        instrument.strike,
+                        &mark,
+                        now_ns,
+                    )
+                };
+                let Some(new_risk) = new_risk else {
+                    // Counted, and the previous risk kept (holders still include it).
+                    *revaluation_failures += 1;
+                    continue;
+                };
+                let change = new_risk - instrument.risk;
+                instrument.risk = new_risk;
+                let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
+                for (holder, &quantity) in instrument.holders.iter() {
+                    let Some(account) = accounts.get_mut(holder) else {
+                        continue;
+                    };
+                    account.add_risk(key, bucket, change * quantity);
+                    touch(account, *holder, instrument.mark_seq, dirty_accounts);
+                }
+                if instrument.holders.is_empty() {
+                    // Nobody holds it: value its margin (as of now) when somebody trades it.
+                    instrument.margin = ContractMargin {
+                        as_of: Some(mark),
+                        as_of_ns: now_ns,
+                        ..ContractMargin::default()
+                    };
+                    continue;
+                }
+                let params = params_of(risk_params, instrument.definition.underlying);
+                let (contract, units) = pm_contract(
+                    &instrument.definition,
+                    instrument.contract_size,
+                    instrument.strike,
+                    &mark,
+                    now_ns,
+                );
+                match scenario_option(&contract, &mark) {
+                    None => {
+                        let new = future_margin(
+                            &instrument.definition,
+                            &contract,
+                            units,
+                            &mark,
+                            &params,
+                            now_ns,
+                        );
+                        change_margin(instrument, accounts, new, &mark, now_ns);
+                    }
+                    Some(option) => match scratch.batch.push(&option, &params) {
+                        Ok(()) => {
+                            scratch.slots.push((id, units));
+                            if scratch.batch.is_full() {
+                                flush_margin_batch(instruments, accounts, scratch, now_ns);
+                            }
+                        }
+                        Err(error) => {
+                            change_margin(instrument, accounts, Err(error), &mark, now_ns)
+                        }
+                    },
+                }
             }
         }
         flush_margin_batch(instruments, accounts, scratch, now_ns);
