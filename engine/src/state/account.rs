@@ -37,9 +37,9 @@ pub struct AccountState {
     /// Realized PnL alone (also in `cash`), per ledger currency.
     pub realized_pnl: BTreeMap<UnderlyingId, Decimal>,
     /// Σ quantity × contract risk, per (underlying, currency). `value` is market value.
-    pub risk: BTreeMap<RiskKey, ContractRisk>,
+    pub risk: SortedVecMap<RiskKey, ContractRisk>,
     /// Σ quantity × contract risk, per (underlying, expiry): vega and gamma by expiry.
-    pub buckets: BTreeMap<BucketKey, ContractRisk>,
+    pub buckets: SortedVecMap<BucketKey, ContractRisk>,
     /// Σ quantity × value at average entry, per ledger currency: unrealized = market − this.
     pub entry_value: BTreeMap<UnderlyingId, f64>,
     pub limits: Option<Limits>,
@@ -145,8 +145,8 @@ impl AccountState {
             positions: SortedVecMap::new(),
             cash: BTreeMap::new(),
             realized_pnl: BTreeMap::new(),
-            risk: BTreeMap::new(),
-            buckets: BTreeMap::new(),
+            risk: SortedVecMap::new(),
+            buckets: SortedVecMap::new(),
             entry_value: BTreeMap::new(),
             limits: None,
             margin_model,
@@ -210,8 +210,8 @@ impl AccountState {
 
     /// Adds `delta` (a position's change in contribution) to both aggregations.
     pub fn add_risk(&mut self, key: RiskKey, bucket: BucketKey, delta: ContractRisk) {
-        *self.risk.entry(key).or_default() += delta;
-        *self.buckets.entry(bucket).or_default() += delta;
+        *self.risk.entry_or_default(key) += delta;
+        *self.buckets.entry_or_default(bucket) += delta;
     }
 
     /// Unrealized PnL in `currency` (model value): market value − entry value.

@@ -13,6 +13,7 @@ use super::contract_margin::pm_contract;
 use super::contract_risk::ContractRisk;
 use super::id_map::IdMap;
 use super::instrument_state::InstrumentState;
+use super::sorted_map::SortedVecMap;
 use crate::events::ids::UNDERLYINGS_MAX;
 use crate::events::{
     DEFAULT_MARGIN_CALL_RATIO, InstrumentId, Limits, MarginModel, RiskParams, UnderlyingId,
@@ -257,7 +258,7 @@ fn position_standard_margin(
 /// Greeks of one underlying summed over currencies, from a `risk` map ordered by
 /// (underlying, currency): calls `each` once per underlying, without allocating.
 pub fn for_each_underlying(
-    risk: &BTreeMap<RiskKey, ContractRisk>,
+    risk: &SortedVecMap<RiskKey, ContractRisk>,
     mut each: impl FnMut(UnderlyingId, &ContractRisk),
 ) {
     let mut current: Option<(UnderlyingId, ContractRisk)> = None;
@@ -282,7 +283,7 @@ pub struct MarginInputs<'a> {
     pub model: MarginModel,
     pub limits: Option<&'a Limits>,
     pub pm_totals: &'a BTreeMap<RiskKey, PmTotals>,
-    pub risk: &'a BTreeMap<RiskKey, ContractRisk>,
+    pub risk: &'a SortedVecMap<RiskKey, ContractRisk>,
     /// Equity per currency (collateral + PnL).
     pub equity: &'a dyn Fn(UnderlyingId) -> f64,
     /// Currencies with a ledger entry (cash), besides those positions are in.

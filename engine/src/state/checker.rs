@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::account::QUOTE_CURRENCY;
+use super::sorted_map::SortedVecMap;
 
 use super::account::{BucketKey, RiskKey};
 use super::account_margin::evaluate_account_with;
@@ -249,10 +250,10 @@ fn check_margin(
     Ok(())
 }
 
-fn compare_maps<K: Ord + std::fmt::Debug>(
+fn compare_maps<K: Ord + Copy + std::fmt::Debug>(
     id: AccountId,
     label: &str,
-    incremental: &BTreeMap<K, ContractRisk>,
+    incremental: &SortedVecMap<K, ContractRisk>,
     recomputed: &BTreeMap<K, (ContractRisk, f64)>,
     account_scale: f64,
 ) -> Result<(), Discrepancy> {

@@ -87,6 +87,10 @@ impl<K: Ord + Copy, V> SortedVecMap<K, V> {
     pub fn keys(&self) -> impl Iterator<Item = &K> {
         self.entries.iter().map(|(k, _)| k)
     }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.entries.iter().map(|(_, v)| v)
+    }
 }
 
 impl<K: Ord + Copy, V: Default> SortedVecMap<K, V> {

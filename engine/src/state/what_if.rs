@@ -130,7 +130,7 @@ impl ShardState {
             reduces_only &= held != 0.0 && after.abs() < held.abs() && after * held >= 0.0;
             let margin = self.margin_for_what_if(instrument, &mut batch);
             let key = instrument.risk_key();
-            *risk.entry(key).or_default() += instrument.risk * traded;
+            *risk.entry_or_default(key) += instrument.risk * traded;
             let change = crate::margin::PmTotals {
                 vector: margin.vector * traded,
                 roll_shock: margin.roll_shock * (after.abs() - held.abs()),
