@@ -156,17 +156,7 @@ impl ScenarioBatch {
         self.vols.clear();
         self.distinct_forward.clear();
         self.distinct_strike.clear();
-        let c = &mut self.inputs;
-        for column in [
-            &mut c.forward,
-            &mut c.strike,
-            &mut c.years,
-            &mut c.vol,
-            &mut c.rate,
-        ] {
-            column.clear();
-        }
-        c.kind.clear();
+        self.inputs.clear();
     }
 
     /// Adds an option's 36 rows; its slot is `len() - 1` afterwards. Refused (nothing

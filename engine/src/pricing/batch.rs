@@ -101,7 +101,8 @@ pub fn black76_batch(
             .validate()
             .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
     }
-    price_lanes_dispatch(inputs, out, count);
+    let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
+    price_lanes_dispatch(inputs, out, count, zero_rate);
     // The rare options the kernel leaves out (NaN price) take the scalar path.
     for index in 0..count {
         if out.price_usd[index].is_nan() {
@@ -149,7 +150,8 @@ pub fn black76_batch_price(
                 .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
         }
     }
-    price_only_dispatch(inputs, price_usd, count);
+    let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
+    price_only_dispatch(inputs, price_usd, count, zero_rate);
     for (index, price) in price_usd.iter_mut().enumerate() {
         if price.is_nan() {
             *price = black76_unchecked(&inputs.option(index)).price_usd;
@@ -184,6 +186,37 @@ fn all_in_common_domain(inputs: &BatchInputs<'_>) -> bool {
     ok
 }
 
+/// Defines a function that runs its body compiled for the widest vector unit this CPU
+/// has — AVX-512, AVX2, or the baseline build — chosen at run time. The kernels are plain
+/// IEEE arithmetic and no `fma` feature is enabled, so every build gives the same bits.
+/// `KEEL_NO_AVX512` (any value) skips the AVX-512 build, for comparing them.
+macro_rules! widest_simd {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512($($arg: $ty),*) $body
+                #[target_feature(enable = "avx2")]
+                fn avx2($($arg: $ty),*) $body
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::env::var_os("KEEL_NO_AVX512").is_none()
+                {
+                    // SAFETY: the CPU supports AVX-512F, checked on the line above; that
+                    // is the only precondition of a `target_feature` function.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports AVX2, checked on the line above.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            $body
+        }
+    };
+}
+
 /// Prices validated zero-rate rows whose moneyness and σ√T the caller computed once per
 /// distinct forward and vol (the scenario grid). Regular rows get the bits of
 /// [`black76_batch_price`]; rows the main kernel leaves out (normal tails, cancelling
@@ -197,40 +230,10 @@ pub(crate) fn black76_batch_price_shared(
     tail_rows: &mut Vec<u32>,
 ) {
     let count = inputs.len().min(price_usd.len());
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::env::var_os("KEEL_NO_AVX512").is_none()
-        {
-            // SAFETY: the CPU supports AVX-512F, checked on the line above.
-            unsafe { shared_avx512(inputs, shared, price_usd, count) };
-        } else if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            unsafe { shared_avx2(inputs, shared, price_usd, count) };
-        } else {
-            price_only_lanes_shared(inputs, shared, price_usd, count);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    price_only_lanes_shared(inputs, shared, price_usd, count);
+    shared_dispatch(inputs, shared, price_usd, count);
     tail_rows.clear();
     tail_rows.extend((0..count as u32).filter(|&row| price_usd[row as usize].is_nan()));
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::env::var_os("KEEL_NO_AVX512").is_none()
-        {
-            // SAFETY: the CPU supports AVX-512F, checked on the line above.
-            unsafe { tails_avx512(inputs, shared, price_usd, tail_rows) };
-        } else if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            unsafe { tails_avx2(inputs, shared, price_usd, tail_rows) };
-        } else {
-            price_tail_rows(inputs, shared, price_usd, tail_rows);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    price_tail_rows(inputs, shared, price_usd, tail_rows);
+    tails_dispatch(inputs, shared, price_usd, tail_rows);
     for &index in tail_rows.iter() {
         let index = index as usize;
         if price_usd[index].is_nan() {
@@ -239,162 +242,72 @@ pub(crate) fn black76_batch_price_shared(
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn tails_avx512(i: &BatchInputs<'_>, s: &SharedRows<'_>, p: &mut [f64], rows: &[u32]) {
-    price_tail_rows(i, s, p, rows);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn tails_avx2(i: &BatchInputs<'_>, s: &SharedRows<'_>, p: &mut [f64], rows: &[u32]) {
-    price_tail_rows(i, s, p, rows);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn shared_avx512(
-    inputs: &BatchInputs<'_>,
-    shared: &SharedRows<'_>,
-    price_usd: &mut [f64],
-    count: usize,
-) {
-    price_only_lanes_shared(inputs, shared, price_usd, count);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn shared_avx2(
-    inputs: &BatchInputs<'_>,
-    shared: &SharedRows<'_>,
-    price_usd: &mut [f64],
-    count: usize,
-) {
-    price_only_lanes_shared(inputs, shared, price_usd, count);
-}
-
-/// F/K and ln(F/K) per (forward, strike) pair, vectorised: the shared part of the
-/// scenario grid. Same bits as the batch kernel's own.
-pub(crate) fn log_moneyness(
-    forward: &[f64],
-    strike: &[f64],
-    moneyness: &mut [f64],
-    log_moneyness: &mut [f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::env::var_os("KEEL_NO_AVX512").is_none()
-        {
-            // SAFETY: the CPU supports AVX-512F, checked on the line above.
-            return unsafe { log_moneyness_avx512(forward, strike, moneyness, log_moneyness) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            return unsafe { log_moneyness_avx2(forward, strike, moneyness, log_moneyness) };
-        }
-    }
-    log_moneyness_lanes(forward, strike, moneyness, log_moneyness);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn log_moneyness_avx512(f: &[f64], k: &[f64], m: &mut [f64], l: &mut [f64]) {
-    log_moneyness_lanes(f, k, m, l);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn log_moneyness_avx2(f: &[f64], k: &[f64], m: &mut [f64], l: &mut [f64]) {
-    log_moneyness_lanes(f, k, m, l);
-}
-
-/// Runs [`price_only_lanes`] compiled for the widest vector unit this CPU has.
-fn price_only_dispatch(inputs: &BatchInputs<'_>, price_usd: &mut [f64], count: usize) {
-    let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::env::var_os("KEEL_NO_AVX512").is_none()
-        {
-            // SAFETY: the CPU supports AVX-512F, checked on the line above; that is the
-            // only precondition of a `target_feature` function.
-            return unsafe { price_only_avx512(inputs, price_usd, count, zero_rate) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            return unsafe { price_only_avx2(inputs, price_usd, count, zero_rate) };
-        }
-    }
-    price_only_any(inputs, price_usd, count, zero_rate);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn price_only_avx512(inputs: &BatchInputs<'_>, price_usd: &mut [f64], count: usize, zero: bool) {
-    price_only_any(inputs, price_usd, count, zero);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn price_only_avx2(inputs: &BatchInputs<'_>, price_usd: &mut [f64], count: usize, zero: bool) {
-    price_only_any(inputs, price_usd, count, zero);
-}
-
-#[inline(always)]
-fn price_only_any(inputs: &BatchInputs<'_>, price_usd: &mut [f64], count: usize, zero: bool) {
-    if zero {
-        price_only_lanes::<true>(inputs, price_usd, count);
-    } else {
-        price_only_lanes::<false>(inputs, price_usd, count);
+widest_simd! {
+    /// [`price_only_lanes_shared`], widest build.
+    fn shared_dispatch(
+        inputs: &BatchInputs<'_>,
+        shared: &SharedRows<'_>,
+        price_usd: &mut [f64],
+        count: usize,
+    ) {
+        price_only_lanes_shared(inputs, shared, price_usd, count)
     }
 }
 
-/// Runs [`price_lanes`] compiled for the widest vector unit this CPU has.
-fn price_lanes_dispatch(inputs: &BatchInputs<'_>, out: &mut BatchGreeks<'_>, count: usize) {
-    let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f")
-            && std::env::var_os("KEEL_NO_AVX512").is_none()
-        {
-            // SAFETY: the CPU supports AVX-512F, checked on the line above; that is the
-            // only precondition of a `target_feature` function.
-            return unsafe { price_lanes_avx512(inputs, out, count, zero_rate) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked on the line above.
-            return unsafe { price_lanes_avx2(inputs, out, count, zero_rate) };
+widest_simd! {
+    /// [`price_tail_rows`], widest build.
+    fn tails_dispatch(
+        inputs: &BatchInputs<'_>,
+        shared: &SharedRows<'_>,
+        price_usd: &mut [f64],
+        rows: &[u32],
+    ) {
+        price_tail_rows(inputs, shared, price_usd, rows)
+    }
+}
+
+widest_simd! {
+    /// F/K and ln(F/K) per (forward, strike) pair, vectorised: the shared part of the
+    /// scenario grid. Same bits as the batch kernel's own.
+    pub(crate) fn log_moneyness(
+        forward: &[f64],
+        strike: &[f64],
+        moneyness: &mut [f64],
+        log_moneyness: &mut [f64],
+    ) {
+        log_moneyness_lanes(forward, strike, moneyness, log_moneyness)
+    }
+}
+
+widest_simd! {
+    /// [`price_only_lanes`], widest build.
+    fn price_only_dispatch(
+        inputs: &BatchInputs<'_>,
+        price_usd: &mut [f64],
+        count: usize,
+        zero_rate: bool,
+    ) {
+        if zero_rate {
+            price_only_lanes::<true>(inputs, price_usd, count)
+        } else {
+            price_only_lanes::<false>(inputs, price_usd, count)
         }
     }
-    price_lanes_any(inputs, out, count, zero_rate);
 }
 
-/// The kernel loop built for AVX-512 (8 lanes). No `fma` feature: results stay bitwise
-/// equal to the SSE2 build.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-fn price_lanes_avx512(
-    inputs: &BatchInputs<'_>,
-    out: &mut BatchGreeks<'_>,
-    count: usize,
-    zero_rate: bool,
-) {
-    price_lanes_any(inputs, out, count, zero_rate);
+widest_simd! {
+    /// [`price_lanes`], widest build.
+    fn price_lanes_dispatch(
+        inputs: &BatchInputs<'_>,
+        out: &mut BatchGreeks<'_>,
+        count: usize,
+        zero_rate: bool,
+    ) {
+        price_lanes_any(inputs, out, count, zero_rate)
+    }
 }
 
-/// The kernel loop built for AVX2 (4 lanes).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-fn price_lanes_avx2(
-    inputs: &BatchInputs<'_>,
-    out: &mut BatchGreeks<'_>,
-    count: usize,
-    zero_rate: bool,
-) {
-    price_lanes_any(inputs, out, count, zero_rate);
-}
-
+/// The kernel loop as the baseline build compiles it.
 #[inline(always)]
 fn price_lanes_any(
     inputs: &BatchInputs<'_>,
