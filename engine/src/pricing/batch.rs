@@ -75,32 +75,17 @@ pub fn black76_batch(
     inputs: &BatchInputs<'_>,
     out: &mut BatchGreeks<'_>,
 ) -> Result<(), BatchPricingError> {
-    let count = inputs.len();
-    let lengths = [
-        inputs.forward.len(),
-        inputs.strike.len(),
-        inputs.years.len(),
-        inputs.vol.len(),
-        inputs.rate.len(),
-        out.price_usd.len(),
-        out.delta.len(),
-        out.gamma_per_usd.len(),
-        out.vega_usd.len(),
-        out.theta_usd_per_day.len(),
-        out.rho_usd.len(),
-    ];
-    if let Some(&found) = lengths.iter().find(|&&length| length != count) {
-        return Err(BatchPricingError::LengthMismatch {
-            expected: count,
-            found,
-        });
-    }
-    for index in 0..count {
-        inputs
-            .option(index)
-            .validate()
-            .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
-    }
+    let count = checked_rows(
+        inputs,
+        &[
+            out.price_usd.len(),
+            out.delta.len(),
+            out.gamma_per_usd.len(),
+            out.vega_usd.len(),
+            out.theta_usd_per_day.len(),
+            out.rho_usd.len(),
+        ],
+    )?;
     let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
     price_lanes_dispatch(inputs, out, count, zero_rate);
     // The rare options the kernel leaves out (NaN price) take the scalar path.
@@ -125,31 +110,7 @@ pub fn black76_batch_price(
     inputs: &BatchInputs<'_>,
     price_usd: &mut [f64],
 ) -> Result<(), BatchPricingError> {
-    let count = inputs.len();
-    let lengths = [
-        inputs.forward.len(),
-        inputs.strike.len(),
-        inputs.years.len(),
-        inputs.vol.len(),
-        inputs.rate.len(),
-        price_usd.len(),
-    ];
-    if let Some(&found) = lengths.iter().find(|&&length| length != count) {
-        return Err(BatchPricingError::LengthMismatch {
-            expected: count,
-            found,
-        });
-    }
-    // A branch-free pass proves the common case valid; only when it cannot do the exact
-    // per-row checks run (and name the first bad row).
-    if !all_in_common_domain(inputs) {
-        for index in 0..count {
-            inputs
-                .option(index)
-                .validate()
-                .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
-        }
-    }
+    let count = checked_rows(inputs, &[price_usd.len()])?;
     let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
     price_only_dispatch(inputs, price_usd, count, zero_rate);
     for (index, price) in price_usd.iter_mut().enumerate() {
@@ -158,6 +119,39 @@ pub fn black76_batch_price(
         }
     }
     Ok(())
+}
+
+/// The rows of a batch after its checks: every input and output column as long as the
+/// inputs, and every row within the pricer's domain. A branch-free pass proves the common
+/// case; only when it cannot do the exact per-row checks run (and name the first bad row).
+fn checked_rows(inputs: &BatchInputs<'_>, outputs: &[usize]) -> Result<usize, BatchPricingError> {
+    let count = inputs.len();
+    let inputs_lengths = [
+        inputs.forward.len(),
+        inputs.strike.len(),
+        inputs.years.len(),
+        inputs.vol.len(),
+        inputs.rate.len(),
+    ];
+    let mismatch = inputs_lengths
+        .iter()
+        .chain(outputs)
+        .find(|&&length| length != count);
+    if let Some(&found) = mismatch {
+        return Err(BatchPricingError::LengthMismatch {
+            expected: count,
+            found,
+        });
+    }
+    if !all_in_common_domain(inputs) {
+        for index in 0..count {
+            inputs
+                .option(index)
+                .validate()
+                .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
+        }
+    }
+    Ok(count)
 }
 
 /// Forwards and strikes within 1e±100 of each other (so F/K is a normal number),
