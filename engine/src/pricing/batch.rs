@@ -180,10 +180,39 @@ fn all_in_common_domain(inputs: &BatchInputs<'_>) -> bool {
     ok
 }
 
-/// Defines a function that runs its body compiled for the widest vector unit this CPU
-/// has — AVX-512, AVX2, or the baseline build — chosen at run time. The kernels are plain
-/// IEEE arithmetic and no `fma` feature is enabled, so every build gives the same bits.
-/// `KEEL_NO_AVX512` (any value) skips the AVX-512 build, for comparing them.
+/// The widest vector unit the kernels run on, chosen once per process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum SimdLevel {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+/// The CPU's widest supported unit, or AVX2 when `KEEL_NO_AVX512` is set (any value;
+/// for comparing builds). Decided on first use and cached: reading the environment takes
+/// the process's environment lock, which has no place on the batch-end path.
+fn simd_level() -> SimdLevel {
+    static LEVEL: std::sync::OnceLock<SimdLevel> = std::sync::OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::env::var_os("KEEL_NO_AVX512").is_none()
+            {
+                return SimdLevel::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return SimdLevel::Avx2;
+            }
+        }
+        SimdLevel::Baseline
+    })
+}
+
+/// Defines a function that runs its body compiled for [`simd_level`]: AVX-512, AVX2 or
+/// the baseline build. The kernels are plain IEEE arithmetic and no `fma` feature is
+/// enabled, so every build gives the same bits.
 macro_rules! widest_simd {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$meta])*
@@ -194,16 +223,13 @@ macro_rules! widest_simd {
                 fn avx512($($arg: $ty),*) $body
                 #[target_feature(enable = "avx2")]
                 fn avx2($($arg: $ty),*) $body
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::env::var_os("KEEL_NO_AVX512").is_none()
-                {
-                    // SAFETY: the CPU supports AVX-512F, checked on the line above; that
-                    // is the only precondition of a `target_feature` function.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports AVX2, checked on the line above.
-                    return unsafe { avx2($($arg),*) };
+                match simd_level() {
+                    // SAFETY: `simd_level` chose AVX-512 only after detecting AVX-512F on
+                    // this CPU; that is the only precondition of a `target_feature` fn.
+                    SimdLevel::Avx512 => return unsafe { avx512($($arg),*) },
+                    // SAFETY: as above, AVX2 was detected.
+                    SimdLevel::Avx2 => return unsafe { avx2($($arg),*) },
+                    SimdLevel::Baseline => {}
                 }
             }
             $body
