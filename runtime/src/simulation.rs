@@ -178,8 +178,7 @@ fn pipeline_config() -> PipelineConfig {
         offered_rate_eps: None,
         snapshots: None,
         state_snapshots: StateSnapshotPolicy::every(8 * BATCH_EVENTS_MAX),
-        topology: None,
-        latency_warm_up_events: 0,
+        ..PipelineConfig::default()
     }
 }
 

@@ -31,8 +31,7 @@ fn pipeline_config() -> PipelineConfig {
         offered_rate_eps: None,
         snapshots: None,
         state_snapshots: None,
-        topology: None,
-        latency_warm_up_events: 0,
+        ..PipelineConfig::default()
     }
 }
 

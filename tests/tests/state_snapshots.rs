@@ -106,8 +106,7 @@ fn live_run(dir: &std::path::Path, shard_count: u32) -> u128 {
             interval_events: INTERVAL_EVENTS,
             keep: 2,
         }),
-        topology: None,
-        latency_warm_up_events: 0,
+        ..PipelineConfig::default()
     };
     let shards = (0..shard_count)
         .map(|i| ShardState::new(i, shard_count))

@@ -56,16 +56,15 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<Figures> {
         .take(args.events)
         .collect();
     write_journal(&args.data_dir, &events)?;
-    let mut replayed_hash = 0;
+    let mut replayed = Ok(0);
     let replay_s = median_s(
         args.rounds,
         || (),
         |()| {
-            if let Ok((shards, _)) = replay(&args.data_dir, None, 1) {
-                replayed_hash = combined_hash(&shards);
-            }
+            replayed = replay(&args.data_dir, None, 1).map(|(shards, _)| combined_hash(&shards));
         },
     );
+    let replayed_hash = replayed.context("replaying the benchmark journal")?;
     let mut memory_hash = 0;
     let memory_s = median_s(
         args.rounds,
