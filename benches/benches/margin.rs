@@ -19,7 +19,7 @@ use keel_benches::option_book::{
     ACCOUNT, BTC, INDEX, OPTIONS, at, book, full_revaluation, mark_coin, state, tick,
 };
 use keel_benches::paired;
-use keel_engine::events::{Dec, EventBody, Fill, Side};
+use keel_engine::events::{Currency, Dec, EventBody, Fill, Side};
 use keel_engine::state::{HypotheticalFill, ShardState};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
@@ -42,7 +42,8 @@ fn main() {
             .max(Decimal::new(1, 4)),
         fee: Decimal::ZERO,
     };
-    let im = |state: &ShardState| state.accounts[&ACCOUNT].margin[&BTC].initial_margin;
+    let im =
+        |state: &ShardState| state.accounts[&ACCOUNT].margin[&Currency::Coin(BTC)].initial_margin;
     println!(
         "book: {OPTIONS} options + a perpetual, IM {:.4} BTC (full revaluation: {:.4} BTC)",
         im(&base),

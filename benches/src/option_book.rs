@@ -4,7 +4,7 @@
 //! baseline (every position from scratch, scalar pricing).
 
 use keel_engine::events::{
-    AccountDefinition, AccountId, Collateral, Dec, Event, EventBody, Fill, IndexPrice,
+    AccountDefinition, AccountId, Collateral, Currency, Dec, Event, EventBody, Fill, IndexPrice,
     InstrumentDefinition, InstrumentId, InstrumentKind, MarginModel, Name, OptionRight, RiskParams,
     Settlement, Side, Ticker, UnderlyingId,
 };
@@ -134,7 +134,7 @@ pub fn state(listed: &[Listed]) -> ShardState {
         })),
         at(EventBody::Collateral(Collateral {
             account: ACCOUNT,
-            currency: BTC,
+            currency: Currency::Coin(BTC),
             amount: decimal(1_000.0),
             transfer_id: 1,
         })),

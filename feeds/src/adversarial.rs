@@ -8,9 +8,9 @@
 use std::collections::VecDeque;
 
 use keel_engine::events::{
-    AccountDefinition, AccountId, Collateral, Dec, Event, EventBody, Fill, Funding, IndexPrice,
-    InstrumentDefinition, InstrumentId, InstrumentKind, Limits, MarginModel, Name, OptionRight,
-    RiskParams, Settlement, SettlementPrice, Side, Ticker, UnderlyingId,
+    AccountDefinition, AccountId, Collateral, Currency, Dec, Event, EventBody, Fill, Funding,
+    IndexPrice, InstrumentDefinition, InstrumentId, InstrumentKind, Limits, MarginModel, Name,
+    OptionRight, RiskParams, Settlement, SettlementPrice, Side, Ticker, UnderlyingId,
 };
 use keel_engine::margin::PmParams;
 use keel_engine::pricing::{OptionInputs, OptionKind, black76};
@@ -365,9 +365,9 @@ impl AdversarialStream {
             1 | 2 => {
                 self.transfer_id += 1;
                 let currency = match self.below(3) {
-                    0 => UnderlyingId(0),
-                    1 => UnderlyingId(1),
-                    _ => keel_engine::state::QUOTE_CURRENCY,
+                    0 => Currency::Coin(UnderlyingId(0)),
+                    1 => Currency::Coin(UnderlyingId(1)),
+                    _ => Currency::Quote,
                 };
                 // Mostly deposits; withdrawals sometimes far beyond the equity.
                 let amount = if self.below(3) == 0 {
@@ -514,7 +514,7 @@ impl AdversarialStream {
             })),
             14 => self.at(EventBody::Collateral(Collateral {
                 account: AccountId(self.below(u64::from(ACCOUNTS)) as u32),
-                currency: UnderlyingId(0),
+                currency: Currency::Coin(UnderlyingId(0)),
                 amount: Dec::new(-Decimal::from(1_000)),
                 transfer_id: self.below(self.transfer_id.max(1) + 1),
             })),
@@ -560,7 +560,7 @@ impl AdversarialStream {
             })),
             _ => self.at(EventBody::Collateral(Collateral {
                 account: AccountId(2),
-                currency: UnderlyingId(self.below(70) as u16),
+                currency: Currency::Coin(UnderlyingId(self.below(70) as u16)),
                 amount: invalid,
                 transfer_id: u64::MAX,
             })),

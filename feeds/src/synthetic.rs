@@ -7,9 +7,10 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
 use keel_engine::events::{
-    AccountDefinition, AccountId, Collateral, DEFAULT_MARGIN_CALL_RATIO, Dec, Event, EventBody,
-    Fill, IndexPrice, InstrumentDefinition, InstrumentId, InstrumentKind, Limits, MarginModel,
-    Name, OptionRight, RiskParams, Settlement, SettlementPrice, Side, Ticker, UnderlyingId,
+    AccountDefinition, AccountId, Collateral, Currency, DEFAULT_MARGIN_CALL_RATIO, Dec, Event,
+    EventBody, Fill, IndexPrice, InstrumentDefinition, InstrumentId, InstrumentKind, Limits,
+    MarginModel, Name, OptionRight, RiskParams, Settlement, SettlementPrice, Side, Ticker,
+    UnderlyingId,
 };
 use keel_engine::margin::PmParams;
 use keel_engine::pricing::{OptionInputs, OptionKind, black76};
@@ -211,7 +212,7 @@ impl SyntheticMarket {
             for (currency, amount) in [(UnderlyingId(0), 500), (UnderlyingId(1), 15_000)] {
                 self.push(EventBody::Collateral(Collateral {
                     account: AccountId(id),
-                    currency,
+                    currency: Currency::Coin(currency),
                     amount: Dec::new(Decimal::from(amount)),
                     transfer_id: u64::from(id) * 2 + u64::from(currency.0),
                 }));

@@ -4,7 +4,7 @@
 /// First bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KEELSEG1";
 /// Format version written in every segment header.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Segment header size; records start right after it.
 pub const SEGMENT_HEADER_LEN: usize = 64;
 /// Record header size; the payload follows it.

@@ -203,6 +203,7 @@ impl RiskSnapshots {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keel_engine::events::Currency;
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
 
@@ -297,10 +298,10 @@ mod tests {
             theta_usd: -x,
         };
         for underlying in 0..6u16 {
-            for currency in [underlying, keel_engine::state::QUOTE_CURRENCY.0] {
-                let x = 1.0 + f64::from(underlying) + f64::from(currency) / 7.0;
+            for currency in [Currency::Coin(UnderlyingId(underlying)), Currency::Quote] {
+                let x = 1.0 + f64::from(underlying) + f64::from(currency.code()) / 7.0;
                 account.add_risk(
-                    (UnderlyingId(underlying), UnderlyingId(currency)),
+                    (UnderlyingId(underlying), currency),
                     (UnderlyingId(underlying), 0),
                     risk(x),
                 );

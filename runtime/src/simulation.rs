@@ -134,7 +134,7 @@ pub fn non_finite(state: &ShardState) -> Option<String> {
                 margin.maintenance_margin,
             ];
             if figures.iter().any(|v| !v.is_finite()) {
-                return bad(&format!("margin in currency {}", currency.0));
+                return bad(&format!("margin in currency {currency:?}"));
             }
         }
     }

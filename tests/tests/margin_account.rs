@@ -3,14 +3,14 @@
 //! equity to maintenance margin; trading states and alerts follow the conditions.
 
 use keel_engine::events::{
-    AccountDefinition, AccountId, Collateral, Dec, Event, EventBody, Fill, IndexPrice,
+    AccountDefinition, AccountId, Collateral, Currency, Dec, Event, EventBody, Fill, IndexPrice,
     InstrumentDefinition, InstrumentId, InstrumentKind, Limits, MarginModel, Name, OptionRight,
     RiskParams, Settlement, Side, Ticker, UnderlyingId,
 };
 use keel_engine::margin::PmParams;
 use keel_engine::pricing::{OptionInputs, OptionKind, black76_price};
 use keel_engine::state::{
-    Condition, HypotheticalFill, LiquidationPoint, ShardState, TradingState, WhatIfReason,
+    Condition, HypotheticalFill, LiquidationPoint, Scope, ShardState, TradingState, WhatIfReason,
 };
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use rust_decimal::Decimal;
@@ -21,6 +21,8 @@ const DAY_NS: u64 = 86_400_000_000_000;
 const YEAR_NS: f64 = 365.0 * 86_400.0 * 1e9;
 const INDEX: f64 = 90_000.0;
 const BTC: UnderlyingId = UnderlyingId(0);
+/// The BTC coin, the ledger currency of BTC inverse contracts.
+const BTC_COIN: Currency = Currency::Coin(BTC);
 
 fn dec(value: f64) -> Dec {
     Dec::new(Decimal::from_f64(value).expect("finite"))
@@ -275,7 +277,7 @@ fn book(model: MarginModel, collateral_btc: f64) -> Book {
         })),
         at(EventBody::Collateral(Collateral {
             account: ACCOUNT,
-            currency: BTC,
+            currency: BTC_COIN,
             amount: dec(collateral_btc),
             transfer_id: 1,
         })),
@@ -314,11 +316,13 @@ fn book(model: MarginModel, collateral_btc: f64) -> Book {
 fn moving_the_index_by_the_liquidation_distance_brings_equity_to_maintenance_margin() {
     for model in [MarginModel::Portfolio, MarginModel::Standard] {
         // Collateral of 1.6 × the book's maintenance margin.
-        let ample = book(model, 100.0).state.accounts[&ACCOUNT].margin[&BTC];
+        let ample = book(model, 100.0).state.accounts[&ACCOUNT].margin[&BTC_COIN];
         let Book { state, now_ns } = book(model, 1.6 * ample.maintenance_margin);
-        let margin = state.accounts[&ACCOUNT].margin[&BTC];
+        let margin = state.accounts[&ACCOUNT].margin[&BTC_COIN];
         assert!(margin.maintenance_margin > 0.0 && margin.equity > margin.maintenance_margin);
-        let distance = state.liquidation_distance(ACCOUNT, BTC).expect("solves");
+        let distance = state
+            .liquidation_distance(ACCOUNT, BTC_COIN)
+            .expect("solves");
         for point in [distance.down, distance.up] {
             let LiquidationPoint::At {
                 move_fraction,
@@ -333,7 +337,7 @@ fn moving_the_index_by_the_liquidation_distance_brings_equity_to_maintenance_mar
                 moved.apply(&event);
             }
             moved.end_of_batch();
-            let at_move = moved.accounts[&ACCOUNT].margin[&BTC];
+            let at_move = moved.accounts[&ACCOUNT].margin[&BTC_COIN];
             let gap = relative(at_move.equity, at_move.maintenance_margin);
             assert!(
                 gap < 1e-6,
@@ -347,7 +351,7 @@ fn moving_the_index_by_the_liquidation_distance_brings_equity_to_maintenance_mar
                 nearer.apply(&event);
             }
             nearer.end_of_batch();
-            let clear = nearer.accounts[&ACCOUNT].margin[&BTC];
+            let clear = nearer.accounts[&ACCOUNT].margin[&BTC_COIN];
             assert!(clear.equity > clear.maintenance_margin);
         }
         let (
@@ -369,10 +373,10 @@ fn moving_the_index_by_the_liquidation_distance_brings_equity_to_maintenance_mar
 #[test]
 fn states_and_alerts_follow_margin_and_limits() {
     // Thin collateral: the book starts below initial margin (REDUCE_ONLY).
-    let ample = book(MarginModel::Portfolio, 100.0).state.accounts[&ACCOUNT].margin[&BTC];
+    let ample = book(MarginModel::Portfolio, 100.0).state.accounts[&ACCOUNT].margin[&BTC_COIN];
     let Book { mut state, now_ns } = book(MarginModel::Portfolio, 1.1 * ample.maintenance_margin);
     let account = &state.accounts[&ACCOUNT];
-    let margin = account.margin[&BTC];
+    let margin = account.margin[&BTC_COIN];
     assert!(margin.equity < margin.initial_margin, "{margin:?}");
     assert!(margin.equity > margin.maintenance_margin, "{margin:?}");
     assert_eq!(account.trading_state, TradingState::ReduceOnly);
@@ -432,7 +436,7 @@ fn states_and_alerts_follow_margin_and_limits() {
     let last = state.alerts.recent().last().copied().expect("alert");
     assert_eq!(last.condition(), Some(Condition::DeltaLimit));
     assert_eq!(last.cause_seq, limits_seq);
-    assert_eq!(last.scope, BTC);
+    assert_eq!(last.scope, Scope::Underlying(BTC));
 
     // A crash through maintenance margin: liquidation, HALTED, cited to the index tick.
     let crash = market_events(-0.3, now_ns);
@@ -458,6 +462,8 @@ fn states_and_alerts_follow_margin_and_limits() {
         .expect("what-if");
     assert!(!halted.allowed);
     assert_eq!(halted.reason, WhatIfReason::Halted);
-    let distance = state.liquidation_distance(ACCOUNT, BTC).expect("solves");
+    let distance = state
+        .liquidation_distance(ACCOUNT, BTC_COIN)
+        .expect("solves");
     assert_eq!(distance.down, LiquidationPoint::Now);
 }

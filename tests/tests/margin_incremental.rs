@@ -4,7 +4,7 @@
 //! vector equals a fresh valuation of its mark, every account's margin sums equal the sum
 //! over its positions, and its equity, IM and MM equal an evaluation from those sums.
 
-use keel_engine::events::{MarginModel, UnderlyingId};
+use keel_engine::events::{Currency, MarginModel, UnderlyingId};
 use keel_engine::state::ShardState;
 use keel_engine::state::checker::check;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
@@ -36,7 +36,10 @@ fn margin_kept_incrementally_equals_margin_from_scratch_after_every_batch() {
         .filter(|a| a.margin_model == MarginModel::Portfolio)
         .count();
     assert!(portfolio > 0 && portfolio < state.accounts.len());
-    for coin in [UnderlyingId(0), UnderlyingId(1)] {
+    for coin in [
+        Currency::Coin(UnderlyingId(0)),
+        Currency::Coin(UnderlyingId(1)),
+    ] {
         let margined = state.accounts.values().filter(|a| {
             a.margin
                 .get(&coin)

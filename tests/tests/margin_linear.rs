@@ -4,7 +4,7 @@
 //! written out here independently (docs/MARGIN.md), not against Keel's own vectors.
 
 use keel_engine::events::{
-    AccountDefinition, AccountId, Collateral, Dec, Event, EventBody, Fill, IndexPrice,
+    AccountDefinition, AccountId, Collateral, Currency, Dec, Event, EventBody, Fill, IndexPrice,
     InstrumentDefinition, InstrumentId, InstrumentKind, MarginModel, Name, OptionRight, RiskParams,
     Settlement, Side, Ticker, UnderlyingId,
 };
@@ -12,7 +12,7 @@ use keel_engine::margin::{
     OrderMargins, PmContract, PmMarket, PmParams, PmPosition, PmSettlement, evaluate_portfolio_in,
 };
 use keel_engine::pricing::{OptionInputs, OptionKind, black76_price};
-use keel_engine::state::{QUOTE_CURRENCY, ShardState};
+use keel_engine::state::ShardState;
 use keel_feeds::deribit::pme::parse_cases;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
@@ -192,7 +192,7 @@ fn engine_and_offline(legs: &[Leg]) -> ((f64, f64), (f64, f64)) {
         })),
         at(EventBody::Collateral(Collateral {
             account: AccountId(0),
-            currency: QUOTE_CURRENCY,
+            currency: Currency::Quote,
             amount: dec(1_000_000.0),
             transfer_id: 1,
         })),
@@ -270,7 +270,7 @@ fn engine_and_offline(legs: &[Leg]) -> ((f64, f64), (f64, f64)) {
         state.apply(event);
         state.end_of_batch();
     }
-    let margin = state.accounts[&AccountId(0)].margin[&QUOTE_CURRENCY];
+    let margin = state.accounts[&AccountId(0)].margin[&Currency::Quote];
     assert!(margin.complete);
     let (_, _, offline) = evaluate_portfolio_in(
         PmSettlement::Quote,

@@ -5,6 +5,7 @@
 
 use rkyv::{Archive, Deserialize, Serialize};
 
+use super::currency::Currency;
 use super::decimal::Dec;
 use super::ids::{AccountId, InstrumentId, Name, UnderlyingId};
 use super::instrument::InstrumentDefinition;
@@ -212,8 +213,8 @@ pub struct Fill {
 #[rkyv(derive(Debug))]
 pub struct Collateral {
     pub account: AccountId,
-    /// The coin for inverse accounting (`UnderlyingId`), or the quote currency.
-    pub currency: UnderlyingId,
+    /// The coin for inverse accounting, or the quote currency.
+    pub currency: Currency,
     pub amount: Dec,
     /// The venue's transfer id: a repeat (a resent feed) is rejected as a duplicate.
     pub transfer_id: u64,

@@ -1,12 +1,14 @@
 //! The engine's events (DESIGN 4): what flows through the ring and into the journal.
 
 pub mod codec;
+pub mod currency;
 pub mod decimal;
 pub mod event;
 pub mod ids;
 pub mod instrument;
 
 pub use codec::{CodecError, EVENT_ENCODED_MAX_BYTES, EventEncoder, decode, kind_name, kind_of};
+pub use currency::{CURRENCIES_MAX, Currency, QUOTE_CURRENCY_NAME};
 pub use decimal::Dec;
 pub use event::{
     AccountDefinition, Collateral, DEFAULT_MARGIN_CALL_RATIO, Event, EventBody, Fill, Funding,

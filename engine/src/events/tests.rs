@@ -53,7 +53,7 @@ pub(crate) fn every_variant() -> Vec<Event> {
         }),
         EventBody::Collateral(Collateral {
             account: AccountId(3),
-            currency: UnderlyingId(0),
+            currency: Currency::Coin(UnderlyingId(0)),
             amount: dec("-1.25"),
             transfer_id: 901,
         }),

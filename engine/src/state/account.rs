@@ -13,15 +13,12 @@ use super::instrument_state::InstrumentState;
 use super::position::Position;
 use super::sorted_map::SortedVecMap;
 use crate::events::{
-    InstrumentId, InstrumentKind, Limits, MarginModel, Name, Settlement, UnderlyingId,
+    Currency, InstrumentId, InstrumentKind, Limits, MarginModel, Name, Settlement, UnderlyingId,
 };
 use crate::margin::PmTotals;
 
-/// Ledger currency id of the quote currency (USD/USDC); coins use their `UnderlyingId`.
-pub const QUOTE_CURRENCY: UnderlyingId = UnderlyingId(crate::events::ids::UNDERLYINGS_MAX);
-
 /// Aggregation key: underlying and the currency its values are in.
-pub type RiskKey = (UnderlyingId, UnderlyingId);
+pub type RiskKey = (UnderlyingId, Currency);
 /// Expiry bucket key: underlying and expiry (ns; 0 for perpetuals and spot).
 pub type BucketKey = (UnderlyingId, u64);
 /// Most collateral transfer ids an account remembers for duplicate detection (oldest
@@ -33,21 +30,21 @@ pub struct AccountState {
     pub name: Name,
     pub positions: SortedVecMap<InstrumentId, Position>,
     /// Collateral, fees, funding and realized PnL, per ledger currency.
-    pub cash: BTreeMap<UnderlyingId, Decimal>,
+    pub cash: BTreeMap<Currency, Decimal>,
     /// Realized PnL alone (also in `cash`), per ledger currency.
-    pub realized_pnl: BTreeMap<UnderlyingId, Decimal>,
+    pub realized_pnl: BTreeMap<Currency, Decimal>,
     /// Σ quantity × contract risk, per (underlying, currency). `value` is market value.
     pub risk: SortedVecMap<RiskKey, ContractRisk>,
     /// Σ quantity × contract risk, per (underlying, expiry): vega and gamma by expiry.
     pub buckets: SortedVecMap<BucketKey, ContractRisk>,
     /// Σ quantity × value at average entry, per ledger currency: unrealized = market − this.
-    pub entry_value: BTreeMap<UnderlyingId, f64>,
+    pub entry_value: BTreeMap<Currency, f64>,
     pub limits: Option<Limits>,
     pub margin_model: MarginModel,
     /// Portfolio-margin sums per (underlying, currency): Σ quantity × contract margin.
     pub pm_totals: BTreeMap<RiskKey, PmTotals>,
     /// Margin per ledger currency, as of the last batch end that evaluated the account.
-    pub margin: BTreeMap<UnderlyingId, CurrencyMargin>,
+    pub margin: BTreeMap<Currency, CurrencyMargin>,
     pub trading_state: TradingState,
     /// `Condition` bits found by that evaluation.
     pub conditions: u8,
@@ -71,7 +68,7 @@ pub struct StandardTerm {
     /// Contracts, the f64 copy of the position's decimal.
     pub quantity: f64,
     pub underlying: UnderlyingId,
-    pub currency: UnderlyingId,
+    pub currency: Currency,
     /// (initial, maintenance) in the currency; `None` when it cannot be computed.
     pub margin: Option<(f64, f64)>,
     /// Its margin moves with the underlying's index (a short option's out-of-the-money
@@ -176,7 +173,7 @@ impl AccountState {
     /// What may be withdrawn in `currency`: equity now (the ledger with every transfer
     /// so far, plus unrealized PnL) minus the initial margin of the last evaluation.
     /// Nothing while that margin is incomplete and positions are open in it.
-    pub fn withdrawable(&self, currency: UnderlyingId) -> f64 {
+    pub fn withdrawable(&self, currency: Currency) -> f64 {
         let margin = self.margin.get(&currency).copied().unwrap_or_default();
         let holds = self.risk.keys().any(|(_, c)| *c == currency);
         if holds && !margin.complete {
@@ -199,7 +196,7 @@ impl AccountState {
 
     /// Equity in `currency`: collateral, fees, funding and realized PnL (the ledger) plus
     /// unrealized PnL at the marks.
-    pub fn equity(&self, currency: UnderlyingId) -> f64 {
+    pub fn equity(&self, currency: Currency) -> f64 {
         let cash = self
             .cash
             .get(&currency)
@@ -215,7 +212,7 @@ impl AccountState {
     }
 
     /// Unrealized PnL in `currency` (model value): market value − entry value.
-    pub fn unrealized_pnl(&self, currency: UnderlyingId) -> f64 {
+    pub fn unrealized_pnl(&self, currency: Currency) -> f64 {
         let market: f64 = self
             .risk
             .iter()

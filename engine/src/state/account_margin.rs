@@ -8,22 +8,20 @@ use std::collections::BTreeMap;
 use rkyv::{Archive, Deserialize, Serialize};
 use rust_decimal::prelude::ToPrimitive;
 
-use super::account::{AccountState, QUOTE_CURRENCY, RiskKey, StandardTerms};
+use super::account::{AccountState, RiskKey, StandardTerms};
+use super::alerts::Scope;
 use super::contract_margin::pm_contract;
 use super::contract_risk::ContractRisk;
 use super::id_map::IdMap;
 use super::instrument_state::InstrumentState;
 use super::sorted_map::SortedVecMap;
-use crate::events::ids::UNDERLYINGS_MAX;
 use crate::events::{
-    DEFAULT_MARGIN_CALL_RATIO, InstrumentId, Limits, MarginModel, RiskParams, UnderlyingId,
+    CURRENCIES_MAX, Currency, DEFAULT_MARGIN_CALL_RATIO, InstrumentId, Limits, MarginModel,
+    RiskParams, UnderlyingId,
 };
 use crate::margin::{
     OrderMargins, PmParams, PmSettlement, PmTotals, margin_from_vector_in, standard_margin,
 };
-
-/// Ledger currencies: every underlying's coin, and the quote currency.
-pub const CURRENCIES_MAX: usize = UNDERLYINGS_MAX as usize + 1;
 
 /// One settlement currency's margin, in that currency.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Archive, Serialize, Deserialize)]
@@ -40,7 +38,7 @@ pub struct CurrencyMargin {
 impl Default for Finding {
     fn default() -> Self {
         Finding {
-            scope: UnderlyingId(0),
+            scope: Scope::Currency(Currency::Quote),
             value: 0.0,
             threshold: 0.0,
         }
@@ -138,7 +136,7 @@ impl Condition {
 /// threshold it crossed.
 #[derive(Clone, Copy, Debug, PartialEq, Archive, Serialize, Deserialize)]
 pub struct Finding {
-    pub scope: UnderlyingId,
+    pub scope: Scope,
     pub value: f64,
     pub threshold: f64,
 }
@@ -167,11 +165,11 @@ impl Evaluation {
     }
 
     /// The currencies with a margin, in id order (the quote currency last).
-    pub fn iter(&self) -> impl Iterator<Item = (UnderlyingId, &CurrencyMargin)> {
+    pub fn iter(&self) -> impl Iterator<Item = (Currency, &CurrencyMargin)> {
         self.currencies
             .iter()
             .enumerate()
-            .filter_map(|(i, m)| m.as_ref().map(|m| (UnderlyingId(i as u16), m)))
+            .filter_map(|(i, m)| Some((Currency::from_slot(i)?, m.as_ref()?)))
     }
 }
 
@@ -204,11 +202,10 @@ pub fn params_of(
     params.get(&underlying).map_or(PmParams::BTC, |r| r.params)
 }
 
-fn settlement(currency: UnderlyingId) -> PmSettlement {
-    if currency == QUOTE_CURRENCY {
-        PmSettlement::Quote
-    } else {
-        PmSettlement::Coin
+fn settlement(currency: Currency) -> PmSettlement {
+    match currency {
+        Currency::Quote => PmSettlement::Quote,
+        Currency::Coin(_) => PmSettlement::Coin,
     }
 }
 
@@ -285,9 +282,9 @@ pub struct MarginInputs<'a> {
     pub pm_totals: &'a BTreeMap<RiskKey, PmTotals>,
     pub risk: &'a SortedVecMap<RiskKey, ContractRisk>,
     /// Equity per currency (collateral + PnL).
-    pub equity: &'a dyn Fn(UnderlyingId) -> f64,
+    pub equity: &'a dyn Fn(Currency) -> f64,
     /// Currencies with a ledger entry (cash), besides those positions are in.
-    pub ledger_currencies: &'a mut dyn Iterator<Item = UnderlyingId>,
+    pub ledger_currencies: &'a mut dyn Iterator<Item = Currency>,
     /// Quantity of each position (what-if overrides), for standard margin.
     pub positions: &'a mut dyn Iterator<Item = (InstrumentId, f64)>,
     /// Standard margin per position, already current (`refresh_standard_terms`): used
@@ -321,21 +318,21 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
         conditions: 0,
         findings: [Finding::default(); Condition::ALL.len()],
     };
-    let slot = |currency: UnderlyingId| usize::from(currency.0).min(CURRENCIES_MAX - 1);
-    let touch = |evaluation: &mut Evaluation, currency: UnderlyingId| {
-        evaluation.currencies[slot(currency)].get_or_insert(CurrencyMargin {
+    // Coin ids are checked on input, so every currency in state has a slot.
+    fn touch(evaluation: &mut Evaluation, currency: Currency) -> Option<&mut CurrencyMargin> {
+        let slot = evaluation.currencies.get_mut(currency.slot()?)?;
+        Some(slot.get_or_insert(CurrencyMargin {
             complete: true,
             ..CurrencyMargin::default()
-        });
-    };
+        }))
+    }
     for currency in &mut *inputs.ledger_currencies {
         touch(&mut evaluation, currency);
     }
     match inputs.model {
         MarginModel::Portfolio => {
             for (&key, totals) in inputs.pm_totals {
-                touch(&mut evaluation, key.1);
-                let Some(entry) = evaluation.currencies[slot(key.1)].as_mut() else {
+                let Some(entry) = touch(&mut evaluation, key.1) else {
                     continue;
                 };
                 let is_empty = totals.vector == crate::margin::ScenarioVector::ZERO
@@ -354,8 +351,7 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
         MarginModel::Standard if inputs.standard_terms.is_some() => {
             let terms = inputs.standard_terms.map(|t| &t.0);
             for (_, term) in terms.into_iter().flat_map(|t| t.iter()) {
-                touch(&mut evaluation, term.currency);
-                let Some(entry) = evaluation.currencies[slot(term.currency)].as_mut() else {
+                let Some(entry) = touch(&mut evaluation, term.currency) else {
                     continue;
                 };
                 match term.margin {
@@ -372,9 +368,7 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
                 let Some(instrument) = market.instruments.get(&id) else {
                     continue;
                 };
-                let currency = instrument.currency();
-                touch(&mut evaluation, currency);
-                let Some(entry) = evaluation.currencies[slot(currency)].as_mut() else {
+                let Some(entry) = touch(&mut evaluation, instrument.currency()) else {
                     continue;
                 };
                 match position_standard_margin(instrument, quantity, market) {
@@ -402,14 +396,16 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
         }
     };
     for index in 0..CURRENCIES_MAX {
-        let Some(entry) = evaluation.currencies[index].as_mut() else {
+        let (Some(entry), Some(currency)) = (
+            evaluation.currencies[index].as_mut(),
+            Currency::from_slot(index),
+        ) else {
             continue;
         };
-        let currency = UnderlyingId(index as u16);
         entry.equity = (inputs.equity)(currency);
         let entry = *entry;
         let at = |value, threshold| Finding {
-            scope: currency,
+            scope: Scope::Currency(currency),
             value,
             threshold,
         };
@@ -473,7 +469,7 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
             for (condition, value, limit) in checks {
                 if limit > 0.0 && value.abs() > limit {
                     let finding = Finding {
-                        scope: underlying,
+                        scope: Scope::Underlying(underlying),
                         value,
                         threshold: limit,
                     };
@@ -512,7 +508,7 @@ fn evaluate_with(
     standard_terms: Option<&StandardTerms>,
     market: &MarginMarket<'_>,
 ) -> Evaluation {
-    let equity = |currency: UnderlyingId| account.equity(currency);
+    let equity = |currency: Currency| account.equity(currency);
     let mut ledger = account.cash.keys().copied();
     let mut positions = account
         .positions

@@ -6,7 +6,16 @@
 use rkyv::{Archive, Deserialize, Serialize};
 
 use super::account_margin::{Condition, Finding};
-use crate::events::{AccountId, UnderlyingId};
+use crate::events::{AccountId, Currency, UnderlyingId};
+
+/// What a finding is about: a ledger currency (margin conditions) or an underlying
+/// (Greek limits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Archive, Serialize, Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Scope {
+    Currency(Currency),
+    Underlying(UnderlyingId),
+}
 
 /// Most recent alerts a shard keeps.
 pub const ALERTS_RECENT_MAX: usize = 256;
@@ -20,8 +29,7 @@ pub struct Alert {
     pub account: AccountId,
     /// `Condition` as its number (see [`Alert::condition`]).
     pub condition: u8,
-    /// Currency (margin conditions) or underlying (Greek limits).
-    pub scope: UnderlyingId,
+    pub scope: Scope,
     pub value: f64,
     pub threshold: f64,
 }

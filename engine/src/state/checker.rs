@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use rust_decimal::prelude::ToPrimitive;
 
-use super::account::QUOTE_CURRENCY;
 use super::sorted_map::SortedVecMap;
 
 use super::account::{BucketKey, RiskKey};
@@ -18,7 +17,7 @@ use super::account_margin::evaluate_account_with;
 use super::contract_margin::{add_totals, contract_margin};
 use super::contract_risk::ContractRisk;
 use super::shard_state::{ShardState, entry_value};
-use crate::events::{AccountId, UnderlyingId};
+use crate::events::{AccountId, Currency};
 use crate::margin::{PmTotals, ScenarioBatch};
 
 /// Relative agreement required between incremental and recomputed aggregates.
@@ -59,7 +58,7 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
     for (&id, account) in &state.accounts {
         let mut risk: BTreeMap<RiskKey, (ContractRisk, f64)> = BTreeMap::new();
         let mut buckets: BTreeMap<BucketKey, (ContractRisk, f64)> = BTreeMap::new();
-        let mut entry: BTreeMap<UnderlyingId, (f64, f64)> = BTreeMap::new();
+        let mut entry: BTreeMap<Currency, (f64, f64)> = BTreeMap::new();
         let mut totals: BTreeMap<RiskKey, PmTotals> = BTreeMap::new();
         let mut totals_scale: BTreeMap<RiskKey, f64> = BTreeMap::new();
         for (instrument_id, position) in &account.positions {
@@ -99,7 +98,7 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
         }
         // Closed positions leave rounding residue of their past size in the aggregates:
         // measure against the account's whole book, with an absolute floor of 1 unit.
-        let holds_quote = account.risk.keys().any(|(_, c)| *c == QUOTE_CURRENCY);
+        let holds_quote = account.risk.keys().any(|(_, c)| *c == Currency::Quote);
         let floor = if holds_quote {
             QUOTE_SUMS_SCALE_FLOOR_USD
         } else {
@@ -194,7 +193,7 @@ fn check_margin(
             .unwrap_or(0.0)
             .max(largest_magnitude(&held))
             .max(account_scale)
-            .max(if key.1 == QUOTE_CURRENCY {
+            .max(if key.1 == Currency::Quote {
                 QUOTE_SUMS_SCALE_FLOOR_USD
             } else {
                 0.0

@@ -31,13 +31,13 @@ pub fn account_hash(id: AccountId, account: &AccountState) -> u128 {
     for map in [&account.cash, &account.realized_pnl] {
         h.update(&(map.len() as u64).to_le_bytes());
         for (currency, amount) in map {
-            h.update(&currency.0.to_le_bytes());
+            h.update(&currency.code().to_le_bytes());
             decimal(&mut h, amount);
         }
     }
     for ((underlying, currency), risk) in &account.risk {
         h.update(&underlying.0.to_le_bytes());
-        h.update(&currency.0.to_le_bytes());
+        h.update(&currency.code().to_le_bytes());
         risk.fields().iter().for_each(|v| float(&mut h, *v));
     }
     for ((underlying, expiry), risk) in &account.buckets {
@@ -46,13 +46,13 @@ pub fn account_hash(id: AccountId, account: &AccountState) -> u128 {
         risk.fields().iter().for_each(|v| float(&mut h, *v));
     }
     for (currency, value) in &account.entry_value {
-        h.update(&currency.0.to_le_bytes());
+        h.update(&currency.code().to_le_bytes());
         float(&mut h, *value);
     }
     h.update(&[account.margin_model as u8]);
     for ((underlying, currency), totals) in &account.pm_totals {
         h.update(&underlying.0.to_le_bytes());
-        h.update(&currency.0.to_le_bytes());
+        h.update(&currency.code().to_le_bytes());
         let vector = &totals.vector;
         vector
             .standard
@@ -62,7 +62,7 @@ pub fn account_hash(id: AccountId, account: &AccountState) -> u128 {
             .for_each(|v| float(&mut h, *v));
     }
     for (currency, margin) in &account.margin {
-        h.update(&currency.0.to_le_bytes());
+        h.update(&currency.code().to_le_bytes());
         [
             margin.equity,
             margin.initial_margin,

@@ -1,10 +1,10 @@
 //! One instrument's state: its definition, last mark, current contract risk, holders.
 
-use super::account::{BucketKey, QUOTE_CURRENCY, RiskKey};
+use super::account::{BucketKey, RiskKey};
 use super::contract_margin::ContractMargin;
 use super::contract_risk::{ContractRisk, Mark};
 use super::sorted_map::SortedVecMap;
-use crate::events::{AccountId, InstrumentDefinition, InstrumentKind, Settlement, UnderlyingId};
+use crate::events::{AccountId, Currency, InstrumentDefinition, InstrumentKind, Settlement};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct InstrumentState {
@@ -33,10 +33,10 @@ pub struct InstrumentState {
 
 impl InstrumentState {
     /// Ledger currency of its PnL: the coin for inverse contracts, else the quote currency.
-    pub fn currency(&self) -> UnderlyingId {
+    pub fn currency(&self) -> Currency {
         match self.definition.settlement {
-            Settlement::Inverse => self.definition.underlying,
-            Settlement::Linear => QUOTE_CURRENCY,
+            Settlement::Inverse => Currency::Coin(self.definition.underlying),
+            Settlement::Linear => Currency::Quote,
         }
     }
 

@@ -20,7 +20,7 @@ use super::contract_margin::{add_totals, contract_margin, pm_contract};
 use super::contract_risk::{Mark, contract_risk, value_at};
 use super::instrument_state::InstrumentState;
 use super::shard_state::ShardState;
-use crate::events::{AccountId, InstrumentKind, MarginModel, UnderlyingId};
+use crate::events::{AccountId, Currency, InstrumentKind, MarginModel, UnderlyingId};
 use crate::margin::{PmTotals, ScenarioBatch, standard_margin};
 
 /// Bisection stops when the bracket is this narrow (a fraction of the underlying).
@@ -81,7 +81,7 @@ impl ShardState {
     pub fn liquidation_distance(
         &self,
         account_id: AccountId,
-        currency: UnderlyingId,
+        currency: Currency,
     ) -> Result<LiquidationDistance, LiquidationError> {
         let account = self
             .accounts
@@ -128,7 +128,7 @@ impl ShardState {
     }
 
     /// Index price of the first underlying the account holds in `currency`.
-    fn first_index(&self, account: &AccountState, currency: UnderlyingId) -> Option<f64> {
+    fn first_index(&self, account: &AccountState, currency: Currency) -> Option<f64> {
         account
             .risk
             .keys()
@@ -192,7 +192,7 @@ fn option_model_value(instrument: &InstrumentState, mark: &Mark, now_ns: u64) ->
 fn equity_and_maintenance(
     state: &ShardState,
     account: &AccountState,
-    currency: UnderlyingId,
+    currency: Currency,
     s: f64,
     batch: &mut ScenarioBatch,
 ) -> Result<(f64, f64), LiquidationError> {

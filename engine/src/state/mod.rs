@@ -22,9 +22,9 @@ pub mod trade_ids;
 pub mod validation;
 pub mod what_if;
 
-pub use account::{AccountState, QUOTE_CURRENCY};
+pub use account::AccountState;
 pub use account_margin::{Condition, CurrencyMargin, TradingState};
-pub use alerts::{ALERTS_RECENT_MAX, Alert, AlertLog};
+pub use alerts::{ALERTS_RECENT_MAX, Alert, AlertLog, Scope};
 pub use contract_risk::ContractRisk;
 pub use driver::{BATCH_EVENTS_MAX, Step, ends_batch};
 pub use id_map::{DenseKey, IdMap};

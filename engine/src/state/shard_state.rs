@@ -26,7 +26,7 @@ use super::trade_ids::TradeIdWindow;
 use super::validation;
 use crate::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
 use crate::events::{
-    AccountDefinition, AccountId, Collateral, Event, EventBody, Fill, Funding,
+    AccountDefinition, AccountId, Collateral, Currency, Event, EventBody, Fill, Funding,
     InstrumentDefinition, InstrumentId, InstrumentKind, MarginModel, Name, RiskParams,
     SettlementPrice, Side, Ticker, UnderlyingId,
 };
@@ -356,7 +356,7 @@ impl ShardState {
 }
 
 /// A ledger balance (zero when the currency was never used).
-fn ledger(map: &BTreeMap<UnderlyingId, Decimal>, currency: UnderlyingId) -> Decimal {
+fn ledger(map: &BTreeMap<Currency, Decimal>, currency: Currency) -> Decimal {
     map.get(&currency).copied().unwrap_or(Decimal::ZERO)
 }
 

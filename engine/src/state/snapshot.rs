@@ -24,13 +24,13 @@ use super::rejection::RejectionCounts;
 use super::shard_state::ShardState;
 use super::trade_ids::TradeIdWindow;
 use crate::events::{
-    AccountId, Dec, InstrumentDefinition, InstrumentId, Limits, MarginModel, Name, RiskParams,
-    UnderlyingId,
+    AccountId, Currency, Dec, InstrumentDefinition, InstrumentId, Limits, MarginModel, Name,
+    RiskParams, UnderlyingId,
 };
 use crate::margin::PmTotals;
 
 /// Version of the image layout; an image of another version is refused (full replay).
-pub const STATE_IMAGE_VERSION: u32 = 3;
+pub const STATE_IMAGE_VERSION: u32 = 4;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -100,15 +100,15 @@ struct AccountImage {
     name: Name,
     /// (instrument, quantity, average price).
     positions: Vec<(InstrumentId, Dec, Dec)>,
-    cash: Vec<(UnderlyingId, Dec)>,
-    realized_pnl: Vec<(UnderlyingId, Dec)>,
-    risk: Vec<(UnderlyingId, UnderlyingId, ContractRisk)>,
+    cash: Vec<(Currency, Dec)>,
+    realized_pnl: Vec<(Currency, Dec)>,
+    risk: Vec<(UnderlyingId, Currency, ContractRisk)>,
     buckets: Vec<(UnderlyingId, u64, ContractRisk)>,
-    entry_value: Vec<(UnderlyingId, f64)>,
+    entry_value: Vec<(Currency, f64)>,
     limits: Option<Limits>,
     margin_model: MarginModel,
-    pm_totals: Vec<(UnderlyingId, UnderlyingId, PmTotals)>,
-    margin: Vec<(UnderlyingId, CurrencyMargin)>,
+    pm_totals: Vec<(UnderlyingId, Currency, PmTotals)>,
+    margin: Vec<(Currency, CurrencyMargin)>,
     trading_state: TradingState,
     conditions: u8,
     margin_dirty: bool,
@@ -172,7 +172,7 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
 }
 
 fn account_image(id: AccountId, account: &AccountState) -> AccountImage {
-    let decimals = |map: &std::collections::BTreeMap<UnderlyingId, Decimal>| {
+    let decimals = |map: &std::collections::BTreeMap<Currency, Decimal>| {
         map.iter().map(|(u, v)| (*u, Dec::new(*v))).collect()
     };
     AccountImage {

@@ -121,7 +121,7 @@ fn linear_average_entry_and_reversal() {
         ],
     );
     let acct = &state.accounts[&AccountId(0)];
-    assert_eq!(acct.realized_pnl[&QUOTE_CURRENCY], dec("10"));
+    assert_eq!(acct.realized_pnl[&Currency::Quote], dec("10"));
     assert_eq!(acct.positions[&InstrumentId(1)].quantity, dec("1"));
     run(&mut state, &[at(T0, fill(0, 1, Side::Sell, "3", "90", 3))]);
     let acct = &state.accounts[&AccountId(0)];
@@ -130,7 +130,11 @@ fn linear_average_entry_and_reversal() {
         (position.quantity, position.average_price),
         (dec("-2"), dec("90"))
     );
-    assert_eq!(acct.realized_pnl[&QUOTE_CURRENCY], dec("0"), "+10 then −10");
+    assert_eq!(
+        acct.realized_pnl[&Currency::Quote],
+        dec("0"),
+        "+10 then −10"
+    );
 }
 
 #[test]
@@ -158,7 +162,7 @@ fn inverse_future_pnl_in_coin_with_harmonic_entry() {
     // 20 contracts × 10 USD × (1/avg − 1/250) coin, which equals the two lots' own PnL.
     let lots = dec("100") * (dec("1") / dec("100") - dec("1") / dec("250"))
         + dec("100") * (dec("1") / dec("200") - dec("1") / dec("250"));
-    let realized = state.accounts[&AccountId(0)].realized_pnl[&UnderlyingId(0)];
+    let realized = state.accounts[&AccountId(0)].realized_pnl[&Currency::Coin(UnderlyingId(0))];
     assert!(
         (realized - lots).abs() < dec("0.000000000001"),
         "{realized} vs {lots}"
@@ -199,7 +203,7 @@ fn option_aggregates_are_quantity_times_model_greeks() {
     // Unrealized: short 2.5 at 0.05 coin, marked at 0.05: zero.
     assert!(
         state.accounts[&AccountId(0)]
-            .unrealized_pnl(UnderlyingId(0))
+            .unrealized_pnl(Currency::Coin(UnderlyingId(0)))
             .abs()
             < 1e-12
     );
@@ -240,7 +244,7 @@ fn every_rejection_reason_is_counted() {
         (
             EventBody::Collateral(Collateral {
                 account: AccountId(5),
-                currency: UnderlyingId(0),
+                currency: Currency::Coin(UnderlyingId(0)),
                 amount: d("1"),
                 transfer_id: 1,
             }),
@@ -342,7 +346,7 @@ fn every_rejection_reason_is_counted() {
     let deposit = |amount: &str, transfer_id| {
         EventBody::Collateral(Collateral {
             account: AccountId(0),
-            currency: QUOTE_CURRENCY,
+            currency: Currency::Quote,
             amount: d(amount),
             transfer_id,
         })
@@ -447,7 +451,7 @@ fn every_rejection_reason_is_counted() {
         assert_eq!((buy, sell), (Outcome::Applied, Outcome::Applied));
     }
     assert!(overflowed, "the ledger never reached the decimal range");
-    let cash = state.accounts[&AccountId(0)].cash[&QUOTE_CURRENCY];
+    let cash = state.accounts[&AccountId(0)].cash[&Currency::Quote];
     assert!(
         cash > dec("1e28"),
         "the refused fill changed nothing: {cash}"
@@ -498,7 +502,7 @@ fn fills_wait_for_their_definitions_and_apply_in_order() {
     let acct = &state.accounts[&AccountId(4)];
     assert_eq!(acct.positions[&InstrumentId(1)].quantity, dec("1"));
     assert_eq!(
-        acct.realized_pnl[&QUOTE_CURRENCY],
+        acct.realized_pnl[&Currency::Quote],
         dec("20"),
         "buy before sell, as they arrived"
     );
@@ -533,7 +537,7 @@ fn settlement_and_funding_move_cash() {
         ],
     );
     assert_eq!(
-        state.accounts[&AccountId(0)].cash[&QUOTE_CURRENCY],
+        state.accounts[&AccountId(0)].cash[&Currency::Quote],
         dec("-1.5"),
         "long 3 pays 0.5 each"
     );
@@ -552,11 +556,14 @@ fn settlement_and_funding_move_cash() {
     assert!(!acct.positions.contains_key(&InstrumentId(3)));
     // Payoff (62000 − 60000)/62000 coin per contract, bought at 0.02.
     let expected = dec("2") * (dec("2000") / dec("62000") - dec("0.02"));
-    assert_eq!(acct.realized_pnl[&UnderlyingId(0)], expected);
+    assert_eq!(
+        acct.realized_pnl[&Currency::Coin(UnderlyingId(0))],
+        expected
+    );
     check(&state).expect("aggregates back in line after settlement");
     let option_risk = acct
         .risk
-        .get(&(UnderlyingId(0), UnderlyingId(0)))
+        .get(&(UnderlyingId(0), Currency::Coin(UnderlyingId(0))))
         .copied()
         .unwrap_or_default();
     assert!(
@@ -869,7 +876,7 @@ fn no_journaled_parameters_means_no_margin_not_another_underlyings() {
         ],
     );
     let account = &state.accounts[&AccountId(0)];
-    assert!(!account.margin[&QUOTE_CURRENCY].complete);
+    assert!(!account.margin[&Currency::Quote].complete);
     assert_ne!(account.conditions & Condition::MarginUnavailable.bit(), 0);
     assert_eq!(account.trading_state, TradingState::ReduceOnly);
     let params = EventBody::RiskParams(RiskParams {
@@ -878,8 +885,8 @@ fn no_journaled_parameters_means_no_margin_not_another_underlyings() {
     });
     run(&mut state, &[at(T0 + 1, params)]);
     let account = &state.accounts[&AccountId(0)];
-    assert!(account.margin[&QUOTE_CURRENCY].complete);
-    assert!(account.margin[&QUOTE_CURRENCY].initial_margin > 0.0);
+    assert!(account.margin[&Currency::Quote].complete);
+    assert!(account.margin[&Currency::Quote].initial_margin > 0.0);
 }
 
 /// Issue 10, finding 3: the trade id of a fill refused for a full parking lot was
@@ -939,7 +946,8 @@ fn standard_margin_terms_follow_marks_index_moves_and_the_first_index() {
         state.apply_at(seq as u64 + 1, &at(T0, body));
     }
     state.finish_batch();
-    let margin = |state: &ShardState| state.accounts[&AccountId(1)].margin[&UnderlyingId(0)];
+    let margin =
+        |state: &ShardState| state.accounts[&AccountId(1)].margin[&Currency::Coin(UnderlyingId(0))];
     assert!(!margin(&state).complete, "no index yet: not margined");
     let moves = [
         EventBody::IndexPrice(IndexPrice {

@@ -15,7 +15,9 @@ use super::contract_margin::{ContractMargin, add_totals, contract_margin};
 use super::contract_risk::{ContractRisk, value_at};
 use super::instrument_state::InstrumentState;
 use super::shard_state::ShardState;
-use crate::events::{AccountId, InstrumentId, MarginModel, Side, UnderlyingId};
+use crate::events::{
+    AccountId, CURRENCIES_MAX, Currency, InstrumentId, MarginModel, Side, UnderlyingId,
+};
 use crate::margin::ScenarioBatch;
 
 /// Most fills one what-if query takes.
@@ -103,7 +105,7 @@ impl ShardState {
         let market = self.margin_market();
         let mut risk = account.risk.clone();
         let mut pm_totals = account.pm_totals.clone();
-        let mut equity_change = [0.0f64; super::account_margin::CURRENCIES_MAX];
+        let mut equity_change = [0.0f64; CURRENCIES_MAX];
         let mut batch: Option<ScenarioBatch> = None;
         let mut reduces_only = true;
         for (index, fill) in fills.iter().enumerate() {
@@ -148,13 +150,15 @@ impl ShardState {
             )
             .ok_or(WhatIfError::InvalidFill)?;
             let fee = fill.fee.to_f64().ok_or(WhatIfError::InvalidFill)?;
-            let slot =
-                usize::from(instrument.currency().0).min(super::account_margin::CURRENCIES_MAX - 1);
+            let slot = instrument
+                .currency()
+                .slot()
+                .ok_or(WhatIfError::InvalidFill)?;
             equity_change[slot] += traded * (at_mark - at_price) - fee;
         }
-        let equity = |currency: UnderlyingId| {
-            let slot = usize::from(currency.0).min(super::account_margin::CURRENCIES_MAX - 1);
-            account.equity(currency) + equity_change[slot]
+        let equity = |currency: Currency| {
+            let change = currency.slot().map_or(0.0, |slot| equity_change[slot]);
+            account.equity(currency) + change
         };
         let mut ledger = account.cash.keys().copied();
         // Standard margin needs every position after the fills; portfolio margin only

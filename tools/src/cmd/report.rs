@@ -5,11 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use hdrhistogram::Histogram;
-use keel_engine::events::{AccountId, UnderlyingId};
+use keel_engine::events::{AccountId, Currency, QUOTE_CURRENCY_NAME, UnderlyingId};
 use keel_engine::state::hash::combined_hash;
-use keel_engine::state::{
-    AccountState, Alert, Condition, LiquidationPoint, QUOTE_CURRENCY, ShardState,
-};
+use keel_engine::state::{AccountState, Alert, Condition, LiquidationPoint, Scope, ShardState};
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
 
@@ -41,11 +39,11 @@ fn underlying_name(shard: &ShardState, underlying: UnderlyingId) -> String {
 
 /// USD value of an amount in a ledger currency (coins at the last index price);
 /// `None` without an index price (never a silent 0).
-fn to_usd(shard: &ShardState, currency: UnderlyingId, amount: f64) -> Option<f64> {
-    if currency == QUOTE_CURRENCY {
-        return Some(amount);
+fn to_usd(shard: &ShardState, currency: Currency, amount: f64) -> Option<f64> {
+    match currency {
+        Currency::Quote => Some(amount),
+        Currency::Coin(coin) => index_of(shard, coin).map(|price| amount * price),
     }
-    index_of(shard, currency).map(|price| amount * price)
 }
 
 fn index_of(shard: &ShardState, underlying: UnderlyingId) -> Option<f64> {
@@ -64,11 +62,18 @@ struct AccountRow {
 }
 
 /// Name of a ledger currency.
-fn currency_name(shard: &ShardState, currency: UnderlyingId) -> String {
-    if currency == QUOTE_CURRENCY {
-        "USD".to_string()
-    } else {
-        underlying_name(shard, currency)
+fn currency_name(shard: &ShardState, currency: Currency) -> String {
+    match currency {
+        Currency::Quote => QUOTE_CURRENCY_NAME.to_string(),
+        Currency::Coin(coin) => underlying_name(shard, coin),
+    }
+}
+
+/// Name of what an alert is about: a ledger currency or an underlying.
+fn scope_name(shard: &ShardState, scope: Scope) -> String {
+    match scope {
+        Scope::Currency(currency) => currency_name(shard, currency),
+        Scope::Underlying(underlying) => underlying_name(shard, underlying),
     }
 }
 
@@ -149,7 +154,7 @@ fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
                 })
             })
             .collect();
-        let currencies: std::collections::BTreeSet<UnderlyingId> = account
+        let currencies: std::collections::BTreeSet<Currency> = account
             .realized_pnl
             .keys()
             .chain(account.entry_value.keys())
@@ -226,7 +231,7 @@ fn alerts_json(shards: &[ShardState]) -> Value {
                 "cause_seq": a.cause_seq,
                 "account": a.account.0,
                 "alert": a.name(),
-                "scope": currency_name(&shards[0], a.scope),
+                "scope": scope_name(&shards[0], a.scope),
                 "value": a.value,
                 "threshold": a.threshold,
             })

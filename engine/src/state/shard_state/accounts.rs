@@ -49,7 +49,7 @@ impl ShardState {
         let Some(amount) = collateral.amount.get() else {
             return Outcome::Rejected(RejectReason::NotFinite);
         };
-        if collateral.currency.0 > UNDERLYINGS_MAX {
+        if collateral.currency.slot().is_none() {
             return Outcome::Rejected(RejectReason::IdOutOfRange);
         }
         let currency = collateral.currency;

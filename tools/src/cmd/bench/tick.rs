@@ -8,6 +8,7 @@ use std::hint::black_box;
 use clap::Args;
 use keel_benches::option_book::{ACCOUNT, BTC, INDEX, book, full_revaluation, state, tick};
 use keel_benches::paired;
+use keel_engine::events::Currency;
 use keel_engine::state::ShardState;
 
 use super::Figures;
@@ -22,7 +23,7 @@ pub fn run(_: &TickArgs) -> anyhow::Result<Figures> {
     let im = |state: &ShardState| {
         state.accounts[&ACCOUNT]
             .margin
-            .get(&BTC)
+            .get(&Currency::Coin(BTC))
             .map_or(f64::NAN, |m| m.initial_margin)
     };
     let mut flip = 0;
