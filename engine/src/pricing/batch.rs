@@ -9,7 +9,7 @@
 
 use thiserror::Error;
 
-use super::black76::{OptionInputs, OptionKind, black76_unchecked};
+use super::black76::{Greeks, OptionInputs, OptionKind, black76_unchecked};
 use super::error::PricingError;
 use super::lanes::{
     SharedRows, log_moneyness_lanes, price_lanes, price_only_lanes, price_only_lanes_shared,
@@ -68,6 +68,57 @@ impl BatchInputs<'_> {
             rate: self.rate[index],
         }
     }
+}
+
+/// One option valued by the batch kernel: the bits it gets in any batch (lanes are
+/// independent), so a valuation made alone (an instrument nobody held, a what-if) equals
+/// the one a batch end would have made. Allocates nothing.
+pub fn black76_as_in_batch(option: &OptionInputs) -> Result<Greeks, BatchPricingError> {
+    let inputs = BatchInputs {
+        kind: &[option.kind],
+        forward: &[option.forward],
+        strike: &[option.strike],
+        years: &[option.years],
+        vol: &[option.vol],
+        rate: &[option.rate],
+    };
+    let mut columns = [[0.0f64; 1]; 6];
+    let [
+        price_usd,
+        delta,
+        gamma_per_usd,
+        vega_usd,
+        theta_usd_per_day,
+        rho_usd,
+    ] = &mut columns;
+    black76_batch(
+        &inputs,
+        &mut BatchGreeks {
+            price_usd,
+            delta,
+            gamma_per_usd,
+            vega_usd,
+            theta_usd_per_day,
+            rho_usd,
+        },
+    )?;
+    let [
+        [price_usd],
+        [delta],
+        [gamma_per_usd],
+        [vega_usd],
+        [theta_usd_per_day],
+        [rho_usd],
+    ] = columns;
+    Ok(Greeks {
+        price_usd,
+        delta,
+        gamma_per_usd,
+        vega_usd,
+        theta_usd_per_day,
+        theta_bounded_usd_per_day: theta_usd_per_day,
+        rho_usd,
+    })
 }
 
 /// Prices every option of `inputs` into `out`. Allocates nothing.
@@ -375,6 +426,30 @@ mod tests {
     fn run(columns: &OptionColumns) -> (Result<(), BatchPricingError>, GreeksColumns) {
         let mut out = GreeksColumns::filled(columns.len(), f64::NAN);
         (black76_batch(&columns.as_batch(), &mut out.as_batch()), out)
+    }
+
+    /// Lanes are independent: an option valued alone gets the bits it gets in a batch,
+    /// kernel rows and scalar-fallback rows alike.
+    #[test]
+    fn one_option_alone_gets_its_bits_in_a_batch() {
+        let columns = chain(257);
+        let (result, batched) = run(&columns);
+        result.expect("valid batch");
+        for index in 0..columns.len() {
+            let alone = black76_as_in_batch(&columns.option(index)).expect("valid option");
+            let in_batch = batched.greeks(index);
+            let pairs = [
+                (alone.price_usd, in_batch.price_usd),
+                (alone.delta, in_batch.delta),
+                (alone.gamma_per_usd, in_batch.gamma_per_usd),
+                (alone.vega_usd, in_batch.vega_usd),
+                (alone.theta_usd_per_day, in_batch.theta_usd_per_day),
+                (alone.rho_usd, in_batch.rho_usd),
+            ];
+            for (a, b) in pairs {
+                assert_eq!(a.to_bits(), b.to_bits(), "option {index}: {a:e} vs {b:e}");
+            }
+        }
     }
 
     #[test]

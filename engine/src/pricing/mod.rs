@@ -11,7 +11,10 @@ pub mod inverse;
 pub(crate) mod lanes;
 pub mod normal;
 
-pub use batch::{BatchGreeks, BatchInputs, BatchPricingError, black76_batch, black76_batch_price};
+pub use batch::{
+    BatchGreeks, BatchInputs, BatchPricingError, black76_as_in_batch, black76_batch,
+    black76_batch_price,
+};
 pub use black76::{Greeks, OptionInputs, OptionKind, black76, black76_price};
 pub use columns::{GreeksColumns, OptionColumns};
 pub use error::PricingError;

@@ -6,7 +6,7 @@ use std::ops::{AddAssign, Mul, Sub};
 use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::events::{InstrumentDefinition, InstrumentKind, OptionRight, Settlement};
-use crate::pricing::{Greeks, OptionInputs, OptionKind, black76, coin_greeks};
+use crate::pricing::{Greeks, OptionInputs, OptionKind, black76_as_in_batch, coin_greeks};
 
 /// Seconds-in-a-year denominator for T (DESIGN 4): 365 days of ns.
 pub const YEAR_NS: f64 = 365.0 * 86_400.0 * 1e9;
@@ -188,8 +188,9 @@ pub fn option_risk(
     risk.is_finite().then_some(risk)
 }
 
-/// Value and Greeks of one contract at `mark`, at time `now_ns`. Never NaN: inputs the
-/// model refuses give `None` (the caller rejects the mark instead).
+/// Value and Greeks of one contract at `mark`, at time `now_ns`, with the bits a batch
+/// end's Greeks batch gives it (so valuing alone or in any batch agrees). Never NaN:
+/// inputs the model refuses give `None` (the caller rejects the mark instead).
 pub fn contract_risk(
     definition: &InstrumentDefinition,
     contract_size: f64,
@@ -202,7 +203,7 @@ pub fn contract_risk(
     let risk = match (definition.kind, definition.settlement) {
         (InstrumentKind::Option, _) => {
             let inputs = option_inputs(definition, strike, mark, now_ns);
-            let usd = black76(&inputs).ok()?;
+            let usd = black76_as_in_batch(&inputs).ok()?;
             return option_risk(definition, contract_size, mark, &inputs, &usd);
         }
         (InstrumentKind::Future | InstrumentKind::Perpetual, Settlement::Inverse) => {

@@ -109,11 +109,17 @@ pub fn market_hash(state: &ShardState) -> u128 {
                 .iter()
                 .for_each(|v| float(&mut h, *v));
         }
-        instrument
-            .risk
-            .fields()
-            .iter()
-            .for_each(|v| float(&mut h, *v));
+        // Its Greeks and margin inputs are functions of the last batch end's mark and
+        // time (deferred while nobody holds it, which differs between shards): hash those
+        // inputs. Holders' sums, which include the values, are in the account hashes.
+        let margin = &instrument.margin;
+        h.update(&margin.as_of_ns.to_le_bytes());
+        if let Some(mark) = margin.as_of {
+            h.update(&mark.timestamp_ns.to_le_bytes());
+            [mark.mark_price, mark.mark_iv, mark.forward]
+                .iter()
+                .for_each(|v| float(&mut h, *v));
+        }
     }
     for (underlying, (timestamp, price)) in &state.index_prices {
         h.update(&underlying.0.to_le_bytes());

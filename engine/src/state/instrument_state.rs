@@ -2,7 +2,7 @@
 
 use super::account::{BucketKey, RiskKey};
 use super::contract_margin::ContractMargin;
-use super::contract_risk::{ContractRisk, Mark};
+use super::contract_risk::{ContractRisk, Mark, contract_risk};
 use super::sorted_map::SortedVecMap;
 use crate::events::{AccountId, Currency, InstrumentDefinition, InstrumentKind, Settlement};
 
@@ -16,6 +16,10 @@ pub struct InstrumentState {
     /// Risk per contract as last revalued; every holder's aggregates include
     /// `quantity × risk` (the incremental invariant).
     pub risk: ContractRisk,
+    /// `risk` is that of the last batch end's mark (`margin.as_of`, at `margin.as_of_ns`).
+    /// False when nobody held the instrument then: its Greeks are computed, from those
+    /// same inputs, when somebody trades it (no work for the chain nobody holds).
+    pub risk_current: bool,
     /// Margin inputs per contract; every holder's margin sums include
     /// `quantity × margin` (not valued while nobody holds it).
     pub margin: ContractMargin,
@@ -38,6 +42,22 @@ impl InstrumentState {
             Settlement::Inverse => Currency::Coin(self.definition.underlying),
             Settlement::Linear => Currency::Quote,
         }
+    }
+
+    /// Greeks as of the last batch end that handled it (its own when current, else
+    /// valued from that batch end's mark and time); `None` when the model refuses them.
+    pub fn current_risk(&self) -> Option<ContractRisk> {
+        if self.risk_current {
+            return Some(self.risk);
+        }
+        let mark = self.margin.as_of?;
+        contract_risk(
+            &self.definition,
+            self.contract_size,
+            self.strike,
+            &mark,
+            self.margin.as_of_ns,
+        )
     }
 
     pub fn risk_key(&self) -> RiskKey {

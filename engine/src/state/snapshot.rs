@@ -30,7 +30,7 @@ use crate::events::{
 use crate::margin::PmTotals;
 
 /// Version of the image layout; an image of another version is refused (full replay).
-pub const STATE_IMAGE_VERSION: u32 = 4;
+pub const STATE_IMAGE_VERSION: u32 = 5;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -87,6 +87,7 @@ struct InstrumentImage {
     strike: f64,
     mark: Option<Mark>,
     risk: ContractRisk,
+    risk_current: bool,
     margin: ContractMargin,
     mark_seq: u64,
     dirty: bool,
@@ -132,6 +133,7 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
                 strike: i.strike,
                 mark: i.mark,
                 risk: i.risk,
+                risk_current: i.risk_current,
                 margin: i.margin,
                 mark_seq: i.mark_seq,
                 dirty: i.dirty,
@@ -260,6 +262,7 @@ pub fn decode_state(
                 strike: i.strike,
                 mark: i.mark,
                 risk: i.risk,
+                risk_current: i.risk_current,
                 margin: i.margin,
                 mark_seq: i.mark_seq,
                 dirty: i.dirty,

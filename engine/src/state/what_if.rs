@@ -44,6 +44,8 @@ pub enum WhatIfError {
     Settled(u32),
     #[error("instrument {0} has no mark to value it at")]
     Unmarked(u32),
+    #[error("instrument {0}: the model refuses its mark")]
+    Unvalued(u32),
     #[error("fill quantity must be positive and price positive")]
     InvalidFill,
     #[error("more than {WHAT_IF_FILLS_MAX} fills in one query")]
@@ -130,9 +132,12 @@ impl ShardState {
             let held = quantity_before(account, &fills[..index], instrument.definition.id);
             let after = held + traded;
             reduces_only &= held != 0.0 && after.abs() < held.abs() && after * held >= 0.0;
-            let margin = self.margin_for_what_if(instrument, &mut batch);
+            let contract = instrument
+                .current_risk()
+                .ok_or(WhatIfError::Unvalued(fill.instrument.0))?;
+            let margin = self.margin_for_what_if(instrument, &contract, &mut batch);
             let key = instrument.risk_key();
-            *risk.entry_or_default(key) += instrument.risk * traded;
+            *risk.entry_or_default(key) += contract * traded;
             let change = crate::margin::PmTotals {
                 vector: margin.vector * traded,
                 roll_shock: margin.roll_shock * (after.abs() - held.abs()),
@@ -211,6 +216,7 @@ impl ShardState {
     fn margin_for_what_if(
         &self,
         instrument: &InstrumentState,
+        contract: &ContractRisk,
         batch: &mut Option<ScenarioBatch>,
     ) -> ContractMargin {
         let margin = instrument.margin;
@@ -226,7 +232,7 @@ impl ShardState {
             instrument.contract_size,
             instrument.strike,
             &mark,
-            &instrument.risk,
+            contract,
             &self
                 .margin_market()
                 .params(instrument.definition.underlying),

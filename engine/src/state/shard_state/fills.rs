@@ -100,7 +100,7 @@ impl ShardState {
                 }
             }
         }
-        self.ensure_margin_valued(fill.instrument);
+        self.ensure_valued(fill.instrument);
         let seq = self.seq;
         let Some(instrument) = self.instruments.get_mut(&fill.instrument) else {
             return Outcome::Rejected(RejectReason::UnknownInstrument);

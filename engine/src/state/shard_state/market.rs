@@ -43,6 +43,7 @@ impl ShardState {
                 strike: strike.to_f64().unwrap_or(0.0),
                 mark: None,
                 risk: ContractRisk::ZERO,
+                risk_current: true, // no mark yet: nothing to value
                 margin: ContractMargin::default(),
                 mark_seq: 0,
                 dirty: false,

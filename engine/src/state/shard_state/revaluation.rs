@@ -50,6 +50,16 @@ impl ShardState {
                 let Some(mark) = instrument.mark else {
                     continue;
                 };
+                if instrument.holders.is_empty() {
+                    // Nobody holds it: value it (as of now) when somebody trades it.
+                    instrument.risk_current = false;
+                    instrument.margin = ContractMargin {
+                        as_of: Some(mark),
+                        as_of_ns: now_ns,
+                        ..ContractMargin::default()
+                    };
+                    continue;
+                }
                 // A new mark changes standard margin whether or not the Greeks revalue.
                 for holder in instrument.holders.keys() {
                     if let Some(account) = accounts.get_mut(holder) {
@@ -109,6 +119,7 @@ impl ShardState {
                 };
                 let change = new_risk - instrument.risk;
                 instrument.risk = new_risk;
+                instrument.risk_current = true;
                 let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
                 for (holder, &quantity) in instrument.holders.iter() {
                     let Some(account) = accounts.get_mut(holder) else {
@@ -116,15 +127,6 @@ impl ShardState {
                     };
                     account.add_risk(key, bucket, change * quantity);
                     touch(account, *holder, instrument.mark_seq, dirty_accounts);
-                }
-                if instrument.holders.is_empty() {
-                    // Nobody holds it: value its margin (as of now) when somebody trades it.
-                    instrument.margin = ContractMargin {
-                        as_of: Some(mark),
-                        as_of_ns: now_ns,
-                        ..ContractMargin::default()
-                    };
-                    continue;
                 }
                 let params = params_of(risk_params, instrument.definition.underlying);
                 let (contract, units) = pm_contract(
@@ -234,21 +236,38 @@ impl ShardState {
         }
     }
 
-    /// Values an instrument's margin inputs if they are not current (nobody held it, or
-    /// the last revaluation failed), moving any holders' sums. Valued as of the last batch
-    /// end's mark and time, so the result is the one eager revaluation would have given,
-    /// whichever shard holds which accounts.
-    pub(super) fn ensure_margin_valued(&mut self, id: InstrumentId) {
+    /// Values an instrument's Greeks and margin inputs if they are not current (nobody
+    /// held it, or the last revaluation failed), moving any holders' sums. Valued as of
+    /// the last batch end's mark and time, with the kernel's bits, so the result is the
+    /// one eager revaluation would have given, whichever shard holds which accounts.
+    pub(super) fn ensure_valued(&mut self, id: InstrumentId) {
         let ShardState {
             instruments,
             accounts,
             risk_params,
             scratch,
+            revaluation_failures,
             ..
         } = self;
         let Some(instrument) = instruments.get_mut(&id) else {
             return;
         };
+        if !instrument.risk_current {
+            match instrument.current_risk() {
+                Some(risk) => {
+                    let change = risk - instrument.risk;
+                    instrument.risk = risk;
+                    instrument.risk_current = true;
+                    let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
+                    for (holder, &quantity) in instrument.holders.iter() {
+                        if let Some(account) = accounts.get_mut(holder) {
+                            account.add_risk(key, bucket, change * quantity);
+                        }
+                    }
+                }
+                None => *revaluation_failures += 1,
+            }
+        }
         if instrument.margin.valued {
             return;
         }
