@@ -55,6 +55,9 @@ pub struct SyntheticConfig {
     pub marks_per_step: u32,
     /// Steps between two updates of one underlying's index (underlyings take turns).
     pub index_interval_steps: u32,
+    /// Instruments each account trades (its book, drawn at setup; a settled one is
+    /// replaced by a live one when next picked). 0: every listed instrument.
+    pub book_instruments: u32,
 }
 
 /// Tickers per 50 ms step in the realistic mix: 160 a second, against 2 index updates.
@@ -62,6 +65,10 @@ pub const REALISTIC_MARKS_PER_STEP: u32 = 8;
 /// Steps between index updates of one underlying in the realistic mix: once a second,
 /// as venues publish an index (Deribit's `deribit_price_index` is about 1 Hz).
 pub const REALISTIC_INDEX_INTERVAL_STEPS: u32 = 20;
+/// Instruments in each account's book in the realistic mix: tickers cover the whole
+/// listed chain (as a gateway subscribed to it receives them) while an account trades a
+/// few dozen, so most tickers are for instruments nobody in the engine holds.
+pub const REALISTIC_BOOK_INSTRUMENTS: u32 = 40;
 
 impl Default for SyntheticConfig {
     /// The realistic mix: each index once a second, 8 tickers and half a fill every
@@ -75,18 +82,31 @@ impl Default for SyntheticConfig {
             bad_event_rate: 0.001,
             marks_per_step: REALISTIC_MARKS_PER_STEP,
             index_interval_steps: REALISTIC_INDEX_INTERVAL_STEPS,
+            book_instruments: REALISTIC_BOOK_INSTRUMENTS,
         }
     }
 }
 
 impl SyntheticConfig {
     /// The stress mix of earlier versions: both indexes move every step, 4 tickers a
-    /// step (31 % of events are index updates), so every batch end re-evaluates every
-    /// account holding either underlying.
+    /// step (31 % of events are index updates), and every account trades every listed
+    /// instrument, so every ticker lands on a held instrument and every batch end
+    /// re-evaluates every account.
     pub fn index_heavy() -> Self {
         SyntheticConfig {
             marks_per_step: 4,
             index_interval_steps: 1,
+            book_instruments: 0,
+            ..SyntheticConfig::default()
+        }
+    }
+
+    /// The realistic rates with every account trading every listed instrument (the
+    /// books of earlier versions): every ticker lands on an instrument several accounts
+    /// hold.
+    pub fn all_held() -> Self {
+        SyntheticConfig {
+            book_instruments: 0,
             ..SyntheticConfig::default()
         }
     }
@@ -119,6 +139,8 @@ pub struct SyntheticMarket {
     rng: SplitMix64,
     underlyings: Vec<Underlying>,
     listed: Vec<Listed>,
+    /// Per account, the positions in `listed` of the instruments it trades (empty: all).
+    books: Vec<Vec<usize>>,
     /// Names in use: venue names are unique (strikes rounding alike get a suffix).
     names: std::collections::BTreeSet<Name>,
     pending: std::collections::VecDeque<Event>,
@@ -155,6 +177,7 @@ impl SyntheticMarket {
             config,
             underlyings,
             listed: Vec::new(),
+            books: Vec::new(),
             names: std::collections::BTreeSet::new(),
             pending: std::collections::VecDeque::new(),
             trade_id: 0,
@@ -179,6 +202,19 @@ impl SyntheticMarket {
     fn emit_setup(&mut self) {
         for position in 0..self.underlyings.len() {
             self.list_underlying(position);
+        }
+        let book_size = (self.config.book_instruments as usize).min(self.listed.len());
+        if book_size > 0 {
+            for _ in 0..self.config.accounts {
+                let mut book: Vec<usize> = Vec::with_capacity(book_size);
+                while book.len() < book_size {
+                    let pick = self.rng.below(self.listed.len() as u64) as usize;
+                    if !book.contains(&pick) {
+                        book.push(pick);
+                    }
+                }
+                self.books.push(book);
+            }
         }
         for id in 0..self.config.accounts {
             let name = Name::new(&format!("account-{id}")).expect("short name");
@@ -347,8 +383,9 @@ impl SyntheticMarket {
             }
         }
         if self.rng.uniform() < 0.5 {
-            if let Some(listed) = self.pick_live_instrument() {
-                self.trade(listed);
+            let account = AccountId(self.rng.below(u64::from(self.config.accounts.max(1))) as u32);
+            if let Some(listed) = self.pick_traded_instrument(account) {
+                self.trade(account, listed);
             }
         }
         if self.rng.uniform() < self.config.bad_event_rate * 8.0 {
@@ -403,6 +440,22 @@ impl SyntheticMarket {
         None
     }
 
+    /// An instrument `account` trades: from its book (a settled one replaced by a live
+    /// one, as a desk rolls), or any live one when books are off.
+    fn pick_traded_instrument(&mut self, account: AccountId) -> Option<Listed> {
+        let Some(book_len) = self.books.get(account.0 as usize).map(Vec::len) else {
+            return self.pick_live_instrument();
+        };
+        let slot = self.rng.below(book_len as u64) as usize;
+        let position = self.books[account.0 as usize][slot];
+        if !self.listed[position].settled {
+            return Some(self.listed[position]);
+        }
+        let replacement = self.pick_live_instrument()?;
+        self.books[account.0 as usize][slot] = replacement.id.0 as usize;
+        Some(replacement)
+    }
+
     /// Forward, vol and the mark as quoted (coin for options, USD for futures).
     fn price(&self, listed: &Listed) -> (f64, f64, f64) {
         let u = &self.underlyings[listed.underlying];
@@ -444,7 +497,7 @@ impl SyntheticMarket {
         }));
     }
 
-    fn trade(&mut self, listed: Listed) {
+    fn trade(&mut self, account: AccountId, listed: Listed) {
         let (_, _, mark) = self.price(&listed);
         let (quantity, price) = if listed.kind == InstrumentKind::Option {
             let quantity = Decimal::new(1 + self.rng.below(100) as i64, 1); // 0.1 to 10
@@ -471,7 +524,6 @@ impl SyntheticMarket {
         } else {
             Side::Sell
         };
-        let account = AccountId(self.rng.below(u64::from(self.config.accounts.max(1))) as u32);
         self.push(EventBody::Fill(Fill {
             account,
             instrument: listed.id,

@@ -79,11 +79,39 @@ pub struct StandardTerm {
     pub stale: bool,
 }
 
-/// The standard-margin terms of an account's positions, in instrument order. Compared
-/// equal whatever they hold: a cache, which the checker verifies against a from-scratch
-/// evaluation.
+impl StandardTerm {
+    /// Whether it must be recomputed, given the underlyings whose index moved (a bit
+    /// per id).
+    pub fn is_due(&self, moved_underlyings: u64) -> bool {
+        let moved = moved_underlyings >> (self.underlying.0 % u64::BITS as u16) & 1 == 1;
+        self.stale || (moved && (self.index_sensitive || self.margin.is_none()))
+    }
+}
+
+/// Standard margin summed over one currency's terms.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StandardTotal {
+    pub currency: Currency,
+    pub initial_margin: f64,
+    pub maintenance_margin: f64,
+    /// Every term in the currency has a margin.
+    pub complete: bool,
+}
+
+/// The standard-margin terms of an account's positions, in instrument order, and their
+/// sums per currency as of the last refresh. Compared equal whatever they hold: a cache,
+/// which the checker verifies against a from-scratch evaluation.
 #[derive(Clone, Debug, Default)]
-pub struct StandardTerms(pub SortedVecMap<InstrumentId, StandardTerm>);
+pub struct StandardTerms {
+    pub terms: SortedVecMap<InstrumentId, StandardTerm>,
+    /// Underlyings whose index moved since the last refresh, one bit per id (so an index
+    /// move costs O(1) here; the refresh pass applies it).
+    pub moved_underlyings: u64,
+    /// Per currency, in currency order: the sums the last refresh computed.
+    pub totals: Vec<StandardTotal>,
+}
+
+const _: () = assert!(crate::events::ids::UNDERLYINGS_MAX <= u64::BITS as u16);
 
 impl PartialEq for StandardTerms {
     fn eq(&self, _: &StandardTerms) -> bool {
@@ -96,7 +124,7 @@ impl StandardTerms {
     pub fn set_quantity(&mut self, instrument: &InstrumentState, quantity: f64) {
         let id = instrument.definition.id;
         if quantity == 0.0 {
-            self.0.remove(&id);
+            self.terms.remove(&id);
             return;
         }
         let (underlying, currency) = instrument.risk_key();
@@ -114,25 +142,22 @@ impl StandardTerms {
             stale: true,
             index_sensitive,
         };
-        self.0.insert(id, term);
+        self.terms.insert(id, term);
     }
 
     pub fn mark_stale(&mut self, instrument: &InstrumentId) {
-        if let Some(term) = self.0.get_mut(instrument) {
+        if let Some(term) = self.terms.get_mut(instrument) {
             term.stale = true;
         }
     }
 
-    /// The underlying's index moved: the positions whose margin depends on it, and any
-    /// that could not be computed (every standard margin needs an index to exist).
+    /// The underlying's index moved: the next refresh recomputes the positions whose
+    /// margin depends on it, and any that could not be computed (every standard margin
+    /// needs an index to exist).
     pub fn mark_underlying_stale(&mut self, underlying: UnderlyingId) {
-        for (_, term) in self.0.iter_mut() {
-            let affected = term.index_sensitive || term.margin.is_none();
-            if term.underlying == underlying && affected {
-                term.stale = true;
-            }
-        }
+        self.moved_underlyings |= 1u64 << (underlying.0 % u64::BITS as u16);
     }
+
 }
 
 impl AccountState {

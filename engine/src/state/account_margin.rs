@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rkyv::{Archive, Deserialize, Serialize};
 use rust_decimal::prelude::ToPrimitive;
 
-use super::account::{AccountState, RiskKey, StandardTerms};
+use super::account::{AccountState, RiskKey, StandardTerms, StandardTotal};
 use super::alerts::Scope;
 use super::contract_margin::pm_contract;
 use super::contract_risk::ContractRisk;
@@ -298,16 +298,44 @@ pub fn refresh_standard_terms(account: &mut AccountState, market: &MarginMarket<
     if account.margin_model != MarginModel::Standard {
         return;
     }
-    for (id, term) in account.standard_terms.0.iter_mut() {
-        if !term.stale {
-            continue;
+    // One pass: recompute the terms that are due and sum every term per currency (in
+    // instrument order, so the sums are exact recomputations, not running totals).
+    let StandardTerms {
+        terms,
+        moved_underlyings,
+        totals,
+    } = &mut account.standard_terms;
+    totals.clear();
+    for (id, term) in terms.iter_mut() {
+        if term.is_due(*moved_underlyings) {
+            term.stale = false;
+            term.margin = market.instruments.get(id).and_then(|instrument| {
+                position_standard_margin(instrument, term.quantity, market)
+            });
         }
-        term.stale = false;
-        term.margin = market
-            .instruments
-            .get(id)
-            .and_then(|instrument| position_standard_margin(instrument, term.quantity, market));
+        let slot = match totals.iter().position(|t| t.currency == term.currency) {
+            Some(slot) => slot,
+            None => {
+                totals.push(StandardTotal {
+                    currency: term.currency,
+                    initial_margin: 0.0,
+                    maintenance_margin: 0.0,
+                    complete: true,
+                });
+                totals.len() - 1
+            }
+        };
+        let total = &mut totals[slot];
+        match term.margin {
+            Some((im, mm)) => {
+                total.initial_margin += im;
+                total.maintenance_margin += mm;
+            }
+            None => total.complete = false,
+        }
     }
+    totals.sort_by_key(|t| t.currency);
+    *moved_underlyings = 0;
 }
 
 /// Evaluates an account: margin per currency, limit checks, conditions. Allocates
@@ -349,18 +377,14 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
             }
         }
         MarginModel::Standard if inputs.standard_terms.is_some() => {
-            let terms = inputs.standard_terms.map(|t| &t.0);
-            for (_, term) in terms.into_iter().flat_map(|t| t.iter()) {
-                let Some(entry) = touch(&mut evaluation, term.currency) else {
+            let totals = inputs.standard_terms.map(|t| &t.totals);
+            for total in totals.into_iter().flatten() {
+                let Some(entry) = touch(&mut evaluation, total.currency) else {
                     continue;
                 };
-                match term.margin {
-                    Some((im, mm)) => {
-                        entry.initial_margin += im;
-                        entry.maintenance_margin += mm;
-                    }
-                    None => entry.complete = false,
-                }
+                entry.initial_margin += total.initial_margin;
+                entry.maintenance_margin += total.maintenance_margin;
+                entry.complete &= total.complete;
             }
         }
         MarginModel::Standard => {

@@ -74,7 +74,7 @@ impl ShardState {
             let Some(mut position) = account.positions.remove(&settlement.instrument) else {
                 continue;
             };
-            account.standard_terms.0.remove(&settlement.instrument);
+            account.standard_terms.terms.remove(&settlement.instrument);
             let entry_before = entry_value(instrument, position.quantity, position.average_price);
             let quantity = position.quantity;
             let realized = position

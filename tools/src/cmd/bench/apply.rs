@@ -1,6 +1,8 @@
 //! `keel bench apply`: the state machine's cost per event — `ShardState::step` (apply,
 //! and the batch end every 64 events: revaluation, margin, alerts) — over the realistic
-//! synthetic mix and the index-heavy stress mix. Baseline, same run: the same plus a
+//! synthetic mix (accounts trade books of a few dozen instruments, tickers cover the
+//! whole chain), the same rates with every account trading every instrument (all held),
+//! and the index-heavy stress mix. Baseline, same run: the same plus a
 //! from-scratch recomputation of every aggregate at each batch end (full revaluation, the
 //! design incremental updates replace).
 
@@ -64,15 +66,35 @@ fn ns_per_event(state: &ShardState, events: &[Event], rounds: usize, full: bool)
     seconds * 1e9 / events.len().max(1) as f64
 }
 
+/// Share of the tickers in `events` for an instrument with holders (at the warm state;
+/// books change slowly, so this is the share over the run within a few percent).
+fn held_ticker_share(state: &ShardState, events: &[Event]) -> f64 {
+    let (mut held, mut tickers) = (0u64, 0u64);
+    for event in events {
+        if let keel_engine::events::EventBody::Ticker(ticker) = &event.body {
+            tickers += 1;
+            let holders = state.instruments.get(&ticker.instrument).map(|i| i.holders.len());
+            held += u64::from(holders.unwrap_or(0) > 0);
+        }
+    }
+    held as f64 / tickers.max(1) as f64
+}
+
 pub fn run(args: &ApplyArgs) -> anyhow::Result<Figures> {
     anyhow::ensure!(args.events > 0, "--events must be positive");
     let (state, events) = warm(SyntheticConfig::default(), args.warm_events, args.events);
+    let (held_state, held_events) = warm(
+        SyntheticConfig::all_held(),
+        args.warm_events,
+        args.events,
+    );
     let (heavy_state, heavy_events) = warm(
         SyntheticConfig::index_heavy(),
         args.warm_events,
         args.events,
     );
     let ours = ns_per_event(&state, &events, args.rounds, false);
+    let all_held = ns_per_event(&held_state, &held_events, args.rounds, false);
     let heavy = ns_per_event(&heavy_state, &heavy_events, args.rounds, false);
     let baseline_events = &events[..args.baseline_events.clamp(1, events.len())];
     let baseline = ns_per_event(&state, baseline_events, args.rounds.min(3), true);
@@ -89,7 +111,10 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<Figures> {
             .sum::<u64>(),
     );
     figures.number("ns_per_event", ours);
+    figures.number("ns_per_event_all_held", all_held);
     figures.number("ns_per_event_index_heavy", heavy);
+    // Share of the timed tickers whose instrument somebody held when it arrived.
+    figures.number("held_ticker_share", held_ticker_share(&state, &events));
     figures.number("baseline_ns_per_event", baseline);
     figures.number("ratio", baseline / ours);
     figures.number("events_per_s", 1e9 / ours);
