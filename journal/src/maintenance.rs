@@ -185,16 +185,20 @@ fn tick(
     Ok(())
 }
 
-/// Creates the next segment ahead of need (header marked spare), then pre-faults all of
-/// it, one step per tick, so that after the roll the writer meets only mapped pages. A
+/// Creates the next segment ahead of need (header marked spare), then pre-faults its
+/// first `prefault_ahead_bytes`, one step per tick, so that after the roll the writer
+/// meets only mapped pages (from there the active segment's pre-faulting runs ahead of
+/// it). Not all of it: pages a run never reaches would be zeroed and written back for
+/// nothing (on a 256 MiB segment, most of the CPU a short run spent on its journal). A
 /// creation failure (say, a full disk) is not the writer's failure yet: it is logged once,
 /// and the roll that needs the segment tries again and reports it.
 fn prepare_spare(shared: &Shared, spare_failed_for: &mut Option<u64>, spare_populated: &mut usize) {
     let mut handover = shared.lock_handover();
     let next_index = handover.active.index() + 1;
     if let Some(spare) = &handover.spare {
-        if *spare_populated < spare.len() {
-            let step = PREFAULT_STEP_BYTES.min(spare.len() - *spare_populated);
+        let target = spare.len().min(shared.prefault_ahead_bytes);
+        if *spare_populated < target {
+            let step = PREFAULT_STEP_BYTES.min(target - *spare_populated);
             if spare.populate_for_write(*spare_populated, step).is_err() {
                 *spare_populated = spare.len(); // unsupported: stop trying
             }
