@@ -82,13 +82,23 @@ pub struct PmMarket {
 
 /// Volatility after the down / same / up shock, for an option with `years` left.
 pub fn shocked_vols(vol: f64, years: f64, params: &PmParams) -> [f64; VOL_SCENARIOS] {
+    shocked_vols_scaled(vol, vol_shock_scale(years, params), params)
+}
+
+/// The tenor factor of the vol shocks, `(30 / DTE)^power`: the same for every option of
+/// an expiry (so a batch computes it once per expiry).
+pub fn vol_shock_scale(years: f64, params: &PmParams) -> f64 {
     let dte_days = (years * DAYS_PER_YEAR).max(DTE_MIN_DAYS);
     let power = if dte_days < 30.0 {
         params.short_term_vega_power
     } else {
         params.long_term_vega_power
     };
-    let scale = (30.0 / dte_days).powf(power);
+    (30.0 / dte_days).powf(power)
+}
+
+/// [`shocked_vols`] given its [`vol_shock_scale`].
+pub fn shocked_vols_scaled(vol: f64, scale: f64, params: &PmParams) -> [f64; VOL_SCENARIOS] {
     let up =
         (vol * (1.0 + params.volatility_range_up * scale)).max(params.min_volatility_for_shock_up);
     let down = (vol * (1.0 - params.volatility_range_down * scale)).max(0.0);

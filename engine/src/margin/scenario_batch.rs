@@ -8,12 +8,12 @@
 //! else shares the batch.
 
 use super::params::PmParams;
-use super::portfolio_margin::{MarginError, shocked_vols};
+use super::portfolio_margin::{MarginError, shocked_vols_scaled, vol_shock_scale};
 use super::scenarios::{
     EXTENDED_MOVES, EXTENDED_SCENARIOS, PRICE_BUCKETS, STANDARD_SCENARIOS, ScenarioVector,
     VOL_SCENARIOS, VolScenario, standard_move,
 };
-use crate::pricing::batch::{black76_batch_price_shared, log_moneyness};
+use crate::pricing::batch::{black76_batch_price_shared, log_moneyness, widest_simd};
 use crate::pricing::lanes::SharedRows;
 use crate::pricing::{OptionColumns, OptionInputs, OptionKind};
 
@@ -65,6 +65,87 @@ fn in_common_domain(
     forwards_ok & vols_ok & RANGE.contains(&strike) & (years <= YEARS_MAX)
 }
 
+widest_simd! {
+    /// Gathers each row's F/K and ln(F/K) from its option's distinct forwards, and its
+    /// σ√T and 1/(σ√T) from its run's vol: fixed-size per option, vectorised, no calls.
+    #[allow(clippy::too_many_arguments)]
+    fn lay_out_rows(
+        years: &[f64],
+        vols: &[[f64; VOL_SCENARIOS]],
+        distinct_moneyness: &[f64],
+        distinct_log_moneyness: &[f64],
+        row_moneyness: &mut [f64],
+        row_log_moneyness: &mut [f64],
+        row_std_dev: &mut [f64],
+        row_inverse_std_dev: &mut [f64],
+    ) {
+        let options = years
+            .iter()
+            .zip(vols)
+            .zip(distinct_moneyness.chunks_exact(FORWARDS_PER_OPTION))
+            .zip(distinct_log_moneyness.chunks_exact(FORWARDS_PER_OPTION))
+            .zip(row_moneyness.chunks_exact_mut(ROWS_PER_OPTION))
+            .zip(row_log_moneyness.chunks_exact_mut(ROWS_PER_OPTION))
+            .zip(row_std_dev.chunks_exact_mut(ROWS_PER_OPTION))
+            .zip(row_inverse_std_dev.chunks_exact_mut(ROWS_PER_OPTION));
+        for (((((((years, vols), moneyness), log_moneyness), rows_m), rows_l), rows_s), rows_i)
+            in options
+        {
+            // Fixed-size views: constant indices after unrolling, no bounds checks.
+            let (Ok(moneyness), Ok(log_moneyness)) = (
+                <&[f64; FORWARDS_PER_OPTION]>::try_from(moneyness),
+                <&[f64; FORWARDS_PER_OPTION]>::try_from(log_moneyness),
+            ) else {
+                continue;
+            };
+            let (Ok(rows_m), Ok(rows_l), Ok(rows_s), Ok(rows_i)) = (
+                <&mut [f64; ROWS_PER_OPTION]>::try_from(rows_m),
+                <&mut [f64; ROWS_PER_OPTION]>::try_from(rows_l),
+                <&mut [f64; ROWS_PER_OPTION]>::try_from(rows_s),
+                <&mut [f64; ROWS_PER_OPTION]>::try_from(rows_i),
+            ) else {
+                continue;
+            };
+            let sqrt_years = years.sqrt();
+            let std_devs = vols.map(|vol| vol * sqrt_years);
+            let inverse_std_devs = std_devs.map(|std_dev| 1.0 / std_dev);
+            // Contiguous runs of constant length: inline vector moves.
+            let runs = [
+                (BASE_ROWS, BASE_FORWARDS),
+                (DOWN_ROWS, DOWN_FORWARDS),
+                (UP_ROWS, UP_FORWARDS),
+            ];
+            for (run, (rows, sources)) in runs.into_iter().enumerate() {
+                rows_m[rows.clone()].copy_from_slice(&moneyness[sources.clone()]);
+                rows_l[rows.clone()].copy_from_slice(&log_moneyness[sources]);
+                rows_s[rows.clone()].fill(std_devs[run]);
+                rows_i[rows].fill(inverse_std_devs[run]);
+            }
+        }
+    }
+}
+
+widest_simd! {
+    /// Each row's value in its option's settlement currency: the USD price, ÷ the row's
+    /// forward when inverse.
+    fn settlement_values(inverse: &[bool], price_usd: &[f64], forward: &[f64], value: &mut [f64]) {
+        let options = inverse
+            .iter()
+            .zip(price_usd.chunks_exact(ROWS_PER_OPTION))
+            .zip(forward.chunks_exact(ROWS_PER_OPTION))
+            .zip(value.chunks_exact_mut(ROWS_PER_OPTION));
+        for (((&inverse, price), forward), value) in options {
+            if inverse {
+                for row in 0..ROWS_PER_OPTION {
+                    value[row] = price[row] / forward[row];
+                }
+            } else {
+                value.copy_from_slice(price);
+            }
+        }
+    }
+}
+
 /// The row of an extended move.
 const fn extended_row(slot: usize) -> usize {
     UP_ROWS.start + PRICE_BUCKETS + slot
@@ -110,6 +191,10 @@ pub struct ScenarioBatch {
     /// Per row, after pricing: the value in the option's settlement currency (coin when
     /// inverse: the USD price ÷ the row's forward).
     value: Vec<f64>,
+    /// The last vol-shock scale computed: (years, short-term power, long-term power) as
+    /// bits, and the scale. Options of one expiry arrive together (ids are listed by
+    /// expiry), so one `powf` serves them all; the same bits as computing it each time.
+    scale_memo: Option<([u64; 3], f64)>,
 }
 
 impl ScenarioBatch {
@@ -133,6 +218,7 @@ impl ScenarioBatch {
             row_inverse_std_dev: vec![0.0; rows],
             tail_rows: Vec::with_capacity(rows),
             value: vec![0.0; rows],
+            scale_memo: None,
         }
     }
 
@@ -173,7 +259,20 @@ impl ScenarioBatch {
             ..
         } = *option;
         let years = option.years.max(0.0);
-        let vols = shocked_vols(vol, years, params);
+        let key = [
+            years.to_bits(),
+            params.short_term_vega_power.to_bits(),
+            params.long_term_vega_power.to_bits(),
+        ];
+        let scale = match self.scale_memo {
+            Some((memo_key, scale)) if memo_key == key => scale,
+            _ => {
+                let scale = vol_shock_scale(years, params);
+                self.scale_memo = Some((key, scale));
+                scale
+            }
+        };
+        let vols = shocked_vols_scaled(vol, scale, params);
         let down = vols[VolScenario::Down as usize];
         let up = vols[VolScenario::Up as usize];
         let mut distinct = [forward; FORWARDS_PER_OPTION];
@@ -239,27 +338,16 @@ impl ScenarioBatch {
             &mut self.distinct_moneyness[..distinct],
             &mut self.distinct_log_moneyness[..distinct],
         );
-        for (option, (years, vols)) in self.years.iter().zip(&self.vols).enumerate() {
-            let sqrt_years = years.sqrt();
-            let first_row = option * ROWS_PER_OPTION;
-            let first_forward = option * FORWARDS_PER_OPTION;
-            let runs = [
-                (BASE_ROWS, BASE_FORWARDS),
-                (DOWN_ROWS, DOWN_FORWARDS),
-                (UP_ROWS, UP_FORWARDS),
-            ];
-            for ((rows, sources), vol) in runs.into_iter().zip(vols) {
-                let rows = first_row + rows.start..first_row + rows.end;
-                let sources = first_forward + sources.start..first_forward + sources.end;
-                let std_dev = vol * sqrt_years;
-                self.row_moneyness[rows.clone()]
-                    .copy_from_slice(&self.distinct_moneyness[sources.clone()]);
-                self.row_log_moneyness[rows.clone()]
-                    .copy_from_slice(&self.distinct_log_moneyness[sources]);
-                self.row_std_dev[rows.clone()].fill(std_dev);
-                self.row_inverse_std_dev[rows].fill(1.0 / std_dev);
-            }
-        }
+        lay_out_rows(
+            &self.years,
+            &self.vols,
+            &self.distinct_moneyness[..distinct],
+            &self.distinct_log_moneyness[..distinct],
+            &mut self.row_moneyness[..rows],
+            &mut self.row_log_moneyness[..rows],
+            &mut self.row_std_dev[..rows],
+            &mut self.row_inverse_std_dev[..rows],
+        );
         let shared = SharedRows {
             moneyness: &self.row_moneyness[..rows],
             log_moneyness: &self.row_log_moneyness[..rows],
@@ -272,20 +360,12 @@ impl ScenarioBatch {
             &mut self.price_usd[..rows],
             &mut self.tail_rows,
         );
-        // Values in the settlement currency, a vectorisable pass per option.
-        for (option, &inverse) in self.inverse.iter().enumerate() {
-            let rows = option * ROWS_PER_OPTION..(option + 1) * ROWS_PER_OPTION;
-            let price = &self.price_usd[rows.clone()];
-            let value = &mut self.value[rows.clone()];
-            if inverse {
-                let forward = &self.inputs.forward[rows];
-                for ((v, p), f) in value.iter_mut().zip(price).zip(forward) {
-                    *v = p / f;
-                }
-            } else {
-                value.copy_from_slice(price);
-            }
-        }
+        settlement_values(
+            &self.inverse,
+            &self.price_usd[..rows],
+            &self.inputs.forward[..rows],
+            &mut self.value[..rows],
+        );
         Ok(())
     }
 

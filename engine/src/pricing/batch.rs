@@ -234,7 +234,7 @@ fn all_in_common_domain(inputs: &BatchInputs<'_>) -> bool {
 /// The widest vector unit the kernels run on, chosen once per process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-enum SimdLevel {
+pub(crate) enum SimdLevel {
     Avx512,
     Avx2,
     Baseline,
@@ -243,7 +243,7 @@ enum SimdLevel {
 /// The CPU's widest supported unit, or AVX2 when `KEEL_NO_AVX512` is set (any value;
 /// for comparing builds). Decided on first use and cached: reading the environment takes
 /// the process's environment lock, which has no place on the batch-end path.
-fn simd_level() -> SimdLevel {
+pub(crate) fn simd_level() -> SimdLevel {
     static LEVEL: std::sync::OnceLock<SimdLevel> = std::sync::OnceLock::new();
     *LEVEL.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
@@ -274,7 +274,8 @@ macro_rules! widest_simd {
                 fn avx512($($arg: $ty),*) $body
                 #[target_feature(enable = "avx2")]
                 fn avx2($($arg: $ty),*) $body
-                match simd_level() {
+                use $crate::pricing::batch::SimdLevel;
+                match $crate::pricing::batch::simd_level() {
                     // SAFETY: `simd_level` chose AVX-512 only after detecting AVX-512F on
                     // this CPU; that is the only precondition of a `target_feature` fn.
                     SimdLevel::Avx512 => return unsafe { avx512($($arg),*) },
@@ -287,6 +288,8 @@ macro_rules! widest_simd {
         }
     };
 }
+
+pub(crate) use widest_simd;
 
 /// Prices validated zero-rate rows whose moneyness and σ√T the caller computed once per
 /// distinct forward and vol (the scenario grid). Regular rows get the bits of

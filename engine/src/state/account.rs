@@ -157,7 +157,6 @@ impl StandardTerms {
     pub fn mark_underlying_stale(&mut self, underlying: UnderlyingId) {
         self.moved_underlyings |= 1u64 << (underlying.0 % u64::BITS as u16);
     }
-
 }
 
 impl AccountState {

@@ -309,9 +309,10 @@ pub fn refresh_standard_terms(account: &mut AccountState, market: &MarginMarket<
     for (id, term) in terms.iter_mut() {
         if term.is_due(*moved_underlyings) {
             term.stale = false;
-            term.margin = market.instruments.get(id).and_then(|instrument| {
-                position_standard_margin(instrument, term.quantity, market)
-            });
+            term.margin = market
+                .instruments
+                .get(id)
+                .and_then(|instrument| position_standard_margin(instrument, term.quantity, market));
         }
         let slot = match totals.iter().position(|t| t.currency == term.currency) {
             Some(slot) => slot,

@@ -73,7 +73,10 @@ fn held_ticker_share(state: &ShardState, events: &[Event]) -> f64 {
     for event in events {
         if let keel_engine::events::EventBody::Ticker(ticker) = &event.body {
             tickers += 1;
-            let holders = state.instruments.get(&ticker.instrument).map(|i| i.holders.len());
+            let holders = state
+                .instruments
+                .get(&ticker.instrument)
+                .map(|i| i.holders.len());
             held += u64::from(holders.unwrap_or(0) > 0);
         }
     }
@@ -83,11 +86,8 @@ fn held_ticker_share(state: &ShardState, events: &[Event]) -> f64 {
 pub fn run(args: &ApplyArgs) -> anyhow::Result<Figures> {
     anyhow::ensure!(args.events > 0, "--events must be positive");
     let (state, events) = warm(SyntheticConfig::default(), args.warm_events, args.events);
-    let (held_state, held_events) = warm(
-        SyntheticConfig::all_held(),
-        args.warm_events,
-        args.events,
-    );
+    let (held_state, held_events) =
+        warm(SyntheticConfig::all_held(), args.warm_events, args.events);
     let (heavy_state, heavy_events) = warm(
         SyntheticConfig::index_heavy(),
         args.warm_events,
