@@ -15,12 +15,16 @@ fn main() {
     let mut state = ShardState::new(0, 1);
     let mut slow: Vec<(u64, u128, String)> = Vec::new();
     let mut total = 0u128;
+    let mut batch_ends: Vec<u128> = Vec::new();
     for (offset, event) in events.iter().enumerate() {
         let seq = offset as u64 + 1;
         let start = std::time::Instant::now();
-        state.step(seq, event);
+        let step = state.step(seq, event);
         let ns = start.elapsed().as_nanos();
         total += ns;
+        if step.batch_end {
+            batch_ends.push(ns);
+        }
         if ns > 200_000 {
             slow.push((
                 seq,
@@ -34,6 +38,19 @@ fn main() {
         total as f64 / count as f64
     );
     println!("{} steps over 200 us", slow.len());
+    // Batch-end steps by duration: what queues events behind it in the pipeline.
+    batch_ends.sort_unstable();
+    if !batch_ends.is_empty() {
+        let at = |q: f64| batch_ends[((batch_ends.len() - 1) as f64 * q) as usize] / 1000;
+        println!(
+            "batch-end steps: {}, p50 {} us, p90 {} us, p99 {} us, max {} us",
+            batch_ends.len(),
+            at(0.5),
+            at(0.9),
+            at(0.99),
+            at(1.0)
+        );
+    }
     for (seq, ns, body) in slow.iter().take(20) {
         println!("seq {seq}: {} us  {body}", ns / 1000);
     }
