@@ -1,6 +1,7 @@
 //! A seeded, Deribit-like synthetic market: BTC and ETH indexes (GBM with jumps and
 //! volatility regime switches), inverse perpetuals, dated futures and option chains
-//! (10 expiries × 30 strikes each) marked on a smile, and accounts trading random fills.
+//! (10 expiries × 30 strikes each) marked on a smile, and accounts trading random fills
+//! within their books (by default 40 instruments each, while tickers cover the chain).
 //! Same seed, same event stream, byte for byte (own PRNG, no wall clock).
 
 use rust_decimal::Decimal;

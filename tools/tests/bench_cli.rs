@@ -53,7 +53,9 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
         &apply,
         &[
             "ns_per_event",
+            "ns_per_event_all_held",
             "ns_per_event_index_heavy",
+            "held_ticker_share",
             "baseline_ns_per_event",
             "ratio",
         ],
