@@ -82,42 +82,27 @@ pub fn black76_as_in_batch(option: &OptionInputs) -> Result<Greeks, BatchPricing
         vol: &[option.vol],
         rate: &[option.rate],
     };
-    let mut columns = [[0.0f64; 1]; 6];
-    let [
-        price_usd,
-        delta,
-        gamma_per_usd,
-        vega_usd,
-        theta_usd_per_day,
-        rho_usd,
-    ] = &mut columns;
-    black76_batch(
-        &inputs,
-        &mut BatchGreeks {
-            price_usd,
-            delta,
-            gamma_per_usd,
-            vega_usd,
-            theta_usd_per_day,
-            rho_usd,
-        },
-    )?;
-    let [
-        [price_usd],
-        [delta],
-        [gamma_per_usd],
-        [vega_usd],
-        [theta_usd_per_day],
-        [rho_usd],
-    ] = columns;
+    // One row per output column: price, delta, gamma, vega, theta, rho.
+    let mut row = [[0.0f64; 1]; 6];
+    let [p, d, g, v, t, r] = &mut row;
+    let mut out = BatchGreeks {
+        price_usd: p,
+        delta: d,
+        gamma_per_usd: g,
+        vega_usd: v,
+        theta_usd_per_day: t,
+        rho_usd: r,
+    };
+    black76_batch(&inputs, &mut out)?;
+    let [[p], [d], [g], [v], [t], [r]] = row;
     Ok(Greeks {
-        price_usd,
-        delta,
-        gamma_per_usd,
-        vega_usd,
-        theta_usd_per_day,
-        theta_bounded_usd_per_day: theta_usd_per_day,
-        rho_usd,
+        price_usd: p,
+        delta: d,
+        gamma_per_usd: g,
+        vega_usd: v,
+        theta_usd_per_day: t,
+        theta_bounded_usd_per_day: t,
+        rho_usd: r,
     })
 }
 
