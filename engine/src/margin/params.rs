@@ -108,9 +108,11 @@ impl PmParams {
 
     /// Every parameter is finite, within [`PARAM_MAX`] and in its domain.
     pub fn is_valid(&self) -> bool {
+        // Branch-free over the fields (every margin evaluation checks its parameters);
+        // the range excludes NaN and infinities.
         self.fields()
             .iter()
-            .all(|v| v.is_finite() && (0.0..=PARAM_MAX).contains(v))
+            .fold(true, |ok, v| ok & (0.0..=PARAM_MAX).contains(v))
             && self.price_range > 0.0
             && self.price_range < 1.0
             && self.volatility_range_down < 1.0

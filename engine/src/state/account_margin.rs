@@ -141,15 +141,66 @@ pub struct Finding {
     pub threshold: f64,
 }
 
-/// Everything an evaluation finds.
+/// Everything an evaluation finds. Large (a slot per ledger currency): the batch end
+/// reuses one, resetting only the slots the last evaluation used.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Evaluation {
-    pub currencies: [Option<CurrencyMargin>; CURRENCIES_MAX],
+    currencies: [Option<CurrencyMargin>; CURRENCIES_MAX],
+    /// The slots in use, a bit each.
+    present: u128,
     pub conditions: u8,
     pub findings: [Finding; Condition::ALL.len()],
 }
 
+const _: () = assert!(CURRENCIES_MAX <= u128::BITS as usize);
+
+impl Default for Evaluation {
+    fn default() -> Self {
+        Evaluation {
+            currencies: [None; CURRENCIES_MAX],
+            present: 0,
+            conditions: 0,
+            findings: [Finding::default(); Condition::ALL.len()],
+        }
+    }
+}
+
 impl Evaluation {
+    /// Back to empty, touching only the slots in use.
+    fn reset(&mut self) {
+        for slot in self.slots() {
+            self.currencies[slot] = None;
+        }
+        self.present = 0;
+        self.conditions = 0;
+        self.findings = [Finding::default(); Condition::ALL.len()];
+    }
+
+    /// The slots in use, in order.
+    fn slots(&self) -> impl Iterator<Item = usize> + use<> {
+        let mut bits = self.present;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let slot = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(slot)
+        })
+    }
+
+    /// The margin entry of `currency`, created (complete, zero) on first use; `None` for
+    /// a coin id out of range (refused on input, so never in state).
+    fn touch(&mut self, currency: Currency) -> Option<&mut CurrencyMargin> {
+        let slot = currency.slot()?;
+        let entry = self.currencies.get_mut(slot)?;
+        self.present |= 1u128 << slot;
+        Some(entry.get_or_insert(CurrencyMargin {
+            complete: true,
+            ..CurrencyMargin::default()
+        }))
+    }
+
     pub fn state(&self) -> TradingState {
         let has = |c: Condition| self.conditions & c.bit() != 0;
         if has(Condition::Liquidation) {
@@ -166,10 +217,8 @@ impl Evaluation {
 
     /// The currencies with a margin, in id order (the quote currency last).
     pub fn iter(&self) -> impl Iterator<Item = (Currency, &CurrencyMargin)> {
-        self.currencies
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| Some((Currency::from_slot(i)?, m.as_ref()?)))
+        self.slots()
+            .filter_map(|slot| Some((Currency::from_slot(slot)?, self.currencies[slot].as_ref()?)))
     }
 }
 
@@ -342,26 +391,26 @@ pub fn refresh_standard_terms(account: &mut AccountState, market: &MarginMarket<
 /// Evaluates an account: margin per currency, limit checks, conditions. Allocates
 /// nothing.
 pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluation {
-    let mut evaluation = Evaluation {
-        currencies: [None; CURRENCIES_MAX],
-        conditions: 0,
-        findings: [Finding::default(); Condition::ALL.len()],
-    };
-    // Coin ids are checked on input, so every currency in state has a slot.
-    fn touch(evaluation: &mut Evaluation, currency: Currency) -> Option<&mut CurrencyMargin> {
-        let slot = evaluation.currencies.get_mut(currency.slot()?)?;
-        Some(slot.get_or_insert(CurrencyMargin {
-            complete: true,
-            ..CurrencyMargin::default()
-        }))
-    }
+    let mut evaluation = Evaluation::default();
+    evaluate_into(inputs, market, &mut evaluation);
+    evaluation
+}
+
+/// [`evaluate`] into `evaluation` (reset first), which the caller reuses.
+pub fn evaluate_into(
+    inputs: MarginInputs<'_>,
+    market: &MarginMarket<'_>,
+    evaluation: &mut Evaluation,
+) {
+    evaluation.reset();
+    let touch = Evaluation::touch;
     for currency in &mut *inputs.ledger_currencies {
-        touch(&mut evaluation, currency);
+        touch(evaluation, currency);
     }
     match inputs.model {
         MarginModel::Portfolio => {
             for (&key, totals) in inputs.pm_totals {
-                let Some(entry) = touch(&mut evaluation, key.1) else {
+                let Some(entry) = touch(evaluation, key.1) else {
                     continue;
                 };
                 let is_empty = totals.vector == crate::margin::ScenarioVector::ZERO
@@ -380,7 +429,7 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
         MarginModel::Standard if inputs.standard_terms.is_some() => {
             let totals = inputs.standard_terms.map(|t| &t.totals);
             for total in totals.into_iter().flatten() {
-                let Some(entry) = touch(&mut evaluation, total.currency) else {
+                let Some(entry) = touch(evaluation, total.currency) else {
                     continue;
                 };
                 entry.initial_margin += total.initial_margin;
@@ -393,7 +442,7 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
                 let Some(instrument) = market.instruments.get(&id) else {
                     continue;
                 };
-                let Some(entry) = touch(&mut evaluation, instrument.currency()) else {
+                let Some(entry) = touch(evaluation, instrument.currency()) else {
                     continue;
                 };
                 match position_standard_margin(instrument, quantity, market) {
@@ -408,7 +457,7 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
     }
     // Positions' currencies without a group yet (e.g. standard model) still have equity.
     for &(_, currency) in inputs.risk.keys() {
-        touch(&mut evaluation, currency);
+        touch(evaluation, currency);
     }
     let call_ratio = inputs
         .limits
@@ -420,7 +469,7 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
             evaluation.findings[c as usize] = finding;
         }
     };
-    for index in 0..CURRENCIES_MAX {
+    for index in evaluation.slots() {
         let (Some(entry), Some(currency)) = (
             evaluation.currencies[index].as_mut(),
             Currency::from_slot(index),
@@ -436,36 +485,32 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
         };
         if !entry.complete {
             found(
-                &mut evaluation,
+                evaluation,
                 Condition::MarginUnavailable,
                 at(entry.equity, 0.0),
             );
         }
         if entry.equity < entry.maintenance_margin {
             found(
-                &mut evaluation,
+                evaluation,
                 Condition::Liquidation,
                 at(entry.equity, entry.maintenance_margin),
             );
         }
         if entry.equity < entry.initial_margin {
             found(
-                &mut evaluation,
+                evaluation,
                 Condition::BelowInitialMargin,
                 at(entry.equity, entry.initial_margin),
             );
         }
         if let Some(ratio) = entry.margin_ratio() {
             if call_ratio > 0.0 && ratio < call_ratio {
-                found(
-                    &mut evaluation,
-                    Condition::MarginCall,
-                    at(ratio, call_ratio),
-                );
+                found(evaluation, Condition::MarginCall, at(ratio, call_ratio));
             }
             if min_ratio > 0.0 && ratio < min_ratio {
                 found(
-                    &mut evaluation,
+                    evaluation,
                     Condition::MarginRatioLimit,
                     at(ratio, min_ratio),
                 );
@@ -498,23 +543,34 @@ pub fn evaluate(inputs: MarginInputs<'_>, market: &MarginMarket<'_>) -> Evaluati
                         value,
                         threshold: limit,
                     };
-                    found(&mut evaluation, condition, finding);
+                    found(evaluation, condition, finding);
                 }
             }
         });
     }
-    evaluation
 }
 
 /// Evaluates an account as it stands, from its maintained sums (portfolio margin) or
 /// standard-margin terms (refreshed first by [`refresh_standard_terms`]).
 pub fn evaluate_account(account: &AccountState, market: &MarginMarket<'_>) -> Evaluation {
+    let mut evaluation = Evaluation::default();
+    evaluate_account_into(account, market, &mut evaluation);
+    evaluation
+}
+
+/// [`evaluate_account`] into a reused `evaluation` (what the batch end does).
+pub fn evaluate_account_into(
+    account: &AccountState,
+    market: &MarginMarket<'_>,
+    evaluation: &mut Evaluation,
+) {
     evaluate_with(
         account,
         &account.pm_totals,
         Some(&account.standard_terms),
         market,
-    )
+        evaluation,
+    );
 }
 
 /// Evaluates an account with the given portfolio-margin sums (the checker's recomputed
@@ -524,7 +580,9 @@ pub fn evaluate_account_with(
     pm_totals: &BTreeMap<RiskKey, PmTotals>,
     market: &MarginMarket<'_>,
 ) -> Evaluation {
-    evaluate_with(account, pm_totals, None, market)
+    let mut evaluation = Evaluation::default();
+    evaluate_with(account, pm_totals, None, market, &mut evaluation);
+    evaluation
 }
 
 fn evaluate_with(
@@ -532,14 +590,15 @@ fn evaluate_with(
     pm_totals: &BTreeMap<RiskKey, PmTotals>,
     standard_terms: Option<&StandardTerms>,
     market: &MarginMarket<'_>,
-) -> Evaluation {
+    evaluation: &mut Evaluation,
+) {
     let equity = |currency: Currency| account.equity(currency);
     let mut ledger = account.cash.keys().copied();
     let mut positions = account
         .positions
         .iter()
         .map(|(id, p)| (*id, p.quantity.to_f64().unwrap_or(0.0)));
-    evaluate(
+    evaluate_into(
         MarginInputs {
             model: account.margin_model,
             limits: account.limits.as_ref(),
@@ -551,5 +610,6 @@ fn evaluate_with(
             standard_terms,
         },
         market,
-    )
+        evaluation,
+    );
 }

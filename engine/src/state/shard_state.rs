@@ -9,7 +9,7 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::account::AccountState;
 use super::account_margin::{
-    Condition, MarginMarket, evaluate_account, params_of, refresh_standard_terms,
+    Condition, Evaluation, MarginMarket, evaluate_account_into, params_of, refresh_standard_terms,
 };
 use super::alerts::{Alert, AlertLog};
 use super::contract_margin::{
@@ -68,6 +68,8 @@ pub struct Scratch {
     /// Instruments of the current Greeks batch, in id order, with their row in it
     /// (`NO_GREEKS_ROW`: not an option).
     pending: Vec<(InstrumentId, u32)>,
+    /// The evaluation each batch end's accounts are evaluated into, one after another.
+    evaluation: Evaluation,
 }
 
 /// Instruments whose Greeks one batch-kernel pass computes at a batch end.
@@ -84,6 +86,7 @@ impl Default for Scratch {
             greeks_inputs: OptionColumns::with_capacity(GREEKS_BATCH_MAX),
             greeks_out: GreeksColumns::filled(GREEKS_BATCH_MAX, 0.0),
             pending: Vec::with_capacity(GREEKS_BATCH_MAX),
+            evaluation: Evaluation::default(),
         }
     }
 }

@@ -205,7 +205,8 @@ impl ShardState {
             scratch.evaluated.push(id);
             account.margin_dirty = false;
             refresh_standard_terms(account, &market);
-            let evaluation = evaluate_account(account, &market);
+            let evaluation = &mut scratch.evaluation;
+            evaluate_account_into(account, &market, evaluation);
             for (currency, margin) in evaluation.iter() {
                 *account.margin.entry(currency).or_default() = *margin;
             }
