@@ -117,7 +117,9 @@ fn main() {
         1,
         || {
             base.what_if(ACCOUNT, &[fill]).map_or(f64::NAN, |w| {
-                w.evaluation.currencies[0].map_or(0.0, |m| m.initial_margin)
+                w.evaluation
+                    .get(Currency::Coin(BTC))
+                    .map_or(0.0, |m| m.initial_margin)
             })
         },
         || {

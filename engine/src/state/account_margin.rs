@@ -215,6 +215,14 @@ impl Evaluation {
         }
     }
 
+    /// The margin found in `currency`, if the account has any there.
+    pub fn get(&self, currency: Currency) -> Option<&CurrencyMargin> {
+        let slot = currency.slot()?;
+        (self.present >> slot & 1 == 1)
+            .then(|| self.currencies[slot].as_ref())
+            .flatten()
+    }
+
     /// The currencies with a margin, in id order (the quote currency last).
     pub fn iter(&self) -> impl Iterator<Item = (Currency, &CurrencyMargin)> {
         self.slots()
