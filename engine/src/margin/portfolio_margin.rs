@@ -10,7 +10,8 @@ use thiserror::Error;
 
 use super::params::PmParams;
 use super::scenarios::{
-    EXTENDED_MOVES, PRICE_BUCKETS, ScenarioVector, VOL_SCENARIOS, VolScenario, standard_move,
+    EXTENDED_MOVES, PRICE_BUCKETS, STANDARD_SCENARIOS, ScenarioVector, VOL_SCENARIOS, VolScenario,
+    standard_move,
 };
 use crate::pricing::{OptionInputs, OptionKind, black76_price};
 
@@ -367,29 +368,31 @@ pub fn margin_from_vector_in(
     };
     let offset_cap = params.max_offsetable_pnl_usd / unit_usd;
     let mut aggregated = totals.vector;
+    // Selects, not branches: the signs of a book's scenario PnLs are unpredictable.
     for value in &mut aggregated.standard {
-        if *value > 0.0 {
-            *value = (*value * params.pnl_offset).min(offset_cap);
-        }
+        let offset = (*value * params.pnl_offset).min(offset_cap);
+        *value = if *value > 0.0 { offset } else { *value };
     }
     let dampener = params.extended_dampener_usd / unit_usd;
     for value in &mut aggregated.extended {
         *value = (*value + dampener).min(0.0);
     }
 
-    // The first scenario in grid order wins ties (Deribit's reported bucket).
-    let mut worst = (aggregated.standard[0], ScenarioSource::Standard, 0usize);
-    for (position, &value) in aggregated.standard.iter().enumerate().skip(1) {
-        if value < worst.0 {
-            worst = (value, ScenarioSource::Standard, position);
-        }
+    // The first scenario in grid order wins ties (Deribit's reported bucket): strictly
+    // smaller replaces, the standard grid first, then the extended table.
+    let mut worst_value = aggregated.standard[0];
+    let mut worst_at = 0usize;
+    let scenarios = aggregated.standard.iter().chain(&aggregated.extended);
+    for (at, &value) in scenarios.enumerate().skip(1) {
+        let smaller = value < worst_value;
+        worst_value = if smaller { value } else { worst_value };
+        worst_at = if smaller { at } else { worst_at };
     }
-    for (position, &value) in aggregated.extended.iter().enumerate() {
-        if value < worst.0 {
-            worst = (value, ScenarioSource::Extended, position);
-        }
-    }
-    let (worst_value, source, position) = worst;
+    let (source, position) = if worst_at < STANDARD_SCENARIOS {
+        (ScenarioSource::Standard, worst_at)
+    } else {
+        (ScenarioSource::Extended, worst_at - STANDARD_SCENARIOS)
+    };
     let worst_case_bucket = match source {
         ScenarioSource::Standard => {
             let bucket = position / VOL_SCENARIOS;
