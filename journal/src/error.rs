@@ -19,6 +19,11 @@ pub enum JournalError {
         offset: u64,
         reason: String,
     },
+    #[error(
+        "journal segment {0} was written in another format version; this build reads format version {version} only",
+        version = crate::format::FORMAT_VERSION
+    )]
+    OtherVersion(PathBuf),
     #[error("journal directory {0} holds no segment files")]
     Empty(PathBuf),
     #[error("segment files are not contiguous: {0}")]

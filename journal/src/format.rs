@@ -5,6 +5,10 @@
 pub const SEGMENT_MAGIC: [u8; 8] = *b"KEELSEG1";
 /// Format version written in every segment header.
 pub const FORMAT_VERSION: u32 = 2;
+/// Why a header of another format version is refused (names the version this build
+/// reads; a test keeps it in step with `FORMAT_VERSION`).
+pub const OTHER_VERSION_REFUSAL: &str =
+    "written in another format version; this build reads format version 2 only";
 /// Segment header size; records start right after it.
 pub const SEGMENT_HEADER_LEN: usize = 64;
 /// Record header size; the payload follows it.
@@ -131,7 +135,7 @@ impl SegmentHeader {
             return Err("segment header CRC mismatch");
         }
         if read_u32(bytes, 8) != FORMAT_VERSION {
-            return Err("unsupported format version");
+            return Err(OTHER_VERSION_REFUSAL);
         }
         let durability = Durability::from_code(bytes[40], read_u32(bytes, 44))
             .ok_or("unknown durability code")?;
@@ -385,6 +389,23 @@ mod tests {
             damaged[bit / 8] ^= 1 << (bit % 8);
             assert!(SegmentHeader::decode(&damaged).is_err(), "bit {bit}");
         }
+    }
+
+    /// An intact header of another version is refused as such, not as damage.
+    #[test]
+    fn another_format_version_is_named() {
+        assert!(OTHER_VERSION_REFUSAL.contains(&format!("format version {FORMAT_VERSION} only")));
+        let header = SegmentHeader {
+            segment_index: 0,
+            first_seq: 1,
+            segment_size: 1 << 20,
+            durability: Durability::None,
+        };
+        let mut bytes = header.encode();
+        bytes[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
+        let crc = crc32c::crc32c(&bytes[0..60]);
+        bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(SegmentHeader::decode(&bytes), Err(OTHER_VERSION_REFUSAL));
     }
 
     #[test]

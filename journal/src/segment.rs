@@ -193,8 +193,13 @@ impl Segment {
         let mut header_bytes = [0u8; SEGMENT_HEADER_LEN];
         file.read_exact_at(&mut header_bytes, 0)
             .map_err(|e| JournalError::io(path, e))?;
-        let header = SegmentHeader::decode(&header_bytes)
-            .map_err(|reason| JournalError::damaged(path, 0, reason))?;
+        let header = SegmentHeader::decode(&header_bytes).map_err(|reason| {
+            if reason == crate::format::OTHER_VERSION_REFUSAL {
+                JournalError::OtherVersion(path.to_path_buf())
+            } else {
+                JournalError::damaged(path, 0, reason)
+            }
+        })?;
         if header.segment_size != len {
             return Err(JournalError::damaged(
                 path,

@@ -443,3 +443,29 @@ fn a_last_segment_that_held_no_record_is_removed_not_fatal() {
         Err(JournalError::Damaged { .. })
     ));
 }
+
+/// A segment of another format version (intact, its header CRC right) is refused as
+/// such, naming the file and the version this build reads — not reported as damage.
+#[test]
+fn a_segment_of_another_format_version_is_refused_by_name() {
+    use keel_journal::format::FORMAT_VERSION;
+    let fixture = Fixture::new();
+    let path = &fixture.files[0];
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[0..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(path, &bytes).expect("write");
+    match JournalReader::open(&fixture.dir) {
+        Err(error @ JournalError::OtherVersion(_)) => {
+            let text = error.to_string();
+            assert!(text.contains("00000000.seg"), "{text}");
+            assert!(
+                text.contains(&format!("format version {FORMAT_VERSION} only")),
+                "{text}"
+            );
+        }
+        Err(other) => panic!("expected OtherVersion, got {other}"),
+        Ok(_) => panic!("a segment of another version was opened"),
+    }
+}
