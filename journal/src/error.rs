@@ -20,10 +20,10 @@ pub enum JournalError {
         reason: String,
     },
     #[error(
-        "journal segment {0} was written in another format version; this build reads format version {version} only",
+        "journal segment {path} is in format version {found}; this build reads format version {version} only",
         version = crate::format::FORMAT_VERSION
     )]
-    OtherVersion(PathBuf),
+    OtherVersion { path: PathBuf, found: u32 },
     #[error("journal directory {0} holds no segment files")]
     Empty(PathBuf),
     #[error("segment files are not contiguous: {0}")]

@@ -12,8 +12,8 @@ use crate::config::JournalConfig;
 use crate::error::{JournalError, Result};
 use crate::faults::Faults;
 use crate::format::{
-    Durability, END_MARKER, PAYLOAD_MAX_BYTES, RECORD_HEADER_LEN, SEAL_LEN, SEGMENT_HEADER_LEN,
-    SEGMENT_TAIL_RESERVE, align_record,
+    Durability, END_MARKER, HeaderError, PAYLOAD_MAX_BYTES, RECORD_HEADER_LEN, SEAL_LEN,
+    SEGMENT_HEADER_LEN, SEGMENT_TAIL_RESERVE, SegmentHeader, align_record,
 };
 use crate::index::write_index;
 use crate::scan::{IndexEntry, ScanEnd, scan, valid_record_after, zeroed_gap, zeroed_gap_reason};
@@ -124,13 +124,16 @@ fn discard_recordless_last(
         format!("cut inside its header ({length} bytes): no whole record remains in it")
     } else {
         let bytes = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
-        match crate::format::SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]) {
+        match SegmentHeader::decode(&bytes[..SEGMENT_HEADER_LEN]) {
             // A readable header: the usual checks decide (a short file is restored).
             Ok(_) => return Ok(None),
-            Err(why) if bytes[SEGMENT_HEADER_LEN..].iter().all(|&b| b == 0) => {
+            Err(HeaderError::Damaged(why))
+                if bytes[SEGMENT_HEADER_LEN..].iter().all(|&b| b == 0) =>
+            {
                 format!("unreadable header ({why}) over an empty body: it held no record")
             }
-            // Data behind a damaged header: refused by the usual path, naming the file.
+            // Data behind a damaged header, or another format version: refused by the
+            // usual path, naming the file (another version is not damage to clean up).
             Err(_) => return Ok(None),
         }
     };

@@ -11,7 +11,8 @@ use memmap2::{MmapOptions, MmapRaw};
 use crate::error::{JournalError, Result};
 use crate::faults::Faults;
 use crate::format::{
-    Durability, SEAL_LEN, SEGMENT_HEADER_LEN, Seal, SegmentHeader, Slot, align_record, decode_slot,
+    Durability, HeaderError, SEAL_LEN, SEGMENT_HEADER_LEN, Seal, SegmentHeader, Slot, align_record,
+    decode_slot,
 };
 
 const SEGMENT_SUFFIX: &str = ".seg";
@@ -193,12 +194,12 @@ impl Segment {
         let mut header_bytes = [0u8; SEGMENT_HEADER_LEN];
         file.read_exact_at(&mut header_bytes, 0)
             .map_err(|e| JournalError::io(path, e))?;
-        let header = SegmentHeader::decode(&header_bytes).map_err(|reason| {
-            if reason == crate::format::OTHER_VERSION_REFUSAL {
-                JournalError::OtherVersion(path.to_path_buf())
-            } else {
-                JournalError::damaged(path, 0, reason)
-            }
+        let header = SegmentHeader::decode(&header_bytes).map_err(|error| match error {
+            HeaderError::OtherVersion(found) => JournalError::OtherVersion {
+                path: path.to_path_buf(),
+                found,
+            },
+            HeaderError::Damaged(why) => JournalError::damaged(path, 0, why),
         })?;
         if header.segment_size != len {
             return Err(JournalError::damaged(

@@ -444,20 +444,53 @@ fn a_last_segment_that_held_no_record_is_removed_not_fatal() {
     ));
 }
 
+/// Rewrites a segment's header as another format version would have written it (intact,
+/// its CRC right).
+fn set_format_version(path: &Path, version: u32) {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[8..12].copy_from_slice(&version.to_le_bytes());
+    let crc = crc32c::crc32c(&bytes[0..60]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(path, &bytes).expect("write");
+}
+
+/// An empty last segment of another format version is not damage to clean up: opening
+/// refuses it by name and leaves the file alone.
+#[test]
+fn an_empty_segment_of_another_format_version_is_refused_not_removed() {
+    use keel_journal::format::FORMAT_VERSION;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let (mut writer, _) = JournalWriter::open(dir, config()).expect("open");
+    for seq in 1..=50 {
+        writer
+            .append(journal_kind(seq), seq, &journal_payload(seq))
+            .expect("append");
+    }
+    let spare = dir.join("00000001.seg");
+    wait_for_file(&spare);
+    writer.close().expect("close");
+    set_format_version(&spare, FORMAT_VERSION + 1);
+    match JournalWriter::open(dir, config()) {
+        Err(JournalError::OtherVersion { path, found }) => {
+            assert_eq!((path, found), (spare.clone(), FORMAT_VERSION + 1));
+        }
+        Err(other) => panic!("expected OtherVersion, got {other}"),
+        Ok(_) => panic!("a segment of another version was taken as this one's"),
+    }
+    assert!(spare.exists(), "another version's file is left alone");
+}
+
 /// A segment of another format version (intact, its header CRC right) is refused as
 /// such, naming the file and the version this build reads — not reported as damage.
 #[test]
 fn a_segment_of_another_format_version_is_refused_by_name() {
     use keel_journal::format::FORMAT_VERSION;
     let fixture = Fixture::new();
-    let path = &fixture.files[0];
-    let mut bytes = std::fs::read(path).expect("read");
-    bytes[8..12].copy_from_slice(&(FORMAT_VERSION - 1).to_le_bytes());
-    let crc = crc32c::crc32c(&bytes[0..60]);
-    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
-    std::fs::write(path, &bytes).expect("write");
+    set_format_version(&fixture.files[0], FORMAT_VERSION - 1);
     match JournalReader::open(&fixture.dir) {
-        Err(error @ JournalError::OtherVersion(_)) => {
+        Err(error @ JournalError::OtherVersion { found, .. }) => {
+            assert_eq!(found, FORMAT_VERSION - 1);
             let text = error.to_string();
             assert!(text.contains("00000000.seg"), "{text}");
             assert!(
