@@ -51,14 +51,6 @@ impl Currency {
             _ => None,
         }
     }
-
-    /// The coin's underlying, `None` for the quote currency.
-    pub fn coin(self) -> Option<UnderlyingId> {
-        match self {
-            Currency::Coin(id) => Some(id),
-            Currency::Quote => None,
-        }
-    }
 }
 
 impl serde::Serialize for Currency {

@@ -411,14 +411,13 @@ pub fn evaluate_into(
     evaluation: &mut Evaluation,
 ) {
     evaluation.reset();
-    let touch = Evaluation::touch;
     for currency in &mut *inputs.ledger_currencies {
-        touch(evaluation, currency);
+        evaluation.touch(currency);
     }
     match inputs.model {
         MarginModel::Portfolio => {
             for (&key, totals) in inputs.pm_totals {
-                let Some(entry) = touch(evaluation, key.1) else {
+                let Some(entry) = evaluation.touch(key.1) else {
                     continue;
                 };
                 let is_empty = totals.vector == crate::margin::ScenarioVector::ZERO
@@ -437,7 +436,7 @@ pub fn evaluate_into(
         MarginModel::Standard if inputs.standard_terms.is_some() => {
             let totals = inputs.standard_terms.map(|t| &t.totals);
             for total in totals.into_iter().flatten() {
-                let Some(entry) = touch(evaluation, total.currency) else {
+                let Some(entry) = evaluation.touch(total.currency) else {
                     continue;
                 };
                 entry.initial_margin += total.initial_margin;
@@ -450,7 +449,7 @@ pub fn evaluate_into(
                 let Some(instrument) = market.instruments.get(&id) else {
                     continue;
                 };
-                let Some(entry) = touch(evaluation, instrument.currency()) else {
+                let Some(entry) = evaluation.touch(instrument.currency()) else {
                     continue;
                 };
                 match position_standard_margin(instrument, quantity, market) {
@@ -465,7 +464,7 @@ pub fn evaluate_into(
     }
     // Positions' currencies without a group yet (e.g. standard model) still have equity.
     for &(_, currency) in inputs.risk.keys() {
-        touch(evaluation, currency);
+        evaluation.touch(currency);
     }
     let call_ratio = inputs
         .limits
