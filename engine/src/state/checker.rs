@@ -15,7 +15,7 @@ use super::sorted_map::SortedVecMap;
 use super::account::{BucketKey, RiskKey};
 use super::account_margin::evaluate_account_with;
 use super::contract_margin::{add_totals, contract_margin};
-use super::contract_risk::ContractRisk;
+use super::contract_risk::{ContractRisk, contract_risk};
 use super::shard_state::{ShardState, entry_value};
 use crate::events::{AccountId, Currency};
 use crate::margin::{PmTotals, ScenarioBatch};
@@ -54,7 +54,7 @@ impl std::fmt::Display for Discrepancy {
 
 /// Checks every instrument's margin inputs and every account; the first discrepancy.
 pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
-    check_contract_margins(state)?;
+    check_contract_valuations(state)?;
     for (&id, account) in &state.accounts {
         let mut risk: BTreeMap<RiskKey, (ContractRisk, f64)> = BTreeMap::new();
         let mut buckets: BTreeMap<BucketKey, (ContractRisk, f64)> = BTreeMap::new();
@@ -141,12 +141,33 @@ fn largest_magnitude(totals: &PmTotals) -> f64 {
         .fold(0.0f64, |m, x| m.max(x.abs()))
 }
 
-/// Each valued instrument's margin inputs equal a fresh valuation of its mark.
-fn check_contract_margins(state: &ShardState) -> Result<(), Discrepancy> {
+/// Each current instrument's Greeks, and each valued one's margin inputs, equal a fresh
+/// valuation of the mark they stand for, bit for bit: so a valuation deferred while nobody
+/// held the instrument gives what eager valuation would have.
+fn check_contract_valuations(state: &ShardState) -> Result<(), Discrepancy> {
     let mut batch = ScenarioBatch::with_capacity(1);
     let market = state.margin_market();
     for (id, instrument) in &state.instruments {
         let margin = &instrument.margin;
+        if let (true, false, Some(mark)) =
+            (instrument.risk_current, instrument.settled, margin.as_of)
+        {
+            let fresh = contract_risk(
+                &instrument.definition,
+                instrument.contract_size,
+                instrument.strike,
+                &mark,
+                margin.as_of_ns,
+            );
+            if fresh != Some(instrument.risk) {
+                return Err(Discrepancy {
+                    account: None,
+                    what: format!("instrument {} Greeks ({fresh:?})", id.0),
+                    incremental: instrument.risk.delta_coin,
+                    recomputed: fresh.map_or(f64::NAN, |f| f.delta_coin),
+                });
+            }
+        }
         let Some(mark) = margin.as_of.filter(|_| margin.valued) else {
             continue;
         };
