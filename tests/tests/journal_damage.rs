@@ -299,6 +299,21 @@ fn an_empty_successor_of_an_unclosed_segment_is_removed() {
     writer.close().expect("close");
 }
 
+/// Writes records 1–50 into `dir` and closes once the spare segment exists; returns the
+/// spare's path.
+fn fifty_records_and_a_spare(dir: &Path) -> PathBuf {
+    let (mut writer, _) = JournalWriter::open(dir, config()).expect("open");
+    for seq in 1..=50 {
+        writer
+            .append(journal_kind(seq), seq, &journal_payload(seq))
+            .expect("append");
+    }
+    let spare = dir.join("00000001.seg");
+    wait_for_file(&spare);
+    writer.close().expect("close");
+    spare
+}
+
 /// Issue 10, finding 13: a zeroed length word, or a zeroed 4 KiB page starting on a
 /// record, in the open segment looked like the end of the records: `verify` passed and
 /// recovery dropped (then overwrote) every valid record after it. Both must refuse,
@@ -385,15 +400,7 @@ fn wait_for_file(path: &Path) {
 fn a_last_segment_that_held_no_record_is_removed_not_fatal() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let (mut writer, _) = JournalWriter::open(dir, config()).expect("open");
-    for seq in 1..=50 {
-        writer
-            .append(journal_kind(seq), seq, &journal_payload(seq))
-            .expect("append");
-    }
-    let spare = dir.join("00000001.seg");
-    wait_for_file(&spare);
-    writer.close().expect("close");
+    let spare = fifty_records_and_a_spare(dir);
     assert!(spare.exists(), "the spare outlives close");
     flip(&spare, 5, 3); // in its header
     std::fs::write(dir.join("00000000.idx.tmp"), b"half").expect("temporary");
@@ -461,15 +468,7 @@ fn an_empty_segment_of_another_format_version_is_refused_not_removed() {
     use keel_journal::format::FORMAT_VERSION;
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path();
-    let (mut writer, _) = JournalWriter::open(dir, config()).expect("open");
-    for seq in 1..=50 {
-        writer
-            .append(journal_kind(seq), seq, &journal_payload(seq))
-            .expect("append");
-    }
-    let spare = dir.join("00000001.seg");
-    wait_for_file(&spare);
-    writer.close().expect("close");
+    let spare = fifty_records_and_a_spare(dir);
     set_format_version(&spare, FORMAT_VERSION + 1);
     match JournalWriter::open(dir, config()) {
         Err(JournalError::OtherVersion { path, found }) => {
