@@ -21,11 +21,14 @@ use hdrhistogram::Histogram;
 use keel_journal::JournalWriter;
 use thiserror::Error;
 
-use super::replay::FLAG_BATCH_END;
+use super::embed::EmbedServer;
+use super::replay::{FLAG_BATCH_END, ORIGIN_SHIFT};
 use super::risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
+use super::source::{EventSource, IterSource, ORIGIN_INPUT, Origin, Polled};
 use super::state_snapshots::{SnapshotStats, SnapshotTaker, SnapshotWriter, StateSnapshotPolicy};
 use super::wait::WaitStrategyKind;
-use keel_engine::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
+use disruptor::wait_strategies::WaitStrategy;
+use keel_engine::events::{AccountId, Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
 use keel_engine::state::{ShardState, ends_batch};
 
 pub use keel_engine::state::BATCH_EVENTS_MAX;
@@ -90,6 +93,9 @@ pub struct PipelineConfig {
     pub state_snapshots: Option<StateSnapshotPolicy>,
     /// Thread layout; `None`: [`Topology::for_machine`].
     pub topology: Option<Topology>,
+    /// Shared memory served to embedding clients: shards answer their what-ifs and
+    /// publish snapshots there; the journal stage counts their events journaled.
+    pub embed: Option<Arc<EmbedServer>>,
 }
 
 impl Default for PipelineConfig {
@@ -103,6 +109,7 @@ impl Default for PipelineConfig {
             snapshots: None,
             state_snapshots: Some(StateSnapshotPolicy::default()),
             topology: None,
+            embed: None,
         }
     }
 }
@@ -123,11 +130,17 @@ pub enum PipelineError {
     Thread(String),
 }
 
-/// One ring slot: the event and when it was due (ns since the pipeline started: its
-/// scheduled time at a fixed rate, else its publish time).
+/// One ring slot: an event with its journal sequence, origin and whether it ends a batch,
+/// and when it was due (ns since the pipeline started: its scheduled time at a fixed rate,
+/// else its publish time); or a what-if for the shards (not journaled).
 struct Slot {
     event: Event,
     due_ns: u64,
+    seq: u64,
+    origin: Origin,
+    end_batch: bool,
+    /// (client slot, account) of a what-if to answer; the event is then unused.
+    what_if: Option<(u8, u64)>,
 }
 
 fn empty_slot() -> Slot {
@@ -140,6 +153,10 @@ fn empty_slot() -> Slot {
             }),
         },
         due_ns: 0,
+        seq: 0,
+        origin: ORIGIN_INPUT,
+        end_batch: false,
+        what_if: None,
     }
 }
 
@@ -155,13 +172,14 @@ pub struct PipelineOutput {
     /// Events that found the ring full and waited for a free slot (back-pressure on the
     /// source: nothing is dropped, the source is read more slowly).
     pub ring_full_waits: u64,
+    /// What-if requests passed to the shards.
+    pub what_ifs: u64,
 }
 
 struct JournalStage {
     writer: Option<JournalWriter>,
     encoder: EventEncoder,
-    /// Journal sequence of ring sequence 0.
-    first_seq: u64,
+    embed: Option<Arc<EmbedServer>>,
     /// First sequence not journaled (u64::MAX: none); shards stop there.
     failed_at: Arc<AtomicU64>,
     error: Arc<std::sync::Mutex<Option<String>>>,
@@ -169,9 +187,9 @@ struct JournalStage {
 }
 
 impl JournalStage {
-    fn handle(&mut self, slot: &Slot, sequence: Sequence) {
-        let seq = self.first_seq + sequence as u64;
-        if self.failed_at.load(Ordering::Acquire) != u64::MAX {
+    fn handle(&mut self, slot: &Slot) {
+        let seq = slot.seq;
+        if slot.what_if.is_some() || self.failed_at.load(Ordering::Acquire) != u64::MAX {
             return;
         }
         let Some(writer) = self.writer.as_mut() else {
@@ -182,13 +200,20 @@ impl JournalStage {
             .encode(&slot.event)
             .map_err(|e| e.to_string())
             .and_then(|(kind, payload)| {
-                let flags = if ends_batch(seq) { FLAG_BATCH_END } else { 0 };
+                let batch = if slot.end_batch { FLAG_BATCH_END } else { 0 };
+                let flags = batch | (u16::from(slot.origin) << ORIGIN_SHIFT);
                 writer
                     .append_flagged(kind, flags, slot.event.timestamp_ns, payload)
                     .map_err(|e| e.to_string())
             });
         match result {
-            Ok(appended) if appended == seq => {}
+            Ok(appended) if appended == seq => {
+                if let (Some(embed), Some(client)) =
+                    (&self.embed, usize::from(slot.origin).checked_sub(1))
+                {
+                    embed.journaled(client);
+                }
+            }
             Ok(appended) => self.fail(
                 seq,
                 format!("journal gave sequence {appended}, ring expected {seq}"),
@@ -224,6 +249,7 @@ struct ShardStage {
     clock: quanta::Clock,
     start_raw: u64,
     first_seq: u64,
+    embed: Option<Arc<EmbedServer>>,
     failed_at: Arc<AtomicU64>,
     done: channel::Sender<(ShardState, Histogram<u64>)>,
     snapshots: Option<Arc<RiskSnapshots>>,
@@ -234,17 +260,30 @@ struct ShardStage {
 }
 
 impl ShardStage {
-    fn handle(&mut self, slot: &Slot, sequence: Sequence) {
-        let seq = self.first_seq + sequence as u64;
-        if seq >= self.failed_at.load(Ordering::Acquire) {
-            return; // not journaled: never applied
-        }
+    fn handle(&mut self, slot: &Slot) {
         let Some(state) = self.state.as_mut() else {
             return;
         };
+        if let Some((client, account)) = slot.what_if {
+            // The owning shard answers, between events; an id no shard can own goes to
+            // shard 0, which answers that it is unknown.
+            let owner = u32::try_from(account)
+                .map_or(state.shard_index == 0, |id| state.owns(AccountId(id)));
+            if let (true, Some(embed)) = (owner, &self.embed) {
+                embed.answer_what_if(usize::from(client), state);
+            }
+            return;
+        }
+        let seq = slot.seq;
+        if seq >= self.failed_at.load(Ordering::Acquire) {
+            return; // not journaled: never applied
+        }
         self.last_seq = seq;
-        if state.step(seq, &slot.event).batch_end {
-            publish_snapshots(self.snapshots.as_deref(), state, seq);
+        if state
+            .step_ending(seq, &slot.event, slot.end_batch)
+            .batch_end
+        {
+            publish_snapshots(self.snapshots.as_deref(), self.embed.as_deref(), state, seq);
             if let Some(taker) = &self.state_snapshots {
                 taker.after_batch_end(state, seq);
             }
@@ -264,10 +303,16 @@ impl Drop for ShardStage {
             // `replay(.., finish_partial_batch: true)` does the same) and publish it.
             state.finish_batch();
             // At the end every account is published as of the last sequence.
-            if let Some(snapshots) = self.snapshots.as_deref() {
-                for (id, account) in &state.accounts {
+            for (id, account) in &state.accounts {
+                if let Some(snapshots) = self.snapshots.as_deref() {
                     snapshots.publish(id.0, &AccountRiskSnapshot::of(account, self.last_seq));
                 }
+                if let Some(embed) = self.embed.as_deref() {
+                    embed.publish_snapshot(*id, account, self.last_seq);
+                }
+            }
+            if let Some(embed) = self.embed.as_deref() {
+                embed.published_through(self.last_seq);
             }
             let histogram = std::mem::replace(
                 &mut self.latency_ns,
@@ -278,14 +323,29 @@ impl Drop for ShardStage {
     }
 }
 
-/// Publishes the accounts the last batch end evaluated (the others did not change).
-fn publish_snapshots(snapshots: Option<&RiskSnapshots>, state: &ShardState, seq: u64) {
-    if let Some(snapshots) = snapshots {
-        for id in state.changed_accounts() {
-            if let Some(account) = state.accounts.get(id) {
+/// Publishes the accounts the last batch end evaluated (the others did not change), in
+/// process and in shared memory.
+fn publish_snapshots(
+    snapshots: Option<&RiskSnapshots>,
+    embed: Option<&EmbedServer>,
+    state: &ShardState,
+    seq: u64,
+) {
+    if snapshots.is_none() && embed.is_none() {
+        return;
+    }
+    for id in state.changed_accounts() {
+        if let Some(account) = state.accounts.get(id) {
+            if let Some(snapshots) = snapshots {
                 snapshots.publish(id.0, &AccountRiskSnapshot::of(account, seq));
             }
+            if let Some(embed) = embed {
+                embed.publish_snapshot(*id, account, seq);
+            }
         }
+    }
+    if let Some(embed) = embed {
+        embed.published_through(seq);
     }
 }
 
@@ -296,10 +356,10 @@ struct FusedStage {
 }
 
 impl FusedStage {
-    fn handle(&mut self, slot: &Slot, sequence: Sequence) {
-        self.journal.handle(slot, sequence);
+    fn handle(&mut self, slot: &Slot) {
+        self.journal.handle(slot);
         for shard in &mut self.shards {
-            shard.handle(slot, sequence);
+            shard.handle(slot);
         }
     }
 }
@@ -315,6 +375,18 @@ pub fn run_pipeline(
     journal: JournalWriter,
     shards: Vec<ShardState>,
     events: impl Iterator<Item = Event>,
+) -> Result<PipelineOutput, PipelineError> {
+    run_pipeline_from(config, journal, shards, IterSource(events))
+}
+
+/// [`run_pipeline`] from any [`EventSource`]: when the source is idle, the last event
+/// published ends a batch early (journaled as such), so a quiet live feed is revalued and
+/// published at once instead of waiting for the batch to fill.
+pub fn run_pipeline_from(
+    config: &PipelineConfig,
+    journal: JournalWriter,
+    shards: Vec<ShardState>,
+    events: impl EventSource,
 ) -> Result<PipelineOutput, PipelineError> {
     let shard_count = shards.len();
     if shard_count == 0 || shard_count > SHARDS_MAX as usize {
@@ -347,7 +419,7 @@ pub fn run_pipeline(
     let journal_stage = JournalStage {
         writer: Some(journal),
         encoder: EventEncoder::default(),
-        first_seq,
+        embed: config.embed.clone(),
         failed_at: failed_at.clone(),
         error: journal_error.clone(),
         close_error: close_error.clone(),
@@ -360,6 +432,7 @@ pub fn run_pipeline(
             clock: clock.clone(),
             start_raw,
             first_seq,
+            embed: config.embed.clone(),
             failed_at: failed_at.clone(),
             done: done_tx.clone(),
             snapshots: config.snapshots.clone(),
@@ -374,17 +447,25 @@ pub fn run_pipeline(
         ($producer:expr) => {
             publish_all(
                 $producer,
-                &clock,
-                start_raw,
-                config.offered_rate_eps,
-                &failed_at,
+                Publisher {
+                    clock: &clock,
+                    start_raw,
+                    offered_rate_eps: config.offered_rate_eps,
+                    failed_at: &failed_at,
+                    first_seq,
+                    idle_wait: config.wait,
+                },
                 events,
             )
         };
     }
     let builder = disruptor::build_single_producer(config.ring_size, empty_slot, BusySpin);
     let started = std::time::Instant::now();
-    let (published, ring_full_waits) = match topology {
+    let Published {
+        events: published,
+        ring_full_waits,
+        what_ifs,
+    } = match topology {
         Topology::Fused => {
             // The producer keeps core 0; the consumer gets a core of its own if there is one.
             let pin = config.pin && cores.len() >= 2;
@@ -399,8 +480,8 @@ pub fn run_pipeline(
             let producer = builder
                 .thread_name("keel-consumer")
                 .handle_events_and_state_with_wait_strategy(
-                    |stage: &mut FusedStage, slot: &Slot, sequence: Sequence, _end: bool| {
-                        stage.handle(slot, sequence)
+                    |stage: &mut FusedStage, slot: &Slot, _: Sequence, _end: bool| {
+                        stage.handle(slot)
                     },
                     move || fused,
                     config.wait,
@@ -417,17 +498,15 @@ pub fn run_pipeline(
             let after_journal = builder
                 .thread_name("keel-journal-stage")
                 .handle_events_and_state_with_wait_strategy(
-                    |stage: &mut JournalStage, slot: &Slot, sequence: Sequence, _end: bool| {
-                        stage.handle(slot, sequence)
+                    |stage: &mut JournalStage, slot: &Slot, _: Sequence, _end: bool| {
+                        stage.handle(slot)
                     },
                     move || journal_stage,
                     config.wait,
                 )
                 .and_then();
             let shard_handler =
-                |stage: &mut ShardStage, slot: &Slot, sequence: Sequence, _end: bool| {
-                    stage.handle(slot, sequence)
-                };
+                |stage: &mut ShardStage, slot: &Slot, _: Sequence, _end: bool| stage.handle(slot);
             // The builder's type changes with the number of consumers (one, then many),
             // so the first shard is added on its own and the rest in a loop.
             let rest = stages.split_off(1);
@@ -514,43 +593,134 @@ pub fn run_pipeline(
         elapsed_s,
         state_snapshots,
         ring_full_waits,
+        what_ifs,
     })
 }
 
-/// Publishes every event until the journal stage fails, then drops the producer: the
-/// consumers drain the ring, stop, and hand their states back. Returns the count and how many found the ring full.
-fn publish_all(
-    mut producer: impl Producer<Slot>,
-    clock: &quanta::Clock,
+/// What the producer needs besides the ring and the source.
+struct Publisher<'a> {
+    clock: &'a quanta::Clock,
     start_raw: u64,
     offered_rate_eps: Option<f64>,
-    failed_at: &AtomicU64,
-    events: impl Iterator<Item = Event>,
-) -> (u64, u64) {
-    let mut pacer = super::pacer::Pacer::new(clock.clone(), start_raw, offered_rate_eps);
-    let mut published = 0u64;
-    let mut ring_full_waits = 0u64;
-    let mut events = events;
-    loop {
-        // A journal failure stops intake at once: nothing more is consumed from the
-        // source (a live feed would otherwise be read and dropped until its end).
-        if failed_at.load(Ordering::Acquire) != u64::MAX {
-            break;
-        }
-        let Some(event) = events.next() else {
-            break;
+    failed_at: &'a AtomicU64,
+    /// Journal sequence of the first event.
+    first_seq: u64,
+    /// How the producer waits while the source is idle.
+    idle_wait: super::wait::WaitStrategyKind,
+}
+
+struct Published {
+    events: u64,
+    ring_full_waits: u64,
+    what_ifs: u64,
+}
+
+/// Publishes everything the source gives until it ends or the journal stage fails, then
+/// drops the producer: the consumers drain the ring, stop, and hand their states back.
+///
+/// One event is held back until the next poll: if the source is then idle, it is published
+/// as the end of a batch (the batch rule's early end).
+fn publish_all(
+    mut producer: impl Producer<Slot>,
+    publisher: Publisher<'_>,
+    mut source: impl EventSource,
+) -> Published {
+    let mut pacer = super::pacer::Pacer::new(
+        publisher.clock.clone(),
+        publisher.start_raw,
+        publisher.offered_rate_eps,
+    );
+    let mut out = Published {
+        events: 0,
+        ring_full_waits: 0,
+        what_ifs: 0,
+    };
+    let mut held: Option<(Event, Origin)> = None;
+    // Idle stretches so far: each one restarts the wait strategy's backoff.
+    let mut idle_stretch: Sequence = 0;
+    let mut idle = false;
+    let mut publish = |out: &mut Published,
+                       event: Event,
+                       origin: Origin,
+                       what_if: Option<(u8, u64)>,
+                       end: bool| {
+        let seq = publisher.first_seq + out.events;
+        let seq = if what_if.is_some() {
+            seq.saturating_sub(1)
+        } else {
+            seq
         };
-        let due_ns = pacer.next_due_ns();
+        let due_ns = if what_if.is_some() {
+            0
+        } else {
+            pacer.next_due_ns()
+        };
         let fill = |slot: &mut Slot| {
             slot.event = event;
             slot.due_ns = due_ns;
+            slot.seq = seq;
+            slot.origin = origin;
+            slot.end_batch = end || ends_batch(seq);
+            slot.what_if = what_if;
         };
         if producer.try_publish(fill).is_err() {
             // The ring is full: wait for a slot (counted back-pressure, never a drop).
-            ring_full_waits += 1;
+            out.ring_full_waits += 1;
             producer.publish(fill);
         }
-        published += 1;
+        if what_if.is_some() {
+            out.what_ifs += 1;
+        } else {
+            out.events += 1;
+        }
+    };
+    loop {
+        // A journal failure stops intake at once: nothing more is consumed from the
+        // source (a live feed would otherwise be read and dropped until its end).
+        if publisher.failed_at.load(Ordering::Acquire) != u64::MAX {
+            break;
+        }
+        let polled = source.poll();
+        if polled != Polled::Idle {
+            idle = false;
+        }
+        match polled {
+            Polled::Event(event, origin) => {
+                if let Some((held_event, held_origin)) = held.replace((event, origin)) {
+                    publish(&mut out, held_event, held_origin, None, false);
+                }
+            }
+            Polled::WhatIf { slot, account } => {
+                // Events before the question are applied before it is answered.
+                if let Some((held_event, held_origin)) = held.take() {
+                    publish(&mut out, held_event, held_origin, None, false);
+                }
+                publish(
+                    &mut out,
+                    empty_slot().event,
+                    ORIGIN_INPUT,
+                    Some((slot, account)),
+                    false,
+                );
+            }
+            Polled::Idle => {
+                if let Some((held_event, held_origin)) = held.take() {
+                    publish(&mut out, held_event, held_origin, None, true);
+                } else {
+                    if !idle {
+                        idle = true;
+                        idle_stretch -= 1;
+                    }
+                    publisher.idle_wait.wait_for(idle_stretch - 1);
+                }
+            }
+            Polled::End => {
+                if let Some((held_event, held_origin)) = held.take() {
+                    publish(&mut out, held_event, held_origin, None, false);
+                }
+                break;
+            }
+        }
     }
-    (published, ring_full_waits)
+    out
 }

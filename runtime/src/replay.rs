@@ -17,6 +17,9 @@ use keel_engine::state::{BATCH_EVENTS_MAX, ShardState, decode_state, ends_batch}
 
 /// Record flag bit marking the last event of a batch (conflation boundary).
 pub const FLAG_BATCH_END: u16 = 1;
+/// Bits 8..15 of a record's flags: the event's origin (0 the run's own input, 1 + K the
+/// shared-memory client in slot K).
+pub const ORIGIN_SHIFT: u16 = 8;
 
 #[derive(Debug, Error)]
 pub enum ReplayError {
@@ -27,7 +30,7 @@ pub enum ReplayError {
     /// The record's batch-end flag disagrees with the batch rule: not a journal Keel's
     /// pipeline wrote, so its state could not be reproduced as journaled.
     #[error(
-        "record {seq}: batch-end flag disagrees with the batch rule (every {BATCH_EVENTS_MAX} events)"
+        "record {seq}: the batch rule ends a batch here (every {BATCH_EVENTS_MAX} events) but the record is not flagged as a batch end"
     )]
     BatchFlag { seq: u64 },
 }
@@ -195,8 +198,10 @@ fn replay_tail(
                 seq: record.meta.seq,
                 error,
             })?;
-        let batch_end = ends_batch(record.meta.seq);
-        if batch_end != (record.meta.flags & FLAG_BATCH_END != 0) {
+        // The rule's batch ends are flagged in every journal; a flag elsewhere is an early
+        // end the live engine took when its input went idle, and replay takes it too.
+        let batch_end = record.meta.flags & FLAG_BATCH_END != 0;
+        if ends_batch(record.meta.seq) && !batch_end {
             return Err(ReplayError::BatchFlag {
                 seq: record.meta.seq,
             });
@@ -205,7 +210,7 @@ fn replay_tail(
             if record.meta.seq <= from {
                 continue;
             }
-            shard.step(record.meta.seq, &event);
+            shard.step_ending(record.meta.seq, &event, batch_end);
         }
         pending_batch = !batch_end;
         last = record.meta.seq;

@@ -4,14 +4,15 @@
 //! whether what it copied is whole. Writers never wait; readers retry a bounded number
 //! of times.
 
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::AtomicU64;
+
+use crate::seqlock;
 
 use keel_engine::state::AccountState;
 
 /// Underlyings carried per account snapshot (the first ones by id).
 pub const SNAPSHOT_UNDERLYINGS_MAX: usize = 4;
-/// Times a reader retries a slot being written before giving up (returns `None`).
-pub const READ_RETRIES_MAX: u32 = 1_000;
+pub use crate::seqlock::READ_RETRIES_MAX;
 /// Payload words: seq, count, rejected events, then per underlying: id + 5 Greeks.
 const WORDS: usize = 3 + SNAPSHOT_UNDERLYINGS_MAX * 6;
 
@@ -158,45 +159,18 @@ impl RiskSnapshots {
     /// Publishes `snapshot` for `account` (ignored beyond the slots). Only the account's
     /// owning shard calls this, so there is one writer per slot.
     pub fn publish(&self, account: u32, snapshot: &AccountRiskSnapshot) {
-        let Some(slot) = self.slots.get(account as usize) else {
-            return;
-        };
-        let version = slot.version.load(Ordering::Relaxed);
-        // Odd while writing. The release fence keeps the payload stores below from being
-        // seen before the odd version by a reader that acquires it.
-        slot.version.store(version + 1, Ordering::Relaxed);
-        fence(Ordering::Release);
-        for (word, value) in slot.words.iter().zip(snapshot.to_words()) {
-            word.store(value, Ordering::Relaxed);
+        if let Some(slot) = self.slots.get(account as usize) {
+            seqlock::write(&slot.version, &slot.words, &snapshot.to_words());
         }
-        // Even again, released: a reader acquiring it sees the whole payload.
-        slot.version.store(version + 2, Ordering::Release);
     }
 
     /// The latest whole snapshot of `account`, or `None` if none was published (or a
     /// writer kept it busy for [`READ_RETRIES_MAX`] tries). Never blocks a writer.
     pub fn read(&self, account: u32) -> Option<AccountRiskSnapshot> {
         let slot = self.slots.get(account as usize)?;
-        for _ in 0..READ_RETRIES_MAX {
-            let before = slot.version.load(Ordering::Acquire);
-            if before == 0 {
-                return None;
-            }
-            if before % 2 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let mut words = [0u64; WORDS];
-            for (copy, word) in words.iter_mut().zip(&slot.words) {
-                *copy = word.load(Ordering::Relaxed);
-            }
-            // The acquire fence orders the payload loads before the version re-check.
-            fence(Ordering::Acquire);
-            if slot.version.load(Ordering::Relaxed) == before {
-                return Some(AccountRiskSnapshot::from_words(&words));
-            }
-        }
-        None
+        let mut words = [0u64; WORDS];
+        seqlock::read(&slot.version, &slot.words, &mut words)?;
+        Some(AccountRiskSnapshot::from_words(&words))
     }
 }
 
@@ -205,7 +179,7 @@ mod tests {
     use super::*;
     use keel_engine::events::Currency;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     fn uniform(value: f64, seq: u64) -> AccountRiskSnapshot {
         let risk = UnderlyingRisk {

@@ -30,8 +30,15 @@ impl ShardState {
     /// Applies the event journaled at `seq` and, when `seq` ends a batch, runs the batch
     /// end. The only driver of the state machine.
     pub fn step(&mut self, seq: u64, event: &Event) -> Step {
+        self.step_ending(seq, event, false)
+    }
+
+    /// [`step`](ShardState::step), ending the batch after this event also when
+    /// `end_early` (a live source went idle; the journal records it, so replay ends the
+    /// batch at the same event).
+    pub fn step_ending(&mut self, seq: u64, event: &Event, end_early: bool) -> Step {
         let outcome = self.apply_at(seq, event);
-        let batch_end = ends_batch(seq);
+        let batch_end = end_early || ends_batch(seq);
         let alerts_raised = if batch_end { self.finish_batch() } else { 0 };
         Step {
             outcome,

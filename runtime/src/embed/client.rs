@@ -1,0 +1,303 @@
+//! The Rust client: attach to a serving engine by name, push events, ask what-ifs, read
+//! snapshots. Every hot call is loads and stores in shared memory; syscalls happen only at
+//! attach and when telling a stopped or restarted engine apart (after a timeout).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{FlockOperation, flock};
+
+use super::region::Region;
+use super::wire::*;
+use super::{EmbedError, check_name, client_path, egress, engine_path, layout, lock_path};
+
+/// A what-if leg and answer, as on the wire.
+pub type Leg = WhatIfLeg;
+pub type Answer = WhatIfResponse;
+
+/// Polls of the answer word between looks at the clock.
+const SPINS_PER_CLOCK_CHECK: u32 = 256;
+
+/// What became of the engine a client attached to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineStatus {
+    Running,
+    /// It stopped cleanly; its last snapshots are still readable.
+    Stopped,
+    /// It died without stopping (its lock is free).
+    Dead,
+    /// Another engine (another epoch) now serves the name.
+    Restarted,
+}
+
+/// One attached client slot.
+pub struct Client {
+    dir: PathBuf,
+    name: String,
+    engine: Region,
+    area: Region,
+    slot: usize,
+    epoch: u64,
+    accounts_max: usize,
+    head: u64,
+    next_request: u64,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Client({}, slot {}, epoch {})",
+            self.name, self.slot, self.epoch
+        )
+    }
+}
+
+/// Checks an engine file's header against this build's layout.
+pub fn check_engine_header(
+    path: &Path,
+    header: &EngineHeader,
+    file_words: usize,
+) -> Result<(), EmbedError> {
+    if header.magic != ENGINE_MAGIC {
+        return Err(EmbedError::Magic {
+            path: path.to_path_buf(),
+        });
+    }
+    if header.layout_version != LAYOUT_VERSION {
+        return Err(EmbedError::LayoutVersion {
+            path: path.to_path_buf(),
+            found: header.layout_version,
+            expected: LAYOUT_VERSION,
+        });
+    }
+    let layout_error = |what| EmbedError::Layout {
+        path: path.to_path_buf(),
+        what,
+    };
+    if header.header_bytes != size_of::<EngineHeader>() as u64 {
+        return Err(layout_error("header size"));
+    }
+    if header.snapshot_bytes != size_of::<AccountSnapshot>() as u64 {
+        return Err(layout_error("snapshot size"));
+    }
+    if header.client_file_bytes != (layout::client_file_words() * 8) as u64
+        || header.ingress_records != INGRESS_RECORDS
+    {
+        return Err(layout_error("client file size"));
+    }
+    if header.clients_max == 0 || header.clients_max > CLIENTS_MAX as u64 {
+        return Err(layout_error("client count"));
+    }
+    let accounts = usize::try_from(header.accounts_max).map_err(|_| layout_error("accounts"))?;
+    if layout::engine_file_words(accounts) > file_words {
+        return Err(layout_error("engine file size"));
+    }
+    Ok(())
+}
+
+impl Client {
+    /// Attaches to the engine `name` serving in `dir`, claiming the first free slot.
+    pub fn attach(dir: &Path, name: &str) -> Result<Client, EmbedError> {
+        check_name(name)?;
+        let path = engine_path(dir, name);
+        let engine = Region::open(&path, false)?;
+        let header: EngineHeader = load(engine.words());
+        check_engine_header(&path, &header, engine.words().len())?;
+        if header.running != 1 {
+            return Err(EmbedError::EngineStopped);
+        }
+        for slot in 0..header.clients_max as usize {
+            let client_file = client_path(dir, name, slot);
+            let area = Region::open(&client_file, true)?;
+            if flock(area.file(), FlockOperation::NonBlockingLockExclusive).is_err() {
+                continue; // another client holds it
+            }
+            let client_header: ClientHeader = load(area.words());
+            if client_header.magic != CLIENT_MAGIC {
+                return Err(EmbedError::Magic { path: client_file });
+            }
+            if client_header.layout_version != LAYOUT_VERSION {
+                return Err(EmbedError::LayoutVersion {
+                    path: client_file,
+                    found: client_header.layout_version,
+                    expected: LAYOUT_VERSION,
+                });
+            }
+            if area.words().len() < layout::client_file_words()
+                || client_header.file_bytes != (layout::client_file_words() * 8) as u64
+            {
+                return Err(EmbedError::Layout {
+                    path: client_file,
+                    what: "client file size",
+                });
+            }
+            if client_header.epoch != header.epoch {
+                return Err(EmbedError::EngineRestarted);
+            }
+            let words = area.words();
+            let attach_count = words[layout::CONTROL_ATTACH_COUNT].load(Ordering::Relaxed);
+            words[layout::CONTROL_ATTACH_COUNT].store(attach_count + 1, Ordering::Relaxed);
+            words[layout::CONTROL_PID].store(u64::from(std::process::id()), Ordering::Relaxed);
+            // Continue after what an earlier holder of the slot published, unless its
+            // indexes are impossible.
+            let tail = words[layout::TAIL].load(Ordering::Acquire);
+            let mut head = words[layout::HEAD].load(Ordering::Relaxed);
+            if head.wrapping_sub(tail) > INGRESS_RECORDS {
+                head = tail;
+                words[layout::HEAD].store(head, Ordering::Release);
+            }
+            let request = words[layout::REQUEST_SEQ].load(Ordering::Relaxed);
+            let response = words[layout::RESPONSE_SEQ].load(Ordering::Acquire);
+            return Ok(Client {
+                dir: dir.to_path_buf(),
+                name: name.to_string(),
+                engine,
+                area,
+                slot,
+                epoch: header.epoch,
+                accounts_max: header.accounts_max as usize,
+                head,
+                next_request: request.max(response) + 1,
+            });
+        }
+        Err(EmbedError::NoFreeSlot(header.clients_max as usize))
+    }
+
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    fn check_running(&self) -> Result<(), EmbedError> {
+        if self.engine.words()[layout::ENGINE_RUNNING].load(Ordering::Acquire) == 1 {
+            Ok(())
+        } else {
+            Err(EmbedError::EngineStopped)
+        }
+    }
+
+    /// Pushes a record (a fill, collateral, index or ticker record as [`Record`]). A full
+    /// ring is refused at once (counted in the file), never waited on.
+    pub fn push(&mut self, record: &Record) -> Result<(), EmbedError> {
+        self.check_running()?;
+        let words = self.area.words();
+        let tail = words[layout::TAIL].load(Ordering::Acquire);
+        if self.head.wrapping_sub(tail) >= INGRESS_RECORDS {
+            let full = words[layout::CONTROL_FULL].load(Ordering::Relaxed);
+            words[layout::CONTROL_FULL].store(full + 1, Ordering::Relaxed);
+            return Err(EmbedError::RingFull(INGRESS_RECORDS));
+        }
+        let at = layout::record(self.head);
+        store(&words[at..at + Record::WORDS], record);
+        self.head = self.head.wrapping_add(1);
+        // Released: the engine that sees the new head sees the whole record.
+        words[layout::HEAD].store(self.head, Ordering::Release);
+        Ok(())
+    }
+
+    /// Asks a what-if and waits (spinning, then yielding) for the answer, up to `timeout`.
+    pub fn what_if(
+        &mut self,
+        account: u64,
+        legs: &[Leg],
+        timeout: Duration,
+    ) -> Result<Answer, EmbedError> {
+        self.check_running()?;
+        if legs.len() > WHAT_IF_LEGS_MAX {
+            return Err(EmbedError::Request("more legs than KEEL_WHAT_IF_LEGS_MAX"));
+        }
+        let seq = self.next_request;
+        self.next_request += 1;
+        let mut request = WhatIfRequest {
+            request_seq: seq,
+            account,
+            leg_count: legs.len() as u64,
+            ..WhatIfRequest::default()
+        };
+        request.legs[..legs.len()].copy_from_slice(legs);
+        let words = self.area.words();
+        publish_sequence_last(
+            &words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS],
+            &request,
+        );
+        let started = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            if words[layout::RESPONSE_SEQ].load(Ordering::Acquire) == seq {
+                let response: WhatIfResponse =
+                    load(&words[layout::RESPONSE..layout::RESPONSE + WhatIfResponse::WORDS]);
+                // The engine wrote the sequence last; a newer request would change it.
+                if response.response_seq == seq {
+                    return Ok(response);
+                }
+            }
+            spins += 1;
+            if spins % SPINS_PER_CLOCK_CHECK == 0 {
+                if started.elapsed() >= timeout {
+                    return Err(match self.engine_status() {
+                        EngineStatus::Running => EmbedError::Timeout(timeout.as_millis() as u64),
+                        EngineStatus::Restarted => EmbedError::EngineRestarted,
+                        EngineStatus::Stopped | EngineStatus::Dead => EmbedError::EngineStopped,
+                    });
+                }
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// The latest whole snapshot of `account`, or `None` if none was published yet.
+    pub fn snapshot(&self, account: u32) -> Option<AccountSnapshot> {
+        let index = account as usize;
+        if index >= self.accounts_max {
+            return None;
+        }
+        egress::read(
+            self.engine
+                .slice(layout::snapshot(index), AccountSnapshot::WORDS)?,
+        )
+    }
+
+    /// Journal sequence of the last batch end the engine published.
+    pub fn published_seq(&self) -> u64 {
+        self.engine.words()[layout::ENGINE_PUBLISHED_SEQ].load(Ordering::Acquire)
+    }
+
+    /// What the engine did with this slot's input so far.
+    pub fn counters(&self) -> EngineCounters {
+        load(&self.area.words()[layout::COUNTERS..layout::COUNTERS + EngineCounters::WORDS])
+    }
+
+    /// Records pushed but not yet taken by the engine.
+    pub fn pending(&self) -> u64 {
+        self.head
+            .wrapping_sub(self.area.words()[layout::TAIL].load(Ordering::Acquire))
+    }
+
+    /// Running, stopped, dead, or replaced by a restarted engine (syscalls: for error
+    /// paths, not the hot path).
+    pub fn engine_status(&self) -> EngineStatus {
+        if let Ok(current) = Region::open(&engine_path(&self.dir, &self.name), false) {
+            let header: EngineHeader = load(current.words());
+            if header.epoch != self.epoch {
+                return EngineStatus::Restarted;
+            }
+        }
+        if self.engine.words()[layout::ENGINE_RUNNING].load(Ordering::Acquire) != 1 {
+            return EngineStatus::Stopped;
+        }
+        let lock = std::fs::File::open(lock_path(&self.dir, &self.name));
+        match lock {
+            Ok(file) if flock(&file, FlockOperation::NonBlockingLockShared).is_ok() => {
+                EngineStatus::Dead
+            }
+            _ => EngineStatus::Running,
+        }
+    }
+}

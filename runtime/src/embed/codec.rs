@@ -1,0 +1,267 @@
+//! Client words → engine values, and what-if answers → response words. Everything a
+//! client wrote is untrusted: each field is checked here (kinds, sides, decimals, ids,
+//! currencies) and the state machine then validates the event as it does any input.
+
+use keel_engine::events::ids::UNDERLYINGS_MAX;
+use keel_engine::events::{
+    AccountId, Collateral, Currency, Dec, Event, EventBody, Fill, IndexPrice, InstrumentId, Side,
+    Ticker, UnderlyingId,
+};
+use keel_engine::state::{
+    CurrencyMargin, HypotheticalFill, ShardState, WhatIf, WhatIfError, WhatIfReason,
+};
+use rust_decimal::Decimal;
+
+use super::wire::*;
+
+/// Decodes an ingress record, or says why it is refused (a `REFUSED_*` code).
+pub fn decode_record(record: &Record) -> Result<Event, u64> {
+    let body = match record.kind {
+        KIND_FILL => {
+            let fill: FillRecord = reinterpret(record);
+            EventBody::Fill(Fill {
+                account: account(fill.account)?,
+                instrument: instrument(fill.instrument)?,
+                side: side(fill.side)?,
+                quantity: Dec::new(decimal(fill.quantity_mantissa, fill.quantity_scale)?),
+                price: Dec::new(decimal(fill.price_mantissa, fill.price_scale)?),
+                fee: Dec::new(decimal(fill.fee_mantissa, fill.fee_scale)?),
+                trade_id: fill.trade_id,
+            })
+        }
+        KIND_COLLATERAL => {
+            let collateral: CollateralRecord = reinterpret(record);
+            EventBody::Collateral(Collateral {
+                account: account(collateral.account)?,
+                currency: currency(collateral.currency)?,
+                amount: Dec::new(decimal(
+                    collateral.amount_mantissa,
+                    collateral.amount_scale,
+                )?),
+                transfer_id: collateral.transfer_id,
+            })
+        }
+        KIND_INDEX_PRICE => {
+            let index: IndexPriceRecord = reinterpret(record);
+            EventBody::IndexPrice(IndexPrice {
+                underlying: underlying(index.underlying)?,
+                price: index.price,
+            })
+        }
+        KIND_TICKER => {
+            let ticker: TickerRecord = reinterpret(record);
+            EventBody::Ticker(Ticker {
+                instrument: instrument(ticker.instrument)?,
+                mark_price: ticker.mark_price,
+                mark_iv: ticker.mark_iv,
+                forward: ticker.forward,
+                best_bid: ticker.best_bid,
+                best_ask: ticker.best_ask,
+            })
+        }
+        _ => return Err(REFUSED_KIND),
+    };
+    Ok(Event {
+        timestamp_ns: record.timestamp_ns,
+        body,
+    })
+}
+
+/// The same 16 words seen as another record struct.
+fn reinterpret<T: Wire>(record: &Record) -> T {
+    let mut value = T::default();
+    for (out, word) in words_of_mut(&mut value).iter_mut().zip(words_of(record)) {
+        *out = *word;
+    }
+    value
+}
+
+/// The 16 words of a typed record, as the ring holds them.
+pub fn as_record<T: Wire>(typed: &T) -> Record {
+    let mut record = Record::default();
+    for (out, word) in words_of_mut(&mut record).iter_mut().zip(words_of(typed)) {
+        *out = *word;
+    }
+    record
+}
+
+fn account(id: u64) -> Result<AccountId, u64> {
+    u32::try_from(id).map(AccountId).map_err(|_| REFUSED_ID)
+}
+
+fn instrument(id: u64) -> Result<InstrumentId, u64> {
+    u32::try_from(id).map(InstrumentId).map_err(|_| REFUSED_ID)
+}
+
+fn underlying(id: u64) -> Result<UnderlyingId, u64> {
+    u16::try_from(id).map(UnderlyingId).map_err(|_| REFUSED_ID)
+}
+
+fn side(code: u64) -> Result<Side, u64> {
+    match code {
+        SIDE_BUY => Ok(Side::Buy),
+        SIDE_SELL => Ok(Side::Sell),
+        _ => Err(REFUSED_SIDE),
+    }
+}
+
+fn currency(code: u64) -> Result<Currency, u64> {
+    match code {
+        CURRENCY_QUOTE => Ok(Currency::Quote),
+        code if code < u64::from(UNDERLYINGS_MAX) => Ok(Currency::Coin(UnderlyingId(code as u16))),
+        _ => Err(REFUSED_CURRENCY),
+    }
+}
+
+/// mantissa × 10^-scale; scales beyond Decimal's 28 are refused.
+pub fn decimal(mantissa: i64, scale: u64) -> Result<Decimal, u64> {
+    let scale = u32::try_from(scale).map_err(|_| REFUSED_DECIMAL)?;
+    Decimal::try_new(mantissa, scale).map_err(|_| REFUSED_DECIMAL)
+}
+
+/// The legs of a request as hypothetical fills; a leg priced 0 trades at the mark.
+pub fn legs(
+    state: &ShardState,
+    request: &WhatIfRequest,
+) -> Result<Vec<HypotheticalFill>, (u64, u64)> {
+    let count = usize::try_from(request.leg_count).unwrap_or(usize::MAX);
+    if count > WHAT_IF_LEGS_MAX {
+        return Err((STATUS_TOO_MANY_LEGS, request.leg_count));
+    }
+    let invalid = |leg: u64| (STATUS_INVALID_LEG, leg);
+    let mut fills = Vec::with_capacity(count);
+    for (index, leg) in request.legs[..count].iter().enumerate() {
+        let index = index as u64;
+        let instrument_id = instrument(leg.instrument).map_err(|_| invalid(index))?;
+        let price = if leg.price_mantissa == 0 {
+            let mark = state
+                .instruments
+                .get(&instrument_id)
+                .and_then(|i| i.mark)
+                .ok_or((STATUS_UNMARKED, leg.instrument))?;
+            Decimal::from_f64_retain(mark.mark_price).ok_or(invalid(index))?
+        } else {
+            decimal(leg.price_mantissa, leg.price_scale).map_err(|_| invalid(index))?
+        };
+        fills.push(HypotheticalFill {
+            instrument: instrument_id,
+            side: side(leg.side).map_err(|_| invalid(index))?,
+            quantity: decimal(leg.quantity_mantissa, leg.quantity_scale)
+                .map_err(|_| invalid(index))?,
+            price,
+            fee: decimal(leg.fee_mantissa, leg.fee_scale).map_err(|_| invalid(index))?,
+        });
+    }
+    Ok(fills)
+}
+
+/// Answers `request` from `state` (never changing it): margin before (the account as it
+/// is) and after the legs, Greeks after, and whether the trade is allowed.
+pub fn answer(state: &ShardState, request: &WhatIfRequest) -> WhatIfResponse {
+    let mut response = WhatIfResponse {
+        as_of_seq: state.seq,
+        ..WhatIfResponse::default()
+    };
+    let refuse = |response: &mut WhatIfResponse, (status, detail): (u64, u64)| {
+        response.status = status;
+        response.status_detail = detail;
+    };
+    let Ok(account) = u32::try_from(request.account) else {
+        refuse(&mut response, (STATUS_UNKNOWN_ACCOUNT, request.account));
+        return response;
+    };
+    let fills = match legs(state, request) {
+        Ok(fills) => fills,
+        Err(why) => {
+            refuse(&mut response, why);
+            return response;
+        }
+    };
+    let outcome = state
+        .what_if(AccountId(account), &[])
+        .and_then(|before| Ok((before, state.what_if(AccountId(account), &fills)?)));
+    match outcome {
+        Ok((before, after)) => fill_answer(&mut response, &before, &after),
+        Err(error) => refuse(&mut response, status_of(error)),
+    }
+    response
+}
+
+fn status_of(error: WhatIfError) -> (u64, u64) {
+    match error {
+        WhatIfError::UnknownAccount(id) => (STATUS_UNKNOWN_ACCOUNT, u64::from(id)),
+        WhatIfError::UnknownInstrument(id) => (STATUS_UNKNOWN_INSTRUMENT, u64::from(id)),
+        WhatIfError::Settled(id) => (STATUS_SETTLED, u64::from(id)),
+        WhatIfError::Unmarked(id) => (STATUS_UNMARKED, u64::from(id)),
+        WhatIfError::Unvalued(id) => (STATUS_UNVALUED, u64::from(id)),
+        WhatIfError::InvalidFill => (STATUS_INVALID_LEG, 0),
+        WhatIfError::TooManyFills => (STATUS_TOO_MANY_LEGS, 0),
+    }
+}
+
+fn fill_answer(response: &mut WhatIfResponse, before: &WhatIf, after: &WhatIf) {
+    response.allowed = u64::from(after.allowed);
+    (response.reason, response.breach_condition) = match after.reason {
+        WhatIfReason::Active => (0, 0),
+        WhatIfReason::ReducesRisk => (1, 0),
+        WhatIfReason::Halted => (2, 0),
+        WhatIfReason::Breach(condition) => (3, condition as u64),
+    };
+    response.trading_state_after = after.state as u64;
+    response.conditions_after = u64::from(after.evaluation.conditions);
+    // The currencies of either side, in currency order, the same list before and after.
+    let mut count = 0;
+    for (currency, _) in after.evaluation.iter() {
+        if count == ANSWER_CURRENCIES_MAX {
+            break;
+        }
+        response.before[count] = figures(currency, before.evaluation.get(currency));
+        response.after[count] = figures(currency, after.evaluation.get(currency));
+        count += 1;
+    }
+    response.currency_count = count as u64;
+    let mut greeks = 0;
+    for (underlying, risk) in after.greeks.iter().take(SNAPSHOT_UNDERLYINGS_MAX) {
+        response.greeks_after[greeks] = SnapshotUnderlying {
+            underlying: u64::from(underlying.0),
+            delta_coin: risk.delta_coin,
+            delta_usd: risk.delta_usd,
+            gamma_usd: risk.gamma_usd,
+            vega_usd: risk.vega_usd,
+            theta_usd: risk.theta_usd,
+        };
+        greeks += 1;
+    }
+    response.underlying_count = greeks as u64;
+}
+
+/// One currency's margin figures (all zero when the account has none in it).
+pub fn figures(currency: Currency, margin: Option<&CurrencyMargin>) -> CurrencyFigures {
+    let code = u64::from(currency.code());
+    let Some(margin) = margin else {
+        return CurrencyFigures {
+            currency: code,
+            complete: 1,
+            ..CurrencyFigures::default()
+        };
+    };
+    CurrencyFigures {
+        currency: code,
+        equity: margin.equity,
+        initial_margin: margin.initial_margin,
+        maintenance_margin: margin.maintenance_margin,
+        maintenance_ratio: maintenance_ratio(margin.equity, margin.maintenance_margin),
+        complete: u64::from(margin.complete),
+    }
+}
+
+/// Maintenance margin over equity: 0 without margin, +inf when equity is gone.
+pub fn maintenance_ratio(equity: f64, maintenance_margin: f64) -> f64 {
+    if maintenance_margin <= 0.0 {
+        0.0
+    } else if equity <= 0.0 {
+        f64::INFINITY
+    } else {
+        maintenance_margin / equity
+    }
+}
