@@ -28,7 +28,7 @@ use super::source::{EventSource, IterSource, ORIGIN_INPUT, Origin, Polled};
 use super::state_snapshots::{SnapshotStats, SnapshotTaker, SnapshotWriter, StateSnapshotPolicy};
 use super::wait::WaitStrategyKind;
 use disruptor::wait_strategies::WaitStrategy;
-use keel_engine::events::{AccountId, Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
+use keel_engine::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
 use keel_engine::state::{ShardState, ends_batch};
 
 pub use keel_engine::state::BATCH_EVENTS_MAX;
@@ -139,8 +139,8 @@ struct Slot {
     seq: u64,
     origin: Origin,
     end_batch: bool,
-    /// (client slot, account) of a what-if to answer; the event is then unused.
-    what_if: Option<(u8, u64)>,
+    /// Client slot of a what-if to answer; the event is then unused.
+    what_if: Option<u8>,
 }
 
 fn empty_slot() -> Slot {
@@ -264,12 +264,9 @@ impl ShardStage {
         let Some(state) = self.state.as_mut() else {
             return;
         };
-        if let Some((client, account)) = slot.what_if {
-            // The owning shard answers, between events; an id no shard can own goes to
-            // shard 0, which answers that it is unknown.
-            let owner = u32::try_from(account)
-                .map_or(state.shard_index == 0, |id| state.owns(AccountId(id)));
-            if let (true, Some(embed)) = (owner, &self.embed) {
+        if let Some(client) = slot.what_if {
+            // Between events; only the shard owning the account answers.
+            if let Some(embed) = &self.embed {
                 embed.answer_what_if(usize::from(client), state);
             }
             return;
@@ -639,41 +636,38 @@ fn publish_all(
     // Idle stretches so far: each one restarts the wait strategy's backoff.
     let mut idle_stretch: Sequence = 0;
     let mut idle = false;
-    let mut publish = |out: &mut Published,
-                       event: Event,
-                       origin: Origin,
-                       what_if: Option<(u8, u64)>,
-                       end: bool| {
-        let seq = publisher.first_seq + out.events;
-        let seq = if what_if.is_some() {
-            seq.saturating_sub(1)
-        } else {
-            seq
+    let mut publish =
+        |out: &mut Published, event: Event, origin: Origin, what_if: Option<u8>, end: bool| {
+            let seq = publisher.first_seq + out.events;
+            let seq = if what_if.is_some() {
+                seq.saturating_sub(1)
+            } else {
+                seq
+            };
+            let due_ns = if what_if.is_some() {
+                0
+            } else {
+                pacer.next_due_ns()
+            };
+            let fill = |slot: &mut Slot| {
+                slot.event = event;
+                slot.due_ns = due_ns;
+                slot.seq = seq;
+                slot.origin = origin;
+                slot.end_batch = end || ends_batch(seq);
+                slot.what_if = what_if;
+            };
+            if producer.try_publish(fill).is_err() {
+                // The ring is full: wait for a slot (counted back-pressure, never a drop).
+                out.ring_full_waits += 1;
+                producer.publish(fill);
+            }
+            if what_if.is_some() {
+                out.what_ifs += 1;
+            } else {
+                out.events += 1;
+            }
         };
-        let due_ns = if what_if.is_some() {
-            0
-        } else {
-            pacer.next_due_ns()
-        };
-        let fill = |slot: &mut Slot| {
-            slot.event = event;
-            slot.due_ns = due_ns;
-            slot.seq = seq;
-            slot.origin = origin;
-            slot.end_batch = end || ends_batch(seq);
-            slot.what_if = what_if;
-        };
-        if producer.try_publish(fill).is_err() {
-            // The ring is full: wait for a slot (counted back-pressure, never a drop).
-            out.ring_full_waits += 1;
-            producer.publish(fill);
-        }
-        if what_if.is_some() {
-            out.what_ifs += 1;
-        } else {
-            out.events += 1;
-        }
-    };
     loop {
         // A journal failure stops intake at once: nothing more is consumed from the
         // source (a live feed would otherwise be read and dropped until its end).
@@ -690,7 +684,7 @@ fn publish_all(
                     publish(&mut out, held_event, held_origin, None, false);
                 }
             }
-            Polled::WhatIf { slot, account } => {
+            Polled::WhatIf { slot } => {
                 // Events before the question are applied before it is answered.
                 if let Some((held_event, held_origin)) = held.take() {
                     publish(&mut out, held_event, held_origin, None, false);
@@ -699,7 +693,7 @@ fn publish_all(
                     &mut out,
                     empty_slot().event,
                     ORIGIN_INPUT,
-                    Some((slot, account)),
+                    Some(slot),
                     false,
                 );
             }

@@ -18,10 +18,9 @@ pub const ORIGIN_INPUT: Origin = 0;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Polled {
     Event(Event, Origin),
-    /// A what-if about `account` waits in client slot `slot`'s mailbox.
+    /// A what-if waits in client slot `slot`'s mailbox.
     WhatIf {
         slot: u8,
-        account: u64,
     },
     /// Nothing right now; more may come.
     Idle,
@@ -71,10 +70,7 @@ impl LiveSource {
     fn poll_clients(&mut self) -> Option<Polled> {
         match self.clients.as_mut()?.poll()? {
             ClientInput::Event { event, slot } => Some(Polled::Event(event, 1 + slot as Origin)),
-            ClientInput::WhatIf { slot, account } => Some(Polled::WhatIf {
-                slot: slot as u8,
-                account,
-            }),
+            ClientInput::WhatIf { slot } => Some(Polled::WhatIf { slot: slot as u8 }),
         }
     }
 

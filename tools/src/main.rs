@@ -41,6 +41,8 @@ enum Command {
     Journal(cmd::journal::JournalArgs),
     /// The deterministic simulator: adversarial streams through every path, checked.
     Sim(cmd::sim::SimArgs),
+    /// Ask a running engine (over shared memory) what a trade would do to an account.
+    WhatIf(cmd::what_if::WhatIfArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Journal(args) => cmd::journal::run(&args),
         Command::Bench(args) => cmd::bench::run(&args),
         Command::Sim(args) => cmd::sim::run(&args),
+        Command::WhatIf(args) => cmd::what_if::run(&args),
     };
     match result {
         Ok(code) => code,

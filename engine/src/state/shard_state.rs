@@ -236,6 +236,16 @@ impl ShardState {
         }
     }
 
+    /// The account defined under `name` (every shard knows every account's name).
+    pub fn account_id_by_name(&self, name: &Name) -> Option<AccountId> {
+        self.account_ids_by_name.get(name).copied()
+    }
+
+    /// The instrument defined under `name`.
+    pub fn instrument_id_by_name(&self, name: &Name) -> Option<InstrumentId> {
+        self.instrument_ids_by_name.get(name).copied()
+    }
+
     pub fn owns(&self, account: AccountId) -> bool {
         account.0 % self.shard_count == self.shard_index
     }

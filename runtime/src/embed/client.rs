@@ -200,10 +200,31 @@ impl Client {
         Ok(())
     }
 
-    /// Asks a what-if and waits (spinning, then yielding) for the answer, up to `timeout`.
+    /// Asks a what-if about account id `account` and waits (spinning, yielding every few
+    /// hundred polls) for the answer, up to `timeout`.
     pub fn what_if(
         &mut self,
         account: u64,
+        legs: &[Leg],
+        timeout: Duration,
+    ) -> Result<Answer, EmbedError> {
+        self.ask(account, [0; NAME_BYTES], legs, timeout)
+    }
+
+    /// [`what_if`](Client::what_if) about the account named `account_name` (NUL-padded).
+    pub fn what_if_named(
+        &mut self,
+        account_name: [u8; NAME_BYTES],
+        legs: &[Leg],
+        timeout: Duration,
+    ) -> Result<Answer, EmbedError> {
+        self.ask(0, account_name, legs, timeout)
+    }
+
+    fn ask(
+        &mut self,
+        account: u64,
+        account_name: [u8; NAME_BYTES],
         legs: &[Leg],
         timeout: Duration,
     ) -> Result<Answer, EmbedError> {
@@ -216,6 +237,7 @@ impl Client {
         let mut request = WhatIfRequest {
             request_seq: seq,
             account,
+            account_name,
             leg_count: legs.len() as u64,
             ..WhatIfRequest::default()
         };

@@ -4,8 +4,8 @@
 
 use keel_engine::events::ids::UNDERLYINGS_MAX;
 use keel_engine::events::{
-    AccountId, Collateral, Currency, Dec, Event, EventBody, Fill, IndexPrice, InstrumentId, Side,
-    Ticker, UnderlyingId,
+    AccountId, Collateral, Currency, Dec, Event, EventBody, Fill, IndexPrice, InstrumentId, Name,
+    Side, Ticker, UnderlyingId,
 };
 use keel_engine::state::{
     CurrencyMargin, HypotheticalFill, ShardState, WhatIf, WhatIfError, WhatIfReason,
@@ -132,7 +132,12 @@ pub fn legs(
     let mut fills = Vec::with_capacity(count);
     for (index, leg) in request.legs[..count].iter().enumerate() {
         let index = index as u64;
-        let instrument_id = instrument(leg.instrument).map_err(|_| invalid(index))?;
+        let instrument_id = match name(&leg.instrument_name) {
+            Some(wanted) => state
+                .instrument_id_by_name(&wanted)
+                .ok_or((STATUS_UNKNOWN_INSTRUMENT, index))?,
+            None => instrument(leg.instrument).map_err(|_| invalid(index))?,
+        };
         let price = if leg.price_mantissa == 0 {
             let mark = state
                 .instruments
@@ -155,6 +160,26 @@ pub fn legs(
     Ok(fills)
 }
 
+/// A NUL-padded name field: `None` when empty; bytes after the first NUL are ignored.
+pub fn name(field: &[u8; NAME_BYTES]) -> Option<Name> {
+    let len = field.iter().position(|&b| b == 0).unwrap_or(NAME_BYTES);
+    if len == 0 {
+        return None;
+    }
+    let mut bytes = [0u8; NAME_BYTES];
+    bytes[..len].copy_from_slice(&field[..len]);
+    Some(Name(bytes))
+}
+
+/// The account a request is about, by name or id: `None` when no account has that name or
+/// the id cannot be one.
+pub fn requested_account(state: &ShardState, request: &WhatIfRequest) -> Option<AccountId> {
+    match name(&request.account_name) {
+        Some(wanted) => state.account_id_by_name(&wanted),
+        None => u32::try_from(request.account).ok().map(AccountId),
+    }
+}
+
 /// Answers `request` from `state` (never changing it): margin before (the account as it
 /// is) and after the legs, Greeks after, and whether the trade is allowed.
 pub fn answer(state: &ShardState, request: &WhatIfRequest) -> WhatIfResponse {
@@ -166,7 +191,7 @@ pub fn answer(state: &ShardState, request: &WhatIfRequest) -> WhatIfResponse {
         response.status = status;
         response.status_detail = detail;
     };
-    let Ok(account) = u32::try_from(request.account) else {
+    let Some(AccountId(account)) = requested_account(state, request) else {
         refuse(&mut response, (STATUS_UNKNOWN_ACCOUNT, request.account));
         return response;
     };
@@ -225,10 +250,10 @@ fn fill_answer(response: &mut WhatIfResponse, before: &WhatIf, after: &WhatIf) {
         response.greeks_after[greeks] = SnapshotUnderlying {
             underlying: u64::from(underlying.0),
             delta_coin: risk.delta_coin,
-            delta_usd: risk.delta_usd,
-            gamma_usd: risk.gamma_usd,
-            vega_usd: risk.vega_usd,
-            theta_usd: risk.theta_usd,
+            black_delta_coin: risk.delta_usd,
+            gamma_coin_per_usd: risk.gamma_usd,
+            vega_usd_per_vol_point: risk.vega_usd,
+            theta_usd_per_day: risk.theta_usd,
         };
         greeks += 1;
     }

@@ -27,10 +27,10 @@ pub fn snapshot_of(account_id: u32, account: &AccountState, seq: u64) -> Account
         *slot = SnapshotUnderlying {
             underlying: u64::from(risk.underlying),
             delta_coin: risk.delta_coin,
-            delta_usd: risk.delta_usd,
-            gamma_usd: risk.gamma_usd,
-            vega_usd: risk.vega_usd,
-            theta_usd: risk.theta_usd,
+            black_delta_coin: risk.delta_usd,
+            gamma_coin_per_usd: risk.gamma_usd,
+            vega_usd_per_vol_point: risk.vega_usd,
+            theta_usd_per_day: risk.theta_usd,
         };
     }
     let underlyings_held = {
@@ -57,10 +57,10 @@ pub fn snapshot_of(account_id: u32, account: &AccountState, seq: u64) -> Account
             underlying: u64::from(underlying.0),
             expiry_ns: *expiry_ns,
             delta_coin: risk.delta_coin,
-            delta_usd: risk.delta_usd,
-            gamma_usd: risk.gamma_usd,
-            vega_usd: risk.vega_usd,
-            theta_usd: risk.theta_usd,
+            black_delta_coin: risk.delta_usd,
+            gamma_coin_per_usd: risk.gamma_usd,
+            vega_usd_per_vol_point: risk.vega_usd,
+            theta_usd_per_day: risk.theta_usd,
         };
         buckets += 1;
     }

@@ -154,6 +154,5 @@ pub mod layout {
     pub const CONTROL_PID: usize = CONTROL + word(offset_of!(ClientControl, client_pid));
     pub const CONTROL_FULL: usize = CONTROL + word(offset_of!(ClientControl, pushes_refused_full));
     pub const REQUEST_SEQ: usize = REQUEST + word(offset_of!(WhatIfRequest, request_seq));
-    pub const REQUEST_ACCOUNT: usize = REQUEST + word(offset_of!(WhatIfRequest, account));
     pub const RESPONSE_SEQ: usize = RESPONSE + word(offset_of!(WhatIfResponse, response_seq));
 }

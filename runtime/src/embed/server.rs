@@ -11,7 +11,7 @@ use keel_engine::events::{AccountId, Event};
 use keel_engine::state::{AccountState, ShardState};
 use rustix::fs::{FlockOperation, flock};
 
-use super::codec::{answer, decode_record};
+use super::codec::{answer, decode_record, requested_account};
 use super::region::Region;
 use super::wire::*;
 use super::{EmbedError, check_name, client_path, egress, engine_path, layout, lock_path};
@@ -142,7 +142,8 @@ impl EmbedServer {
         self.engine.words()[layout::ENGINE_PUBLISHED_SEQ].fetch_max(seq, Ordering::Release);
     }
 
-    /// Answers client `slot`'s pending what-if from `state` (the owning shard's).
+    /// Answers client `slot`'s pending what-if if `state`'s shard owns the account asked
+    /// about (an account nobody has is answered, as unknown, by shard 0).
     pub fn answer_what_if(&self, slot: usize, state: &ShardState) {
         let Some(region) = self.clients.get(slot) else {
             return;
@@ -151,6 +152,13 @@ impl EmbedServer {
         let request_seq = words[layout::REQUEST_SEQ].load(Ordering::Acquire);
         let request: WhatIfRequest =
             load(&words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS]);
+        let owner = match requested_account(state, &request) {
+            Some(id) if state.account_names.contains_key(&id) => state.owns(id),
+            _ => state.shard_index == 0,
+        };
+        if !owner {
+            return;
+        }
         let mut response = answer(state, &request);
         response.response_seq = request_seq;
         publish_sequence_last(
@@ -218,8 +226,8 @@ fn new_epoch() -> u64 {
 pub enum ClientInput {
     /// An event from client slot `slot`.
     Event { event: Event, slot: usize },
-    /// A what-if request about `account` waits in client slot `slot`'s mailbox.
-    WhatIf { slot: usize, account: u64 },
+    /// A what-if request waits in client slot `slot`'s mailbox.
+    WhatIf { slot: usize },
 }
 
 /// Polls client slots round robin. Owned by the producer thread: it alone reads rings and
@@ -267,8 +275,7 @@ impl EmbedPoller {
         let request_seq = words[layout::REQUEST_SEQ].load(Ordering::Acquire);
         if request_seq != last_requests[slot] {
             last_requests[slot] = request_seq;
-            let account = words[layout::REQUEST_ACCOUNT].load(Ordering::Relaxed);
-            return Some(ClientInput::WhatIf { slot, account });
+            return Some(ClientInput::WhatIf { slot });
         }
         loop {
             let head = words[layout::HEAD].load(Ordering::Acquire);

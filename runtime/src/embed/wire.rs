@@ -26,6 +26,10 @@ pub const SNAPSHOT_CURRENCIES_MAX: usize = 4;
 /// Currencies in a what-if answer (before and after).
 pub const ANSWER_CURRENCIES_MAX: usize = 4;
 
+/// Bytes of a name field (account and instrument names).
+pub const NAME_BYTES: usize = keel_engine::events::ids::NAME_MAX_BYTES;
+const _: () = assert!(NAME_BYTES % 8 == 0);
+
 /// Ingress record kinds (`kind`, the first word of every record).
 pub const KIND_FILL: u64 = 1;
 pub const KIND_COLLATERAL: u64 = 2;
@@ -42,8 +46,8 @@ pub const CURRENCY_QUOTE: u64 = keel_engine::events::ids::UNDERLYINGS_MAX as u64
 /// Marks a struct that may be copied to and from shared memory as plain words.
 ///
 /// # Safety
-/// The implementor is `#[repr(C)]`, made only of `u64`/`i64`/`f64` fields and arrays of
-/// `Wire` structs, so its size is a multiple of 8, its alignment 8, it has no padding and
+/// The implementor is `#[repr(C)]`, made only of `u64`/`i64`/`f64` fields, `u8` arrays
+/// of a multiple of 8 bytes, and arrays of `Wire` structs, so its size is a multiple of 8, its alignment 8, it has no padding and
 /// every bit pattern is a valid value. [`wire_struct!`] is the only implementor.
 pub unsafe trait Wire: Copy + Default + 'static {
     /// Size in 8-byte words.
@@ -67,6 +71,13 @@ impl CType for i64 {
     }
 }
 
+/// Only inside arrays whose length is a multiple of 8 (names: `char name[32]`).
+impl CType for u8 {
+    fn c_decl(field: &str) -> String {
+        format!("char {field}")
+    }
+}
+
 impl CType for f64 {
     fn c_decl(field: &str) -> String {
         format!("double {field}")
@@ -79,13 +90,16 @@ impl<T: CType, const N: usize> CType for [T; N] {
     }
 }
 
+/// One field for the header: C declaration, name, byte offset, documentation.
+pub type CField = (String, &'static str, usize, &'static str);
+
 /// A wire struct's C declaration and layout, for the generated header.
 pub struct CStruct {
     pub name: &'static str,
     pub doc: &'static str,
     pub size: usize,
-    /// (C declaration, field name, byte offset).
-    pub fields: fn() -> Vec<(String, &'static str, usize)>,
+    /// (C declaration, field name, byte offset, documentation).
+    pub fields: fn() -> Vec<CField>,
 }
 
 macro_rules! wire_struct {
@@ -101,9 +115,10 @@ macro_rules! wire_struct {
 
         const _: () = assert!(size_of::<$name>() % 8 == 0 && align_of::<$name>() == 8);
 
-        // SAFETY: generated for a #[repr(C)] struct whose fields are u64/i64/f64 or arrays
-        // of wire structs (the field types only implement `CType` for those), all 8-aligned
-        // with sizes a multiple of 8: no padding, every bit pattern valid.
+        // SAFETY: generated for a #[repr(C)] struct whose fields are u64/i64/f64, byte
+        // arrays of a multiple of 8 bytes, or arrays of wire structs (`CType` exists only for
+        // those), so every field sits at a multiple of 8 with a size that is one: no padding,
+        // every bit pattern valid. The assertion above checks size and alignment.
         unsafe impl Wire for $name {}
 
         impl CType for $name {
@@ -121,6 +136,7 @@ macro_rules! wire_struct {
                     <$ty as CType>::c_decl(stringify!($field)),
                     stringify!($field),
                     std::mem::offset_of!($name, $field),
+                    concat!($($field_doc),*),
                 )),*],
             };
         }
@@ -200,14 +216,20 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// One underlying's Greeks (USD figures; delta also in coin).
+    /// One underlying's Greeks.
     SnapshotUnderlying => "keel_underlying_greeks" {
         underlying: u64,
+        /// Coin-equivalent exposure (underlying units; inverse options net of their own
+        /// coin value).
         delta_coin: f64,
-        delta_usd: f64,
-        gamma_usd: f64,
-        vega_usd: f64,
-        theta_usd: f64,
+        /// Black delta of the USD value, in underlying units.
+        black_delta_coin: f64,
+        /// Change of delta (coin) per 1 USD move of the underlying.
+        gamma_coin_per_usd: f64,
+        /// Value change (USD) per volatility point.
+        vega_usd_per_vol_point: f64,
+        /// Value change (USD) per day.
+        theta_usd_per_day: f64,
     }
 }
 
@@ -217,10 +239,10 @@ wire_struct! {
         underlying: u64,
         expiry_ns: u64,
         delta_coin: f64,
-        delta_usd: f64,
-        gamma_usd: f64,
-        vega_usd: f64,
-        theta_usd: f64,
+        black_delta_coin: f64,
+        gamma_coin_per_usd: f64,
+        vega_usd_per_vol_point: f64,
+        theta_usd_per_day: f64,
     }
 }
 
@@ -400,6 +422,7 @@ wire_struct! {
 wire_struct! {
     /// One leg of a what-if (price mantissa 0: at the instrument's mark).
     WhatIfLeg => "keel_what_if_leg" {
+        /// Used when `instrument_name` is empty (its first byte 0).
         instrument: u64,
         side: u64,
         quantity_mantissa: i64,
@@ -408,6 +431,8 @@ wire_struct! {
         price_scale: u64,
         fee_mantissa: i64,
         fee_scale: u64,
+        /// The instrument's name, NUL-padded; empty: use `instrument`.
+        instrument_name: [u8; NAME_BYTES],
     }
 }
 
@@ -416,11 +441,13 @@ wire_struct! {
     /// greater than the previous request's.
     WhatIfRequest => "keel_what_if_request" {
         request_seq: u64,
+        /// Used when `account_name` is empty.
         account: u64,
         leg_count: u64,
         reserved: u64,
+        /// The account's name, NUL-padded; empty: use `account`.
+        account_name: [u8; NAME_BYTES],
         legs: [WhatIfLeg; WHAT_IF_LEGS_MAX],
-        spare: [u64; 4],
     }
 }
 
@@ -510,6 +537,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KEEL_CLIENTS_MAX", CLIENTS_MAX as u64),
     ("KEEL_INGRESS_RECORDS", INGRESS_RECORDS),
     ("KEEL_WHAT_IF_LEGS_MAX", WHAT_IF_LEGS_MAX as u64),
+    ("KEEL_NAME_BYTES", NAME_BYTES as u64),
     (
         "KEEL_SNAPSHOT_UNDERLYINGS_MAX",
         SNAPSHOT_UNDERLYINGS_MAX as u64,
@@ -547,13 +575,18 @@ pub const CONSTANTS: &[(&str, u64)] = &[
 /// from Rust's refuses to build the client.
 pub fn c_header() -> String {
     let mut text = String::from(
-        "/* keel.h: Keel's shared-memory layout (docs/EMBEDDING.md).\n\
-         * Generated from runtime/src/embed/wire.rs by `keel embed-header`; a test checks\n\
-         * that this file is current. Do not edit by hand. */\n\
+        "/* keel.h: Keel's shared-memory layout (docs/EMBEDDING.md).\n \
+         * Generated from runtime/src/embed/wire.rs; the test suite fails when it is not\n \
+         * current, and KEEL_UPDATE_HEADER=1 cargo test -p keel-tools --test embed_c_client\n \
+         * rewrites it. Do not edit by hand. */\n\
          #ifndef KEEL_H\n#define KEEL_H\n\n#include <stddef.h>\n#include <stdint.h>\n\n",
     );
     for (name, value) in CONSTANTS {
-        text += &format!("#define {name} UINT64_C({value:#x})\n");
+        if name.ends_with("MAGIC") {
+            text += &format!("#define {name} UINT64_C({value:#x})\n");
+        } else {
+            text += &format!("#define {name} UINT64_C({value})\n");
+        }
     }
     for item in STRUCTS {
         text += "\n";
@@ -561,7 +594,10 @@ pub fn c_header() -> String {
             text += &format!("/*{line} */\n");
         }
         text += &format!("typedef struct {} {{\n", item.name);
-        for (decl, _, _) in (item.fields)() {
+        for (decl, _, _, doc) in (item.fields)() {
+            if !doc.is_empty() {
+                text += &format!("    /*{doc} */\n");
+            }
             text += &format!("    {decl};\n");
         }
         text += &format!("}} {};\n", item.name);
@@ -569,7 +605,7 @@ pub fn c_header() -> String {
             "_Static_assert(sizeof({0}) == {1}, \"{0}: size\");\n",
             item.name, item.size
         );
-        for (_, field, offset) in (item.fields)() {
+        for (_, field, offset, _) in (item.fields)() {
             text += &format!(
                 "_Static_assert(offsetof({0}, {field}) == {offset}, \"{0}.{field}: offset\");\n",
                 item.name

@@ -13,3 +13,4 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod sim;
+pub mod what_if;

@@ -3,20 +3,28 @@
 //! configured directory is recovered and continued. Bad lines are counted and reported,
 //! never fatal; a failing input (an I/O error) ends the run with an error after the
 //! report, and so does an input with no valid event at all.
+//!
+//! With an `[embed]` section the engine also serves shared memory (docs/EMBEDDING.md) and
+//! runs until SIGINT or SIGTERM, not until the end of its input: it then finishes the
+//! current batch, closes the journal and prints the report.
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use keel_engine::state::ShardState;
 use keel_journal::{Durability, JournalConfig, JournalWriter};
+use keel_runtime::embed::{ACCOUNTS_DEFAULT, EmbedConfig, EmbedServer, SHM_DIR_DEFAULT};
+use keel_runtime::source::LiveSource;
 use keel_runtime::{
-    PipelineConfig, SNAPSHOT_INTERVAL_DEFAULT_EVENTS, StateSnapshotPolicy, WaitStrategyKind,
-    recover_to_continue, run_pipeline,
+    PipelineConfig, PipelineOutput, SNAPSHOT_INTERVAL_DEFAULT_EVENTS, StateSnapshotPolicy,
+    WaitStrategyKind, recover_to_continue, run_pipeline, run_pipeline_from,
 };
 use serde::Deserialize;
 
@@ -53,6 +61,29 @@ struct RunConfig {
     /// Events between state snapshots; 0: none.
     snapshot_interval_events: u64,
     journal: JournalSection,
+    /// Serve shared memory to embedding clients (absent: no).
+    embed: Option<EmbedSection>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct EmbedSection {
+    /// The engine's name: clients attach to it (`keel what-if --engine NAME`).
+    name: String,
+    /// Directory of the shared-memory files.
+    dir: PathBuf,
+    /// Accounts with ids below this get a snapshot slot.
+    accounts_max: u32,
+}
+
+impl Default for EmbedSection {
+    fn default() -> Self {
+        EmbedSection {
+            name: "keel".into(),
+            dir: PathBuf::from(SHM_DIR_DEFAULT),
+            accounts_max: ACCOUNTS_DEFAULT,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -72,6 +103,7 @@ impl Default for RunConfig {
             ring_size: 1 << 14,
             snapshot_interval_events: SNAPSHOT_INTERVAL_DEFAULT_EVENTS,
             journal: JournalSection::default(),
+            embed: None,
         }
     }
 }
@@ -141,24 +173,34 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         0
     };
-    let feeder = Rc::new(RefCell::new(Feeder::new(input, resume_after_lines)?));
-    let reader = feeder.clone();
-    let events = std::iter::from_fn(move || reader.borrow_mut().next());
+    let feeder = Feeder::new(input, resume_after_lines)?;
     let pipeline_config = PipelineConfig {
         wait,
         ring_size: config.ring_size,
         state_snapshots: StateSnapshotPolicy::every(config.snapshot_interval_events),
         ..PipelineConfig::default()
     };
-    let output = run_pipeline(&pipeline_config, journal, shards, events)?;
-    let (lines_read, read_error, bad_lines) = {
-        let mut feeder = feeder.borrow_mut();
-        (
-            feeder.lines_read(),
-            feeder.take_io_error(),
-            feeder.bad_lines,
-        )
+    let (output, input_read, served) = match &config.embed {
+        None => {
+            let feeder = Rc::new(RefCell::new(feeder));
+            let reader = feeder.clone();
+            let events = std::iter::from_fn(move || reader.borrow_mut().next());
+            let output = run_pipeline(&pipeline_config, journal, shards, events)?;
+            let mut feeder = feeder.borrow_mut();
+            let read = InputRead {
+                lines_read: feeder.lines_read(),
+                read_error: feeder.take_io_error().map(|e| e.to_string()),
+                bad_lines: feeder.bad_lines,
+            };
+            (output, read, None)
+        }
+        Some(section) => serve(section, pipeline_config, journal, shards, feeder)?,
     };
+    let InputRead {
+        lines_read,
+        read_error,
+        bad_lines,
+    } = input_read;
     let facts = RunFacts {
         events: output.events,
         last_seq: output.last_seq.max(recovery.last_seq),
@@ -175,6 +217,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             "resumed_after_line": resume_after_lines,
             "lines_read": lines_read,
         });
+        report["what_ifs_answered"] = serde_json::json!(output.what_ifs);
+        if let Some(served) = &served {
+            report["embed"] = served.json();
+        }
         writeln!(out, "{report}")?;
     } else {
         print_table(&mut out, &output.shards, &facts)?;
@@ -192,6 +238,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             out,
             "input: {lines_read} lines journaled (resumed after line {resume_after_lines})"
         )?;
+        if let Some(served) = &served {
+            served.print(&mut out, output.what_ifs)?;
+        }
     }
     out.flush()?;
     if let Some(error) = read_error {
@@ -210,8 +259,133 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What was read from the run's own input.
+struct InputRead {
+    lines_read: u64,
+    read_error: Option<String>,
+    bad_lines: u64,
+}
+
+/// What the shared-memory clients did, for the report.
+struct Served {
+    name: String,
+    epoch: u64,
+    clients: Vec<keel_runtime::embed::wire::EngineCounters>,
+}
+
+impl Served {
+    fn json(&self) -> serde_json::Value {
+        let clients: Vec<serde_json::Value> = self
+            .clients
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != Default::default())
+            .map(|(slot, c)| {
+                serde_json::json!({
+                    "slot": slot,
+                    "records_accepted": c.records_accepted,
+                    "records_rejected": c.records_rejected,
+                    "events_journaled": c.events_journaled,
+                    "ring_faults": c.ring_faults,
+                    "what_ifs_answered": c.what_ifs_answered,
+                })
+            })
+            .collect();
+        serde_json::json!({ "name": self.name, "epoch": self.epoch, "clients": clients })
+    }
+
+    fn print(&self, out: &mut impl Write, what_ifs: u64) -> std::io::Result<()> {
+        writeln!(
+            out,
+            "shared memory '{}': {what_ifs} what-ifs answered",
+            self.name
+        )?;
+        for (slot, c) in self.clients.iter().enumerate() {
+            if *c != Default::default() {
+                writeln!(
+                    out,
+                    "  client slot {slot}: {} records accepted, {} refused, {} events journaled, {} ring faults, {} what-ifs",
+                    c.records_accepted,
+                    c.records_rejected,
+                    c.events_journaled,
+                    c.ring_faults,
+                    c.what_ifs_answered
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Serves shared memory beside the input (read on its own thread) until SIGINT or
+/// SIGTERM; the input ending does not stop the engine.
+fn serve(
+    section: &EmbedSection,
+    mut pipeline_config: PipelineConfig,
+    journal: JournalWriter,
+    shards: Vec<ShardState>,
+    mut feeder: Feeder<Box<dyn BufRead + Send>>,
+) -> anyhow::Result<(PipelineOutput, InputRead, Option<Served>)> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+    }
+    let server = EmbedServer::start(&EmbedConfig {
+        name: section.name.clone(),
+        dir: section.dir.clone(),
+        accounts_max: section.accounts_max,
+    })?;
+    let (sender, receiver) = crossbeam::channel::bounded(pipeline_config.ring_size);
+    let read = Arc::new(std::sync::Mutex::new(InputRead {
+        lines_read: 0,
+        read_error: None,
+        bad_lines: 0,
+    }));
+    let reader_read = read.clone();
+    // Not joined: a stop must not wait for a blocked read of stdin.
+    std::thread::Builder::new()
+        .name("keel-input".into())
+        .spawn(move || {
+            let publish = |feeder: &mut Feeder<_>| {
+                let mut read = reader_read.lock().unwrap_or_else(|p| p.into_inner());
+                read.lines_read = feeder.lines_read();
+                read.bad_lines = feeder.bad_lines;
+            };
+            while let Some(event) = feeder.next() {
+                publish(&mut feeder);
+                if sender.send(event).is_err() {
+                    return;
+                }
+            }
+            publish(&mut feeder);
+            let error = feeder.take_io_error().map(|e| e.to_string());
+            reader_read
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .read_error = error;
+        })
+        .context("starting the input thread")?;
+    pipeline_config.embed = Some(server.clone());
+    let source = LiveSource::new(Some(receiver), Some(server.poller()), stop);
+    let output = run_pipeline_from(&pipeline_config, journal, shards, source)?;
+    // Every shard has published its final snapshots: clients now see the engine stopped.
+    server.stop();
+    let served = Served {
+        name: section.name.clone(),
+        epoch: server.epoch(),
+        clients: server.counters(),
+    };
+    let mut read = read.lock().unwrap_or_else(|p| p.into_inner());
+    let input_read = InputRead {
+        lines_read: read.lines_read,
+        read_error: read.read_error.take(),
+        bad_lines: read.bad_lines,
+    };
+    Ok((output, input_read, Some(served)))
+}
+
 /// The input: stdin, or a file (a directory is refused here, not read forever).
-fn open_input(input: &str) -> anyhow::Result<Box<dyn BufRead>> {
+fn open_input(input: &str) -> anyhow::Result<Box<dyn BufRead + Send>> {
     if input == "-" {
         return Ok(Box::new(BufReader::new(std::io::stdin())));
     }

@@ -1,0 +1,306 @@
+//! The C side of embedding (docs/EMBEDDING.md): `include/keel.h` is generated from the
+//! Rust layout and current; the C example, built here with the system `cc`, attaches to a
+//! running `keel run`, asks a what-if, pushes a fill, and reads a snapshot — the answer
+//! equals what applying the fill gives, the snapshot equals the report, and the journal
+//! replays to the run's state hash. `keel what-if` answers the same question by name.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use keel_engine::events::{Event, InstrumentKind};
+use keel_engine::state::ShardState;
+use keel_feeds::{SyntheticConfig, SyntheticMarket};
+use keel_runtime::embed::Client;
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace")
+        .to_path_buf()
+}
+
+#[test]
+fn keel_h_is_generated_from_the_rust_layout() {
+    let path = repo().join("include/keel.h");
+    let generated = keel_runtime::embed::wire::c_header();
+    if std::env::var_os("KEEL_UPDATE_HEADER").is_some() {
+        std::fs::write(&path, &generated).expect("header written");
+    }
+    let committed = std::fs::read_to_string(&path).expect("include/keel.h exists");
+    assert!(
+        committed == generated,
+        "include/keel.h is not the layout in runtime/src/embed/wire.rs; rerun with KEEL_UPDATE_HEADER=1"
+    );
+}
+
+/// JSON lines of a synthetic market (the events that survive a JSON round trip).
+fn market(count: usize) -> Vec<Event> {
+    SyntheticMarket::new(SyntheticConfig {
+        seed: 21,
+        accounts: 3,
+        bad_event_rate: 0.0,
+        ..SyntheticConfig::default()
+    })
+    .take(count)
+    .filter(|event| {
+        let text = serde_json::to_string(event).expect("serialize");
+        serde_json::from_str::<Event>(&text).is_ok_and(|back| back == *event)
+    })
+    .collect()
+}
+
+/// An account and a marked option it does not hold, from the state after `events`.
+fn target(events: &[Event]) -> (u32, u32, String, f64) {
+    let mut state = ShardState::new(0, 1);
+    for (offset, event) in events.iter().enumerate() {
+        state.step(offset as u64 + 1, event);
+    }
+    state.finish_batch();
+    let (account_id, account) = state.accounts.iter().next().expect("an account");
+    let (id, instrument) = state
+        .instruments
+        .iter()
+        .find(|(id, i)| {
+            i.definition.kind == InstrumentKind::Option
+                && i.mark.is_some_and(|m| m.mark_price > 1e-3)
+                && !i.settled
+                && account.positions.get(id).is_none()
+        })
+        .expect("a marked option");
+    let mark = instrument.mark.expect("marked").mark_price;
+    (
+        account_id.0,
+        id.0,
+        instrument.definition.name.as_text(),
+        mark,
+    )
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+fn terminate(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn numbers(value: &Value, fields: &[&str]) -> Vec<f64> {
+    fields
+        .iter()
+        .map(|f| {
+            value[*f]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{f} in {value}"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_report() {
+    let cc = Command::new("cc").arg("--version").output();
+    if cc.is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have a C compiler (cc)"
+        );
+        eprintln!("skipped: no C compiler (cc) on this machine");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let binary = tmp.path().join("keel_client");
+    let built = Command::new("cc")
+        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(repo().join("include"))
+        .arg(repo().join("examples/c/keel_client.c"))
+        .arg("-o")
+        .arg(&binary)
+        .output()
+        .expect("cc runs");
+    assert!(
+        built.status.success(),
+        "the C client does not build: {}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+
+    let events = market(3_000);
+    let (account, instrument, instrument_name, mark) = target(&events);
+    let input = tmp.path().join("events.jsonl");
+    let mut file = std::fs::File::create(&input).expect("create");
+    for event in &events {
+        serde_json::to_writer(&mut file, event).expect("serialize");
+        file.write_all(b"\n").expect("write");
+    }
+    drop(file);
+    let shm = tmp.path().join("shm");
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("keel.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nshards = 2\nwait = \"yield\"\n[embed]\nname = \"ctest\"\ndir = {:?}\naccounts_max = 16\n",
+            data, shm
+        ),
+    )
+    .expect("config");
+    let engine = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["run", "--json", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keel run starts");
+    let mut engine = Running(engine);
+
+    // Ready once the whole input (and its end-of-input bookmark) is published.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let input_seq = events.len() as u64 + 1;
+    loop {
+        if let Ok(client) = Client::attach(&shm, "ctest") {
+            if client.published_seq() >= input_seq {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "keel run never served its input");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    // keel what-if, by names, at an explicit price: the same question as the C client's.
+    let price = format!("{:.8}", mark);
+    let price_e8 = (mark * 1e8).round() as i64;
+    let names = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["what-if", "--engine", "ctest", "--json", "--shm-dir"])
+        .arg(&shm)
+        .args(["--account-id", &account.to_string()])
+        .args([
+            "--instrument",
+            &instrument_name,
+            "--side",
+            "buy",
+            "--quantity",
+            "2.5",
+        ])
+        .args(["--price", &price])
+        .output()
+        .expect("keel what-if runs");
+    assert!(
+        names.status.success(),
+        "{}",
+        String::from_utf8_lossy(&names.stderr)
+    );
+    let cli: Value = serde_json::from_slice(&names.stdout).expect("JSON answer");
+
+    let timestamp = events.last().expect("events").timestamp_ns + 1;
+    let ran = Command::new(&binary)
+        .arg(&shm)
+        .args(["ctest", &account.to_string(), &instrument.to_string(), "25"])
+        .args([
+            price_e8.to_string(),
+            "7000001".into(),
+            timestamp.to_string(),
+        ])
+        .output()
+        .expect("the C client runs");
+    assert!(
+        ran.status.success(),
+        "C client: {}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    let c: Value = serde_json::from_slice(&ran.stdout).expect("the C client prints JSON");
+
+    terminate(&engine.0);
+    let finished = std::mem::replace(
+        &mut engine.0,
+        Command::new("true").spawn().expect("placeholder"),
+    )
+    .wait_with_output()
+    .expect("keel run ends");
+    assert!(
+        finished.status.success(),
+        "keel run exits 0 on SIGTERM: {}",
+        String::from_utf8_lossy(&finished.stderr)
+    );
+    let report: Value = serde_json::from_slice(&finished.stdout).expect("JSON report");
+
+    // The what-if answer = the fill applied, bit for bit (%.17g and JSON round-trip f64).
+    let margin_fields = ["equity", "im", "mm"];
+    let answered = c["what_if"]["after"].as_array().expect("currencies");
+    let published = c["snapshot"]["currencies"].as_array().expect("currencies");
+    assert!(!published.is_empty());
+    assert_eq!(answered.len(), published.len());
+    for (a, p) in answered.iter().zip(published) {
+        assert_eq!(a["currency"], p["currency"]);
+        assert_eq!(numbers(a, &margin_fields), numbers(p, &margin_fields));
+    }
+    let greek_fields = [
+        "delta_coin",
+        "black_delta_coin",
+        "gamma_coin_per_usd",
+        "vega_usd_per_vol_point",
+        "theta_usd_per_day",
+    ];
+    let answered = c["what_if"]["greeks_after"].as_array().expect("greeks");
+    let published = c["snapshot"]["underlyings"].as_array().expect("greeks");
+    assert_eq!(answered, published, "Greeks after = the what-if's");
+    // keel what-if by name gave the same figures.
+    let by_name = cli["after"].as_array().expect("currencies");
+    for (n, p) in by_name
+        .iter()
+        .zip(c["what_if"]["after"].as_array().expect("currencies"))
+    {
+        assert_eq!(
+            numbers(n, &["equity", "initial_margin", "maintenance_margin"]),
+            numbers(p, &margin_fields)
+        );
+    }
+
+    // The snapshot = the report's account, and the fill is in the journal.
+    let account_row = report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["account"] == account)
+        .expect("the account in the report");
+    let report_margin = account_row["margin"].as_array().expect("margin");
+    let snapshot_margin = c["snapshot"]["currencies"].as_array().expect("currencies");
+    assert_eq!(report_margin.len(), snapshot_margin.len());
+    for (r, s) in report_margin.iter().zip(snapshot_margin) {
+        assert_eq!(numbers(r, &margin_fields), numbers(s, &margin_fields));
+    }
+    let report_greeks = account_row["underlyings"].as_array().expect("greeks");
+    for (r, s) in report_greeks.iter().zip(published) {
+        assert_eq!(numbers(r, &greek_fields), numbers(s, &greek_fields));
+    }
+    assert_eq!(report["last_seq"], input_seq + 1);
+    assert_eq!(c["snapshot"]["seq"], input_seq + 1);
+    assert_eq!(report["what_ifs_answered"], 2);
+    let client_row = &report["embed"]["clients"]
+        .as_array()
+        .expect("clients")
+        .iter()
+        .find(|row| row["events_journaled"] == 1)
+        .expect("the C client's slot");
+    assert_eq!(client_row["records_rejected"], 0);
+
+    // The journal, with the client's fill in it, replays to the run's state hash.
+    let replayed = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["replay", "--json", "--shards", "2"])
+        .arg(&data)
+        .output()
+        .expect("keel replay runs");
+    assert!(replayed.status.success());
+    let replayed: Value = serde_json::from_slice(&replayed.stdout).expect("JSON");
+    assert_eq!(replayed["state_hash"], report["state_hash"]);
+}
