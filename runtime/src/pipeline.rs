@@ -43,6 +43,11 @@ pub enum Topology {
     Fused,
     /// A journal stage, then one thread per shard after it.
     Staged,
+    /// No ring hop: the thread that polls the sources journals and applies each event
+    /// itself, in the same order and through the same stages as `Fused`. For a machine
+    /// whose cores are all taken by one engine thread and its shared-memory clients
+    /// (docs/EMBEDDING.md: a third runnable thread on two cores costs more than the hop).
+    Inline,
 }
 
 impl Topology {
@@ -58,6 +63,20 @@ impl Topology {
     }
 }
 
+impl Topology {
+    /// For an engine serving shared-memory clients: inline when the machine has no core
+    /// for a ring hop beside the engine and a spinning client (fewer than 4), else as
+    /// [`Topology::for_machine`].
+    pub fn for_embedding(shards: usize) -> Topology {
+        let cores = core_affinity::get_core_ids().map_or(1, |c| c.len());
+        if cores < 4 {
+            Topology::Inline
+        } else {
+            Topology::for_machine(shards)
+        }
+    }
+}
+
 impl std::str::FromStr for Topology {
     type Err = String;
 
@@ -65,8 +84,9 @@ impl std::str::FromStr for Topology {
         match text {
             "fused" => Ok(Topology::Fused),
             "staged" => Ok(Topology::Staged),
+            "inline" => Ok(Topology::Inline),
             _ => Err(format!(
-                "topology must be 'fused' or 'staged', got '{text}'"
+                "topology must be 'fused', 'staged' or 'inline', got '{text}'"
             )),
         }
     }
@@ -463,6 +483,18 @@ pub fn run_pipeline_from(
         ring_full_waits,
         what_ifs,
     } = match topology {
+        Topology::Inline => {
+            // The engine takes the last core; clients are expected on the others.
+            if config.pin && cores.len() >= 2 {
+                core_affinity::set_for_current(cores[cores.len() - 1]);
+            }
+            publish!(InlineSink {
+                stage: FusedStage {
+                    journal: journal_stage,
+                    shards: stages,
+                },
+            })
+        }
         Topology::Fused => {
             // The producer keeps core 0; the consumer gets a core of its own if there is one.
             let pin = config.pin && cores.len() >= 2;
@@ -594,6 +626,42 @@ pub fn run_pipeline_from(
     })
 }
 
+/// Where the producer puts a slot: the ring, or (inline) straight into the stages.
+trait SlotSink {
+    /// Puts the slot, or says the ring is full (nothing put).
+    fn try_put(&mut self, fill: &mut dyn FnMut(&mut Slot)) -> bool;
+    /// Puts the slot, waiting for room.
+    fn put(&mut self, fill: &mut dyn FnMut(&mut Slot));
+}
+
+impl<P: Producer<Slot>> SlotSink for P {
+    fn try_put(&mut self, fill: &mut dyn FnMut(&mut Slot)) -> bool {
+        self.try_publish(|slot| fill(slot)).is_ok()
+    }
+
+    fn put(&mut self, fill: &mut dyn FnMut(&mut Slot)) {
+        self.publish(|slot| fill(slot));
+    }
+}
+
+/// The inline topology: each slot handled by the stages on the producer's thread.
+struct InlineSink {
+    stage: FusedStage,
+}
+
+impl SlotSink for InlineSink {
+    fn try_put(&mut self, fill: &mut dyn FnMut(&mut Slot)) -> bool {
+        self.put(fill);
+        true
+    }
+
+    fn put(&mut self, fill: &mut dyn FnMut(&mut Slot)) {
+        let mut slot = empty_slot();
+        fill(&mut slot);
+        self.stage.handle(&slot);
+    }
+}
+
 /// What the producer needs besides the ring and the source.
 struct Publisher<'a> {
     clock: &'a quanta::Clock,
@@ -618,7 +686,7 @@ struct Published {
 /// One event is held back until the next poll: if the source is then idle, it is published
 /// as the end of a batch (the batch rule's early end).
 fn publish_all(
-    mut producer: impl Producer<Slot>,
+    mut producer: impl SlotSink,
     publisher: Publisher<'_>,
     mut source: impl EventSource,
 ) -> Published {
@@ -649,7 +717,7 @@ fn publish_all(
             } else {
                 pacer.next_due_ns()
             };
-            let fill = |slot: &mut Slot| {
+            let mut fill = |slot: &mut Slot| {
                 slot.event = event;
                 slot.due_ns = due_ns;
                 slot.seq = seq;
@@ -657,10 +725,10 @@ fn publish_all(
                 slot.end_batch = end || ends_batch(seq);
                 slot.what_if = what_if;
             };
-            if producer.try_publish(fill).is_err() {
+            if !producer.try_put(&mut fill) {
                 // The ring is full: wait for a slot (counted back-pressure, never a drop).
                 out.ring_full_waits += 1;
-                producer.publish(fill);
+                producer.put(&mut fill);
             }
             if what_if.is_some() {
                 out.what_ifs += 1;

@@ -197,8 +197,19 @@ fn a_what_if_equals_the_fill_applied_and_the_journal_replays_to_the_same_state()
     assert_eq!(answer.status, STATUS_OK, "{answer:?}");
     assert_eq!(answer.as_of_seq, input.len() as u64);
     assert!(answer.currency_count >= 1 && answer.underlying_count >= 1);
-    // A what-if changes nothing.
+    // A what-if changes nothing, and its "before" is the account as published.
     assert_eq!(client.snapshot(account), Some(before));
+    for published in &before.currencies[..before.currency_count as usize] {
+        if let Some(answered) = answer.before[..answer.currency_count as usize]
+            .iter()
+            .find(|c| c.currency == published.currency)
+        {
+            assert_eq!(
+                answered, published,
+                "before = the account's last evaluation"
+            );
+        }
+    }
 
     client
         .push(&fill(

@@ -244,11 +244,7 @@ fn check_margin(
             )?;
         }
     }
-    let mid_batch = account.margin_dirty
-        || !state.index_moves().is_empty()
-        || !state.staged_params().is_empty()
-        || !state.dirty_instruments().is_empty();
-    if mid_batch {
+    if !state.margin_is_current(account) {
         return Ok(()); // margin is evaluated at the next batch end
     }
     let evaluation = evaluate_account_with(account, totals, &state.margin_market());

@@ -246,6 +246,15 @@ impl ShardState {
         self.instrument_ids_by_name.get(name).copied()
     }
 
+    /// The account's last evaluation (`account.margin`) is what evaluating it now would
+    /// give: nothing since the last batch end touched it or the market it is valued on.
+    pub fn margin_is_current(&self, account: &AccountState) -> bool {
+        !account.margin_dirty
+            && self.index_moves().is_empty()
+            && self.staged_params().is_empty()
+            && self.dirty_instruments().is_empty()
+    }
+
     pub fn owns(&self, account: AccountId) -> bool {
         account.0 % self.shard_count == self.shard_index
     }

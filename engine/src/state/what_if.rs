@@ -23,8 +23,8 @@ use crate::margin::ScenarioBatch;
 /// Most fills one what-if query takes.
 pub const WHAT_IF_FILLS_MAX: usize = 64;
 
-/// A fill that has not happened: quantity in contracts (> 0), price as quoted, fee in
-/// the settlement currency.
+/// A fill that has not happened: quantity in contracts (> 0), price as quoted (0: at
+/// the instrument's mark), fee in the settlement currency.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HypotheticalFill {
     pub instrument: InstrumentId,
@@ -121,7 +121,7 @@ impl ShardState {
             let mark = instrument
                 .mark
                 .ok_or(WhatIfError::Unmarked(fill.instrument.0))?;
-            if fill.quantity <= Decimal::ZERO || fill.price <= Decimal::ZERO {
+            if fill.quantity <= Decimal::ZERO || fill.price < Decimal::ZERO {
                 return Err(WhatIfError::InvalidFill);
             }
             let signed = match fill.side {
@@ -144,16 +144,22 @@ impl ShardState {
                 delta: margin.delta * traded,
             };
             add_totals(pm_totals.entry(key).or_default(), &change);
-            // Equity moves by Δq × (value at mark − value at the fill price) − fee.
-            let price = fill.price.to_f64().ok_or(WhatIfError::InvalidFill)?;
-            let at_price = value_at(&instrument.definition, instrument.contract_size, price)
+            // Equity moves by Δq × (value at mark − value at the fill price) − fee; at the
+            // mark (price 0) only by the fee.
+            let (at_mark, at_price) = if fill.price.is_zero() {
+                (0.0, 0.0)
+            } else {
+                let price = fill.price.to_f64().ok_or(WhatIfError::InvalidFill)?;
+                let at_price = value_at(&instrument.definition, instrument.contract_size, price)
+                    .ok_or(WhatIfError::InvalidFill)?;
+                let at_mark = value_at(
+                    &instrument.definition,
+                    instrument.contract_size,
+                    mark.mark_price,
+                )
                 .ok_or(WhatIfError::InvalidFill)?;
-            let at_mark = value_at(
-                &instrument.definition,
-                instrument.contract_size,
-                mark.mark_price,
-            )
-            .ok_or(WhatIfError::InvalidFill)?;
+                (at_mark, at_price)
+            };
             let fee = fill.fee.to_f64().ok_or(WhatIfError::InvalidFill)?;
             let slot = instrument
                 .currency()

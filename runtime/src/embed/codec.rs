@@ -138,16 +138,8 @@ pub fn legs(
                 .ok_or((STATUS_UNKNOWN_INSTRUMENT, index))?,
             None => instrument(leg.instrument).map_err(|_| invalid(index))?,
         };
-        let price = if leg.price_mantissa == 0 {
-            let mark = state
-                .instruments
-                .get(&instrument_id)
-                .and_then(|i| i.mark)
-                .ok_or((STATUS_UNMARKED, leg.instrument))?;
-            Decimal::from_f64_retain(mark.mark_price).ok_or(invalid(index))?
-        } else {
-            decimal(leg.price_mantissa, leg.price_scale).map_err(|_| invalid(index))?
-        };
+        // Mantissa 0 is Decimal zero: the what-if trades at the mark.
+        let price = decimal(leg.price_mantissa, leg.price_scale).map_err(|_| invalid(index))?;
         fills.push(HypotheticalFill {
             instrument: instrument_id,
             side: side(leg.side).map_err(|_| invalid(index))?,
@@ -202,14 +194,58 @@ pub fn answer(state: &ShardState, request: &WhatIfRequest) -> WhatIfResponse {
             return response;
         }
     };
-    let outcome = state
-        .what_if(AccountId(account), &[])
-        .and_then(|before| Ok((before, state.what_if(AccountId(account), &fills)?)));
-    match outcome {
-        Ok((before, after)) => fill_answer(&mut response, &before, &after),
+    match state.what_if(AccountId(account), &fills) {
+        Ok(after) => {
+            fill_answer(&mut response, &after);
+            // Before: the account's last evaluation when nothing has touched it since;
+            // otherwise evaluated now, the same way as after.
+            let current = state
+                .accounts
+                .get(&AccountId(account))
+                .filter(|a| state.margin_is_current(a));
+            let computed;
+            let before = match current {
+                Some(held) => Before::Held(&held.margin),
+                None => match state.what_if(AccountId(account), &[]) {
+                    Ok(before) => {
+                        computed = before;
+                        Before::Evaluated(&computed.evaluation)
+                    }
+                    Err(error) => {
+                        refuse(&mut response, status_of(error));
+                        return response;
+                    }
+                },
+            };
+            for (slot, after) in response.before.iter_mut().zip(&response.after) {
+                let currency = currency_of(after.currency);
+                *slot = figures(currency, before.get(currency));
+            }
+            response.before[response.currency_count as usize..].fill(CurrencyFigures::default());
+        }
         Err(error) => refuse(&mut response, status_of(error)),
     }
     response
+}
+
+/// The margin before the trade, from wherever it is current.
+enum Before<'a> {
+    Held(&'a std::collections::BTreeMap<Currency, CurrencyMargin>),
+    Evaluated(&'a keel_engine::state::account_margin::Evaluation),
+}
+
+impl Before<'_> {
+    fn get(&self, currency: Currency) -> Option<&CurrencyMargin> {
+        match self {
+            Before::Held(margin) => margin.get(&currency),
+            Before::Evaluated(evaluation) => evaluation.get(currency),
+        }
+    }
+}
+
+/// The currency of a wire code the engine wrote (always valid).
+fn currency_of(code: u64) -> Currency {
+    currency(code).unwrap_or(Currency::Quote)
 }
 
 fn status_of(error: WhatIfError) -> (u64, u64) {
@@ -224,7 +260,7 @@ fn status_of(error: WhatIfError) -> (u64, u64) {
     }
 }
 
-fn fill_answer(response: &mut WhatIfResponse, before: &WhatIf, after: &WhatIf) {
+fn fill_answer(response: &mut WhatIfResponse, after: &WhatIf) {
     response.allowed = u64::from(after.allowed);
     (response.reason, response.breach_condition) = match after.reason {
         WhatIfReason::Active => (0, 0),
@@ -240,7 +276,6 @@ fn fill_answer(response: &mut WhatIfResponse, before: &WhatIf, after: &WhatIf) {
         if count == ANSWER_CURRENCIES_MAX {
             break;
         }
-        response.before[count] = figures(currency, before.evaluation.get(currency));
         response.after[count] = figures(currency, after.evaluation.get(currency));
         count += 1;
     }

@@ -1,8 +1,9 @@
-//! `keel bench <apply|tick|pipeline|replay|pricing|journal> [--json]`: the headline
+//! `keel bench <apply|tick|pipeline|replay|pricing|journal|embed> [--json]`: the headline
 //! figures, each with a baseline measured in the same run and the ratio, as one flat JSON
 //! object (units last in every name). Each finishes in under a minute by default.
 
 mod apply;
+mod embed;
 mod journal;
 mod pipeline;
 mod pricing;
@@ -37,6 +38,11 @@ enum BenchCommand {
     Pricing(pricing::PricingArgs),
     /// Journal append and scan vs a buffered file.
     Journal(journal::JournalArgs),
+    /// What-if round trip from a client process over shared memory vs a Unix socket.
+    Embed(embed::EmbedArgs),
+    /// The client process of `keel bench embed` (started by it).
+    #[command(hide = true)]
+    EmbedClient(embed::EmbedClientArgs),
 }
 
 /// Figures in the order measured; printed as JSON or as lines.
@@ -66,6 +72,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCommand::Replay(a) => replay::run(a)?,
         BenchCommand::Pricing(a) => pricing::run(a)?,
         BenchCommand::Journal(a) => journal::run(a)?,
+        BenchCommand::Embed(a) => embed::run(a)?,
+        BenchCommand::EmbedClient(a) => {
+            embed::run_client(a)?;
+            return Ok(ExitCode::SUCCESS);
+        }
     };
     if args.json {
         println!("{}", Value::Object(figures.0));
