@@ -44,8 +44,8 @@ fn market(seed: u64) -> SyntheticMarket {
 }
 
 #[test]
-fn live_runs_in_either_topology_and_replays_with_any_shard_count_agree() {
-    for topology in [Topology::Fused, Topology::Staged] {
+fn live_runs_in_every_topology_and_replays_with_any_shard_count_agree() {
+    for topology in [Topology::Fused, Topology::Staged, Topology::Inline] {
         live_run_and_replays_agree(topology);
     }
 }

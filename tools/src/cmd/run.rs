@@ -21,6 +21,7 @@ use clap::Args;
 use keel_engine::state::ShardState;
 use keel_journal::{Durability, JournalConfig, JournalWriter};
 use keel_runtime::embed::{ACCOUNTS_DEFAULT, EmbedConfig, EmbedServer, SHM_DIR_DEFAULT};
+use keel_runtime::pipeline::Topology;
 use keel_runtime::source::LiveSource;
 use keel_runtime::{
     PipelineConfig, PipelineOutput, SNAPSHOT_INTERVAL_DEFAULT_EVENTS, StateSnapshotPolicy,
@@ -60,6 +61,9 @@ struct RunConfig {
     ring_size: usize,
     /// Events between state snapshots; 0: none.
     snapshot_interval_events: u64,
+    /// "fused", "staged", "inline", or "auto" (by core count; inline when serving
+    /// shared memory on fewer than 4 cores).
+    topology: String,
     journal: JournalSection,
     /// Serve shared memory to embedding clients (absent: no).
     embed: Option<EmbedSection>,
@@ -102,6 +106,7 @@ impl Default for RunConfig {
             wait: "backoff".into(),
             ring_size: 1 << 14,
             snapshot_interval_events: SNAPSHOT_INTERVAL_DEFAULT_EVENTS,
+            topology: "auto".into(),
             journal: JournalSection::default(),
             embed: None,
         }
@@ -144,6 +149,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         "ring_size must be a power of two from 64 to {RING_SIZE_MAX}"
     );
     let wait: WaitStrategyKind = config.wait.parse().map_err(anyhow::Error::msg)?;
+    let shards = config.shards as usize;
+    let topology = match config.topology.as_str() {
+        "auto" if config.embed.is_some() => Topology::for_embedding(shards),
+        "auto" => Topology::for_machine(shards),
+        other => other.parse().map_err(anyhow::Error::msg)?,
+    };
     let journal_config = JournalConfig {
         segment_size_bytes: config.journal.segment_size_mib << 20,
         durability: durability(&config.journal)?,
@@ -176,6 +187,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let feeder = Feeder::new(input, resume_after_lines)?;
     let pipeline_config = PipelineConfig {
         wait,
+        topology: Some(topology),
         ring_size: config.ring_size,
         state_snapshots: StateSnapshotPolicy::every(config.snapshot_interval_events),
         ..PipelineConfig::default()
