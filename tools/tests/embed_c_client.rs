@@ -12,7 +12,12 @@ use std::time::{Duration, Instant};
 use keel_engine::events::{Event, InstrumentKind};
 use keel_engine::state::ShardState;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
-use keel_runtime::embed::Client;
+use std::mem::offset_of;
+use std::sync::atomic::Ordering;
+
+use keel_runtime::embed::region::Region;
+use keel_runtime::embed::wire::{CLIENTS_MAX, ClientArea, ClientControl};
+use keel_runtime::embed::{Client, EmbedConfig, EmbedServer, client_path};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -106,19 +111,17 @@ fn numbers(value: &Value, fields: &[&str]) -> Vec<f64> {
         .collect()
 }
 
-#[test]
-fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_report() {
-    let cc = Command::new("cc").arg("--version").output();
-    if cc.is_err() {
+/// Builds the C example into `dir`; `None` (after one line) where there is no `cc`.
+fn build_c_client(dir: &Path) -> Option<PathBuf> {
+    if Command::new("cc").arg("--version").output().is_err() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI must have a C compiler (cc)"
         );
         eprintln!("skipped: no C compiler (cc) on this machine");
-        return;
+        return None;
     }
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let binary = tmp.path().join("keel_client");
+    let binary = dir.join("keel_client");
     let built = Command::new("cc")
         .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I"])
         .arg(repo().join("include"))
@@ -132,6 +135,64 @@ fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_rep
         "the C client does not build: {}",
         String::from_utf8_lossy(&built.stderr)
     );
+    Some(binary)
+}
+
+/// A client process killed (SIGKILL) while it holds a slot: the kernel drops its lock,
+/// and every slot can be attached again.
+#[test]
+fn a_killed_client_process_frees_its_slot() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(binary) = build_c_client(tmp.path()) else {
+        return;
+    };
+    let shm = tmp.path().join("shm");
+    let _server = EmbedServer::start(&EmbedConfig {
+        name: "crash".into(),
+        dir: shm.clone(),
+        accounts_max: 1024,
+    })
+    .expect("serves");
+    // Account 999 is never published: the client attaches, then waits (holding its slot).
+    let child = Command::new(&binary)
+        .arg(&shm)
+        .args(["crash", "999", "1", "1", "1", "1", "1"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the C client starts");
+    let mut child = Running(child);
+    let pid = u64::from(child.0.id());
+    let pid_word = offset_of!(ClientArea, control) / 8 + offset_of!(ClientControl, client_pid) / 8;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let held_slot = loop {
+        let held = (0..CLIENTS_MAX).find(|slot| {
+            Region::open(&client_path(&shm, "crash", *slot), false)
+                .is_ok_and(|region| region.words()[pid_word].load(Ordering::Acquire) == pid)
+        });
+        if let Some(slot) = held {
+            break slot;
+        }
+        assert!(Instant::now() < deadline, "the C client never attached");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // While it lives, its slot is taken.
+    let others: Vec<Client> = (1..CLIENTS_MAX)
+        .map(|_| Client::attach(&shm, "crash").expect("a free slot"))
+        .collect();
+    assert!(others.iter().all(|c| c.slot() != held_slot));
+    assert!(Client::attach(&shm, "crash").is_err(), "all slots taken");
+    child.0.kill().expect("SIGKILL");
+    child.0.wait().expect("reaped");
+    let reclaimed = Client::attach(&shm, "crash").expect("the dead client's slot");
+    assert_eq!(reclaimed.slot(), held_slot);
+}
+
+#[test]
+fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_report() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let Some(binary) = build_c_client(tmp.path()) else {
+        return;
+    };
 
     let events = market(3_000);
     let (account, instrument, instrument_name, mark) = target(&events);
