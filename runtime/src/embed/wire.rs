@@ -615,3 +615,33 @@ pub fn c_header() -> String {
     text += "\n#endif /* KEEL_H */\n";
     text
 }
+
+/// The byte-by-byte layout as Markdown tables (docs/EMBEDDING.md carries this text between
+/// its layout markers; a test keeps it current).
+pub fn markdown_layout() -> String {
+    let mut text = String::from("| constant | value |\n|---|---|\n");
+    for (name, value) in CONSTANTS {
+        if name.ends_with("MAGIC") {
+            text += &format!("| `{name}` | `{value:#x}` |\n");
+        } else {
+            text += &format!("| `{name}` | {value} |\n");
+        }
+    }
+    for item in STRUCTS {
+        text += &format!("\n**`{}`** ({} bytes).", item.name, item.size);
+        for line in item.doc.lines() {
+            text += line;
+        }
+        text += "\n\n| offset | bytes | field (C) | meaning |\n|---:|---:|---|---|\n";
+        let fields = (item.fields)();
+        for (index, (decl, _, offset, doc)) in fields.iter().enumerate() {
+            let end = fields.get(index + 1).map_or(item.size, |next| next.2);
+            text += &format!(
+                "| {offset} | {} | `{decl}` | {} |\n",
+                end - offset,
+                doc.trim()
+            );
+        }
+    }
+    text
+}
