@@ -27,18 +27,37 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
+/// `include/keel.h` and the layout section of docs/EMBEDDING.md are the Rust layout;
+/// `KEEL_UPDATE_HEADER=1` rewrites both.
 #[test]
-fn keel_h_is_generated_from_the_rust_layout() {
-    let path = repo().join("include/keel.h");
+fn keel_h_and_the_layout_doc_are_generated_from_the_rust_layout() {
+    let update = std::env::var_os("KEEL_UPDATE_HEADER").is_some();
+    let header = repo().join("include/keel.h");
     let generated = keel_runtime::embed::wire::c_header();
-    if std::env::var_os("KEEL_UPDATE_HEADER").is_some() {
-        std::fs::write(&path, &generated).expect("header written");
+    if update {
+        std::fs::write(&header, &generated).expect("header written");
     }
-    let committed = std::fs::read_to_string(&path).expect("include/keel.h exists");
+    let committed = std::fs::read_to_string(&header).expect("include/keel.h exists");
     assert!(
         committed == generated,
         "include/keel.h is not the layout in runtime/src/embed/wire.rs; rerun with KEEL_UPDATE_HEADER=1"
     );
+
+    let doc = repo().join("docs/EMBEDDING.md");
+    let text = std::fs::read_to_string(&doc).expect("docs/EMBEDDING.md exists");
+    let (begin, end) = ("<!-- layout:begin -->\n", "<!-- layout:end -->");
+    let start = text.find(begin).expect("layout begin marker") + begin.len();
+    let stop = text.find(end).expect("layout end marker");
+    let tables = keel_runtime::embed::wire::markdown_layout();
+    if update {
+        let rewritten = format!("{}{tables}{}", &text[..start], &text[stop..]);
+        std::fs::write(&doc, rewritten).expect("doc written");
+    } else {
+        assert!(
+            text[start..stop] == tables,
+            "docs/EMBEDDING.md's layout is not runtime/src/embed/wire.rs's; rerun with KEEL_UPDATE_HEADER=1"
+        );
+    }
 }
 
 /// JSON lines of a synthetic market (the events that survive a JSON round trip).
