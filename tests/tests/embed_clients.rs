@@ -42,6 +42,7 @@ impl Engine {
             name: name.into(),
             dir: shm.to_path_buf(),
             accounts_max: 64,
+            clients_max: CLIENTS_MAX,
         })
         .expect("serves");
         Engine::start_with(server, journal, input)
@@ -374,6 +375,7 @@ fn a_full_ring_is_refused_at_once_and_slots_are_limited_and_reclaimed() {
         name: "full".into(),
         dir: shm.path().to_path_buf(),
         accounts_max: 8,
+        clients_max: CLIENTS_MAX,
     })
     .expect("serves");
     let mut clients: Vec<Client> = (0..CLIENTS_MAX)
@@ -425,6 +427,7 @@ fn wrong_layouts_are_refused_and_a_restarted_engine_is_detected() {
         name: "restart".into(),
         dir: shm.path().to_path_buf(),
         accounts_max: 8,
+        clients_max: CLIENTS_MAX,
     };
     let first = EmbedServer::start(&config).expect("serves");
     assert!(matches!(
@@ -443,6 +446,29 @@ fn wrong_layouts_are_refused_and_a_restarted_engine_is_detected() {
     ));
     let reattached = Client::attach(shm.path(), "restart").expect("attaches to the new engine");
     assert_ne!(reattached.epoch(), client.epoch());
+
+    // The client limit is the engine's: 2 slots, a third client is refused; 0 or 9 slots
+    // are refused when the engine starts.
+    let two = EmbedConfig {
+        name: "two".into(),
+        clients_max: 2,
+        ..config.clone()
+    };
+    let _two = EmbedServer::start(&two).expect("serves");
+    let _a = Client::attach(shm.path(), "two").expect("slot 0");
+    let _b = Client::attach(shm.path(), "two").expect("slot 1");
+    assert!(matches!(
+        Client::attach(shm.path(), "two"),
+        Err(EmbedError::NoFreeSlot(2))
+    ));
+    for clients_max in [0, CLIENTS_MAX + 1] {
+        let refused = EmbedServer::start(&EmbedConfig {
+            name: "limits".into(),
+            clients_max,
+            ..config.clone()
+        });
+        assert!(matches!(refused, Err(EmbedError::ClientLimit(n)) if n == clients_max));
+    }
 
     // Another layout version, a foreign file, a short file: refused on attach.
     let path = engine_path(shm.path(), "restart");

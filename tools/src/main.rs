@@ -52,7 +52,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Replay(args) => cmd::replay::run(&args),
@@ -75,6 +78,29 @@ fn main() -> ExitCode {
             let one_line: Vec<&str> = message.split_whitespace().collect();
             eprintln!("error: {}", one_line.join(" "));
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// A bad flag is one line (clap's error and its details) and exit status 2; help and
+/// version requests print as clap prints them.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+        _ => {
+            // The error and its details, without the usage block that follows them.
+            let text = error.to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .take_while(|line| !line.starts_with("Usage:"))
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect();
+            eprintln!("{} (keel --help for usage)", message.join(" "));
+            ExitCode::from(2)
         }
     }
 }

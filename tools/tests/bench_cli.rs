@@ -129,6 +129,32 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
             "achieved_eps",
         ],
     );
+
+    let embed = bench(&[
+        "embed",
+        "--requests",
+        "300",
+        "--rate",
+        "5000",
+        "--events",
+        "3000",
+    ]);
+    assert_positive(
+        &embed,
+        &[
+            "p50_ns",
+            "p99_ns",
+            "p999_ns",
+            "flat_out_p50_ns",
+            "baseline_p50_ns",
+            "baseline_p99_ns",
+            "baseline_over_shm_p50",
+            "snapshot_read_ns",
+            "answer_compute_ns",
+            "no_request_floor_p99_ns",
+        ],
+    );
+    assert_eq!(embed["what_ifs_answered_by_engine"], 900);
 }
 
 #[test]

@@ -170,6 +170,7 @@ fn a_killed_client_process_frees_its_slot() {
         name: "crash".into(),
         dir: shm.clone(),
         accounts_max: 1024,
+        clients_max: CLIENTS_MAX,
     })
     .expect("serves");
     // Account 999 is never published: the client attaches, then waits (holding its slot).
@@ -383,4 +384,36 @@ fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_rep
     assert!(replayed.status.success());
     let replayed: Value = serde_json::from_slice(&replayed.stdout).expect("JSON");
     assert_eq!(replayed["state_hash"], report["state_hash"]);
+}
+
+/// `keel what-if` given a bad flag or no engine: one line on stderr, a failure.
+#[test]
+fn what_if_errors_are_one_line_and_a_failure() {
+    let shm = tempfile::tempdir().expect("tempdir");
+    let shm = shm.path().display().to_string();
+    let base = [
+        "what-if",
+        "--engine",
+        "nobody",
+        "--shm-dir",
+        &shm,
+        "--account",
+        "a",
+    ];
+    for extra in [
+        vec!["--instrument", "X", "--side", "buy", "--quantity", "1"],
+        vec!["--instrument", "X", "--side", "hold", "--quantity", "1"],
+        vec!["--instrument", "X", "--side", "buy", "--quantity", "-1"],
+        vec!["--instrument", "X", "--side", "buy", "--quantity", "one"],
+        vec!["--side", "buy", "--quantity", "1"],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(base)
+            .args(&extra)
+            .output()
+            .expect("keel runs");
+        assert!(!output.status.success(), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{extra:?}: {stderr}");
+    }
 }

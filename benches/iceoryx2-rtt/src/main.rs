@@ -67,6 +67,7 @@ fn serve_keel(dir: &str, core: usize) -> Result<(), Box<dyn std::error::Error>> 
         name: "rtt".into(),
         dir: dir.into(),
         accounts_max: 1,
+        clients_max: 1,
     })?;
     // An empty state: every answer is "unknown account", at once (transport only).
     let state = ShardState::new(0, 1);

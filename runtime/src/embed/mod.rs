@@ -56,6 +56,8 @@ pub enum EmbedError {
     Name(String),
     #[error("another engine already serves '{0}'")]
     AlreadyServing(String),
+    #[error("client limit {0}: 1 to {max} client slots are supported", max = wire::CLIENTS_MAX)]
+    ClientLimit(usize),
     #[error("all {0} client slots of the engine are taken")]
     NoFreeSlot(usize),
     #[error("the engine has stopped")]

@@ -25,6 +25,8 @@ pub struct EmbedConfig {
     pub dir: PathBuf,
     /// Snapshot slots: accounts with ids below this are published.
     pub accounts_max: u32,
+    /// Client slots served (1 to [`CLIENTS_MAX`]).
+    pub clients_max: usize,
 }
 
 /// The engine's shared memory: its own file and every client slot's file.
@@ -49,6 +51,9 @@ impl EmbedServer {
     /// and starts serving. Refused while another engine serves the name.
     pub fn start(config: &EmbedConfig) -> Result<Arc<EmbedServer>, EmbedError> {
         check_name(&config.name)?;
+        if !(1..=CLIENTS_MAX).contains(&config.clients_max) {
+            return Err(EmbedError::ClientLimit(config.clients_max));
+        }
         let accounts_max =
             (config.accounts_max as usize).min(keel_engine::events::ids::ACCOUNTS_MAX as usize);
         let io = |path: &PathBuf| {
@@ -71,8 +76,8 @@ impl EmbedServer {
             &engine_path(&config.dir, &config.name),
             layout::engine_file_words(accounts_max) * 8,
         )?;
-        let mut clients = Vec::with_capacity(CLIENTS_MAX);
-        for slot in 0..CLIENTS_MAX {
+        let mut clients = Vec::with_capacity(config.clients_max);
+        for slot in 0..config.clients_max {
             let region = Region::create(
                 &client_path(&config.dir, &config.name, slot),
                 layout::client_file_words() * 8,
@@ -96,7 +101,7 @@ impl EmbedServer {
             header_bytes: size_of::<EngineHeader>() as u64,
             snapshot_bytes: size_of::<AccountSnapshot>() as u64,
             accounts_max: accounts_max as u64,
-            clients_max: CLIENTS_MAX as u64,
+            clients_max: config.clients_max as u64,
             client_file_bytes: (layout::client_file_words() * 8) as u64,
             ingress_records: INGRESS_RECORDS,
             epoch,
@@ -248,10 +253,11 @@ impl EmbedPoller {
     /// The next what-if request or event from any client, or `None` when all are idle.
     /// Refused records are counted in the client's file and skipped.
     pub fn poll(&mut self) -> Option<ClientInput> {
-        for step in 0..CLIENTS_MAX {
-            let slot = (self.next + step) % CLIENTS_MAX;
+        let slots = self.server.clients.len();
+        for step in 0..slots {
+            let slot = (self.next + step) % slots;
             if let Some(polled) = self.poll_slot(slot) {
-                self.next = (slot + 1) % CLIENTS_MAX;
+                self.next = (slot + 1) % slots;
                 return Some(polled);
             }
         }

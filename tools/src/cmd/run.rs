@@ -20,6 +20,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use keel_engine::state::ShardState;
 use keel_journal::{Durability, JournalConfig, JournalWriter};
+use keel_runtime::embed::wire::CLIENTS_MAX;
 use keel_runtime::embed::{ACCOUNTS_DEFAULT, EmbedConfig, EmbedServer, SHM_DIR_DEFAULT};
 use keel_runtime::pipeline::Topology;
 use keel_runtime::source::LiveSource;
@@ -78,6 +79,8 @@ struct EmbedSection {
     dir: PathBuf,
     /// Accounts with ids below this get a snapshot slot.
     accounts_max: u32,
+    /// Clients served at once (1 to 8): one file and one ingress ring each.
+    clients_max: usize,
 }
 
 impl Default for EmbedSection {
@@ -86,6 +89,7 @@ impl Default for EmbedSection {
             name: "keel".into(),
             dir: PathBuf::from(SHM_DIR_DEFAULT),
             accounts_max: ACCOUNTS_DEFAULT,
+            clients_max: CLIENTS_MAX,
         }
     }
 }
@@ -346,6 +350,7 @@ fn serve(
         name: section.name.clone(),
         dir: section.dir.clone(),
         accounts_max: section.accounts_max,
+        clients_max: section.clients_max,
     })?;
     let (sender, receiver) = crossbeam::channel::bounded(pipeline_config.ring_size);
     let read = Arc::new(std::sync::Mutex::new(InputRead {

@@ -134,6 +134,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
         name: name.clone(),
         dir: scratch.path().to_path_buf(),
         accounts_max: 64,
+        clients_max: CLIENTS_MAX,
     })?;
     let (journal, _) =
         JournalWriter::open(&scratch.path().join("journal"), JournalConfig::default())?;
