@@ -98,3 +98,97 @@ pub fn read(slot: &[AtomicU64]) -> Option<AccountSnapshot> {
     snapshot.version = stable;
     Some(snapshot)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::region::Region;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64 as Counter, Ordering};
+
+    /// A snapshot whose every number is `value` (a torn copy would mix two).
+    fn uniform(value: u64) -> AccountSnapshot {
+        let x = value as f64;
+        let greeks = SnapshotUnderlying {
+            underlying: value,
+            delta_coin: x,
+            black_delta_coin: x,
+            gamma_coin_per_usd: x,
+            vega_usd_per_vol_point: x,
+            theta_usd_per_day: x,
+        };
+        let bucket = SnapshotBucket {
+            underlying: value,
+            expiry_ns: value,
+            delta_coin: x,
+            black_delta_coin: x,
+            gamma_coin_per_usd: x,
+            vega_usd_per_vol_point: x,
+            theta_usd_per_day: x,
+        };
+        let currency = CurrencyFigures {
+            currency: value,
+            equity: x,
+            initial_margin: x,
+            maintenance_margin: x,
+            maintenance_ratio: x,
+            complete: value,
+        };
+        AccountSnapshot {
+            version: 0,
+            seq: value,
+            account: value,
+            trading_state: value,
+            conditions: value,
+            rejected_events: value,
+            underlying_count: value,
+            bucket_count: value,
+            currency_count: value,
+            truncated: value,
+            underlyings: [greeks; SNAPSHOT_UNDERLYINGS_MAX],
+            buckets: [bucket; SNAPSHOT_BUCKETS_MAX],
+            currencies: [currency; SNAPSHOT_CURRENCIES_MAX],
+            reserved: [value; 2],
+        }
+    }
+
+    /// A writer publishes into a slot of a mapped file while a reader copies it through
+    /// another mapping of the same file: every copy is one whole snapshot.
+    #[test]
+    fn readers_of_shared_memory_never_see_a_torn_snapshot() {
+        const READS_WANTED: u64 = 1_000;
+        const PUBLISHES_MIN: u64 = 100_000;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("slots");
+        let writer = Region::create(&path, AccountSnapshot::WORDS * 8).expect("created");
+        let reader_map = Region::open(&path, false).expect("mapped again");
+        let stop = Arc::new(AtomicBool::new(false));
+        let reads = Arc::new(Counter::new(0));
+        let reader = {
+            let (stop, reads) = (stop.clone(), reads.clone());
+            std::thread::spawn(move || {
+                let mut last = 0;
+                while !stop.load(Ordering::Acquire) {
+                    if let Some(snapshot) = read(reader_map.words()) {
+                        let expected = uniform(snapshot.seq);
+                        assert_eq!(words_of(&snapshot)[1..], words_of(&expected)[1..], "torn");
+                        assert!(snapshot.seq >= last, "never back in time");
+                        last = snapshot.seq;
+                        reads.fetch_add(1, Ordering::Relaxed);
+                    }
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut value = 0;
+        while value < PUBLISHES_MIN || reads.load(Ordering::Relaxed) < READS_WANTED {
+            value += 1;
+            publish(writer.words(), &uniform(value));
+            assert!(std::time::Instant::now() < deadline, "too few reads");
+        }
+        stop.store(true, Ordering::Release);
+        reader.join().expect("no torn snapshot");
+        assert_eq!(read(writer.words()).map(|s| s.seq), Some(value));
+    }
+}
