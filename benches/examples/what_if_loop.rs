@@ -6,7 +6,7 @@ use std::hint::black_box;
 use keel_engine::events::InstrumentKind;
 use keel_engine::state::ShardState;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
-use keel_runtime::embed::codec::answer;
+use keel_runtime::embed::codec::{AnswerScratch, answer};
 use keel_runtime::embed::wire::{SIDE_BUY, WhatIfLeg, WhatIfRequest};
 
 fn main() {
@@ -48,9 +48,10 @@ fn main() {
         quantity_mantissa: 1,
         ..WhatIfLeg::default()
     };
+    let mut scratch = AnswerScratch::default();
     let start = std::time::Instant::now();
     for _ in 0..rounds {
-        black_box(answer(&state, black_box(&request)));
+        black_box(answer(&state, black_box(&request), &mut scratch));
     }
     let account_state = &state.accounts[&account];
     println!(

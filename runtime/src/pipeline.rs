@@ -22,6 +22,7 @@ use keel_journal::JournalWriter;
 use thiserror::Error;
 
 use super::embed::EmbedServer;
+use super::embed::codec::AnswerScratch;
 use super::replay::{FLAG_BATCH_END, ORIGIN_SHIFT};
 use super::risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
 use super::source::{EventSource, IterSource, ORIGIN_INPUT, Origin, Polled};
@@ -270,6 +271,7 @@ struct ShardStage {
     start_raw: u64,
     first_seq: u64,
     embed: Option<Arc<EmbedServer>>,
+    answer_scratch: AnswerScratch,
     failed_at: Arc<AtomicU64>,
     done: channel::Sender<(ShardState, Histogram<u64>)>,
     snapshots: Option<Arc<RiskSnapshots>>,
@@ -287,7 +289,7 @@ impl ShardStage {
         if let Some(client) = slot.what_if {
             // Between events; only the shard owning the account answers.
             if let Some(embed) = &self.embed {
-                embed.answer_what_if(usize::from(client), state);
+                embed.answer_what_if(usize::from(client), state, &mut self.answer_scratch);
             }
             return;
         }
@@ -450,6 +452,7 @@ pub fn run_pipeline_from(
             start_raw,
             first_seq,
             embed: config.embed.clone(),
+            answer_scratch: AnswerScratch::default(),
             failed_at: failed_at.clone(),
             done: done_tx.clone(),
             snapshots: config.snapshots.clone(),

@@ -72,12 +72,13 @@ fn serve_keel(dir: &str, core: usize) -> Result<(), Box<dyn std::error::Error>> 
     // An empty state: every answer is "unknown account", at once (transport only).
     let state = ShardState::new(0, 1);
     let mut poller = server.poller();
+    let mut scratch = keel_runtime::embed::codec::AnswerScratch::default();
     println!("ready");
     let stop = std::path::Path::new(dir).join("stop");
     for polls in 0u64.. {
         match poller.poll() {
             Some(keel_runtime::embed::ClientInput::WhatIf { slot }) => {
-                server.answer_what_if(slot, &state)
+                server.answer_what_if(slot, &state, &mut scratch)
             }
             Some(_) => {}
             None => std::hint::spin_loop(),

@@ -10,7 +10,9 @@ use rust_decimal::prelude::ToPrimitive;
 use thiserror::Error;
 
 use super::account_margin::TradingState;
-use super::account_margin::{Condition, Evaluation, MarginInputs, evaluate, for_each_underlying};
+use super::account_margin::{
+    Condition, Evaluation, MarginInputs, evaluate_into, for_each_underlying,
+};
 use super::contract_margin::{ContractMargin, add_totals, contract_margin};
 use super::contract_risk::{ContractRisk, value_at};
 use super::instrument_state::InstrumentState;
@@ -53,9 +55,10 @@ pub enum WhatIfError {
 }
 
 /// Why a trade is or is not allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum WhatIfReason {
     /// The account would stay ACTIVE.
+    #[default]
     Active,
     /// The account would not be ACTIVE, but every fill only shrinks a position.
     ReducesRisk,
@@ -77,7 +80,7 @@ impl std::fmt::Display for WhatIfReason {
 }
 
 /// The answer.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct WhatIf {
     /// Margin per currency and the conditions found, after the fills.
     pub evaluation: Evaluation,
@@ -97,6 +100,19 @@ impl ShardState {
         account_id: AccountId,
         fills: &[HypotheticalFill],
     ) -> Result<WhatIf, WhatIfError> {
+        let mut answer = WhatIf::default();
+        self.what_if_into(account_id, fills, &mut answer)?;
+        Ok(answer)
+    }
+
+    /// [`what_if`](ShardState::what_if) into `answer`, which the caller reuses (its
+    /// evaluation is a few kilobytes: written in place, not moved).
+    pub fn what_if_into(
+        &self,
+        account_id: AccountId,
+        fills: &[HypotheticalFill],
+        answer: &mut WhatIf,
+    ) -> Result<(), WhatIfError> {
         if fills.len() > WHAT_IF_FILLS_MAX {
             return Err(WhatIfError::TooManyFills);
         }
@@ -179,7 +195,7 @@ impl ShardState {
             MarginModel::Portfolio => Vec::new(),
         };
         let mut positions = positions.into_iter();
-        let evaluation = evaluate(
+        evaluate_into(
             MarginInputs {
                 model: account.margin_model,
                 limits: account.limits.as_ref(),
@@ -191,9 +207,13 @@ impl ShardState {
                 standard_terms: None,
             },
             &market,
+            &mut answer.evaluation,
         );
-        let mut greeks = Vec::new();
-        for_each_underlying(&risk, |underlying, sum| greeks.push((underlying, *sum)));
+        answer.greeks.clear();
+        for_each_underlying(&risk, |underlying, sum| {
+            answer.greeks.push((underlying, *sum))
+        });
+        let evaluation = &answer.evaluation;
         let state = evaluation.state();
         let (allowed, reason) = if account.trading_state == TradingState::Halted {
             (false, WhatIfReason::Halted)
@@ -208,13 +228,10 @@ impl ShardState {
                 .unwrap_or(Condition::Liquidation);
             (false, WhatIfReason::Breach(first))
         };
-        Ok(WhatIf {
-            evaluation,
-            greeks,
-            state,
-            allowed,
-            reason,
-        })
+        answer.state = state;
+        answer.allowed = allowed;
+        answer.reason = reason;
+        Ok(())
     }
 
     /// An instrument's margin inputs as applying a fill would find them: current, or

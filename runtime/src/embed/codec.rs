@@ -123,13 +123,14 @@ pub fn decimal(mantissa: i64, scale: u64) -> Result<Decimal, u64> {
 pub fn legs(
     state: &ShardState,
     request: &WhatIfRequest,
-) -> Result<Vec<HypotheticalFill>, (u64, u64)> {
+    fills: &mut Vec<HypotheticalFill>,
+) -> Result<(), (u64, u64)> {
+    fills.clear();
     let count = usize::try_from(request.leg_count).unwrap_or(usize::MAX);
     if count > WHAT_IF_LEGS_MAX {
         return Err((STATUS_TOO_MANY_LEGS, request.leg_count));
     }
     let invalid = |leg: u64| (STATUS_INVALID_LEG, leg);
-    let mut fills = Vec::with_capacity(count);
     for (index, leg) in request.legs[..count].iter().enumerate() {
         let index = index as u64;
         let instrument_id = match name(&leg.instrument_name) {
@@ -149,7 +150,16 @@ pub fn legs(
             fee: decimal(leg.fee_mantissa, leg.fee_scale).map_err(|_| invalid(index))?,
         });
     }
-    Ok(fills)
+    Ok(())
+}
+
+/// Working memory of answers, reused by the shard that answers (no allocation and no
+/// multi-kilobyte moves per answer once warm).
+#[derive(Debug, Default)]
+pub struct AnswerScratch {
+    fills: Vec<HypotheticalFill>,
+    after: WhatIf,
+    before: WhatIf,
 }
 
 /// A NUL-padded name field: `None` when empty; bytes after the first NUL are ignored.
@@ -174,7 +184,11 @@ pub fn requested_account(state: &ShardState, request: &WhatIfRequest) -> Option<
 
 /// Answers `request` from `state` (never changing it): margin before (the account as it
 /// is) and after the legs, Greeks after, and whether the trade is allowed.
-pub fn answer(state: &ShardState, request: &WhatIfRequest) -> WhatIfResponse {
+pub fn answer(
+    state: &ShardState,
+    request: &WhatIfRequest,
+    scratch: &mut AnswerScratch,
+) -> WhatIfResponse {
     let mut response = WhatIfResponse {
         as_of_seq: state.seq,
         ..WhatIfResponse::default()
@@ -187,30 +201,28 @@ pub fn answer(state: &ShardState, request: &WhatIfRequest) -> WhatIfResponse {
         refuse(&mut response, (STATUS_UNKNOWN_ACCOUNT, request.account));
         return response;
     };
-    let fills = match legs(state, request) {
-        Ok(fills) => fills,
-        Err(why) => {
-            refuse(&mut response, why);
-            return response;
-        }
-    };
-    match state.what_if(AccountId(account), &fills) {
-        Ok(after) => {
-            fill_answer(&mut response, &after);
+    let AnswerScratch {
+        fills,
+        after,
+        before: computed,
+    } = scratch;
+    if let Err(why) = legs(state, request, fills) {
+        refuse(&mut response, why);
+        return response;
+    }
+    match state.what_if_into(AccountId(account), fills, after) {
+        Ok(()) => {
+            fill_answer(&mut response, after);
             // Before: the account's last evaluation when nothing has touched it since;
             // otherwise evaluated now, the same way as after.
             let current = state
                 .accounts
                 .get(&AccountId(account))
                 .filter(|a| state.margin_is_current(a));
-            let computed;
             let before = match current {
                 Some(held) => Before::Held(&held.margin),
-                None => match state.what_if(AccountId(account), &[]) {
-                    Ok(before) => {
-                        computed = before;
-                        Before::Evaluated(&computed.evaluation)
-                    }
+                None => match state.what_if_into(AccountId(account), &[], computed) {
+                    Ok(()) => Before::Evaluated(&computed.evaluation),
                     Err(error) => {
                         refuse(&mut response, status_of(error));
                         return response;

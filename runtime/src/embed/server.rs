@@ -11,7 +11,7 @@ use keel_engine::events::{AccountId, Event};
 use keel_engine::state::{AccountState, ShardState};
 use rustix::fs::{FlockOperation, flock};
 
-use super::codec::{answer, decode_record, requested_account};
+use super::codec::{AnswerScratch, answer, decode_record, requested_account};
 use super::region::Region;
 use super::wire::*;
 use super::{EmbedError, check_name, client_path, egress, engine_path, layout, lock_path};
@@ -149,7 +149,7 @@ impl EmbedServer {
 
     /// Answers client `slot`'s pending what-if if `state`'s shard owns the account asked
     /// about (an account nobody has is answered, as unknown, by shard 0).
-    pub fn answer_what_if(&self, slot: usize, state: &ShardState) {
+    pub fn answer_what_if(&self, slot: usize, state: &ShardState, scratch: &mut AnswerScratch) {
         let Some(region) = self.clients.get(slot) else {
             return;
         };
@@ -164,7 +164,7 @@ impl EmbedServer {
         if !owner {
             return;
         }
-        let mut response = answer(state, &request);
+        let mut response = answer(state, &request, scratch);
         response.response_seq = request_seq;
         publish_sequence_last(
             &words[layout::RESPONSE..layout::RESPONSE + WhatIfResponse::WORDS],

@@ -19,7 +19,7 @@ use keel_engine::events::{Event, InstrumentKind};
 use keel_engine::state::ShardState;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{JournalConfig, JournalWriter};
-use keel_runtime::embed::codec::answer;
+use keel_runtime::embed::codec::{AnswerScratch, answer};
 use keel_runtime::embed::wire::*;
 use keel_runtime::embed::{Client, EmbedConfig, EmbedServer, Leg};
 use keel_runtime::pipeline::Topology;
@@ -172,6 +172,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
     let baseline = std::thread::spawn(move || -> anyhow::Result<()> {
         let (mut stream, _) = listener.accept()?;
         let mut request = WhatIfRequest::default();
+        let mut scratch = AnswerScratch::default();
         loop {
             let bytes = words_bytes_mut(words_of_mut(&mut request));
             match stream.read_exact(bytes) {
@@ -179,7 +180,7 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
-            let mut response = answer(&state, &request);
+            let mut response = answer(&state, &request, &mut scratch);
             response.response_seq = request.request_seq;
             stream.write_all(&words_bytes(words_of(&response)))?;
         }
@@ -266,9 +267,10 @@ fn compute_cost_ns(state: &ShardState, account: u32, instrument: u32) -> f64 {
         ..WhatIfRequest::default()
     };
     request.legs[0] = request_leg(instrument);
+    let mut scratch = AnswerScratch::default();
     let started = Instant::now();
     for _ in 0..CALLS {
-        std::hint::black_box(answer(state, std::hint::black_box(&request)));
+        std::hint::black_box(answer(state, std::hint::black_box(&request), &mut scratch));
     }
     started.elapsed().as_nanos() as f64 / f64::from(CALLS)
 }
