@@ -63,3 +63,34 @@ pub fn journal_payload(seq: u64) -> Vec<u8> {
 pub fn journal_kind(seq: u64) -> u16 {
     (seq % 7) as u16
 }
+
+/// What a what-if test asks about: the first account, and a marked (mark above 0.001),
+/// unsettled option it does not hold.
+pub struct WhatIfTarget {
+    pub account: u32,
+    pub instrument: u32,
+    pub instrument_name: String,
+    pub mark_price: f64,
+}
+
+/// The [`WhatIfTarget`] of `state` (panics when the market has none: a test setup error).
+pub fn what_if_target(state: &keel_engine::state::ShardState) -> WhatIfTarget {
+    use keel_engine::events::InstrumentKind;
+    let (account_id, account) = state.accounts.iter().next().expect("an account");
+    let (id, instrument) = state
+        .instruments
+        .iter()
+        .find(|(id, i)| {
+            i.definition.kind == InstrumentKind::Option
+                && i.mark.is_some_and(|m| m.mark_price > 1e-3)
+                && !i.settled
+                && account.positions.get(id).is_none()
+        })
+        .expect("a marked option nobody in the account holds");
+    WhatIfTarget {
+        account: account_id.0,
+        instrument: id.0,
+        instrument_name: instrument.definition.name.as_text(),
+        mark_price: instrument.mark.expect("marked").mark_price,
+    }
+}

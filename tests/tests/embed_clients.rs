@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use keel_engine::events::{Event, InstrumentKind};
+use keel_engine::events::Event;
 use keel_engine::state::ShardState;
 use keel_engine::state::hash::combined_hash;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
@@ -119,19 +119,8 @@ fn expected_state(events: &[Event]) -> ShardState {
 
 /// An account and a marked, unsettled option it does not hold yet.
 fn target(state: &ShardState) -> (u32, u32, f64) {
-    let (account_id, account) = state.accounts.iter().next().expect("an account");
-    let instrument = state
-        .instruments
-        .iter()
-        .find(|(id, i)| {
-            i.definition.kind == InstrumentKind::Option
-                && i.mark.is_some_and(|m| m.mark_price > 1e-3)
-                && !i.settled
-                && account.positions.get(id).is_none()
-        })
-        .expect("a marked option");
-    let mark = instrument.1.mark.expect("marked").mark_price;
-    (account_id.0, instrument.0.0, mark)
+    let target = keel_tests::what_if_target(state);
+    (target.account, target.instrument, target.mark_price)
 }
 
 fn leg(instrument: u32, quantity_tenths: i64) -> Leg {

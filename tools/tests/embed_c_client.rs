@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use keel_engine::events::{Event, InstrumentKind};
+use keel_engine::events::Event;
 use keel_engine::state::ShardState;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use std::mem::offset_of;
@@ -83,23 +83,12 @@ fn target(events: &[Event]) -> (u32, u32, String, f64) {
         state.step(offset as u64 + 1, event);
     }
     state.finish_batch();
-    let (account_id, account) = state.accounts.iter().next().expect("an account");
-    let (id, instrument) = state
-        .instruments
-        .iter()
-        .find(|(id, i)| {
-            i.definition.kind == InstrumentKind::Option
-                && i.mark.is_some_and(|m| m.mark_price > 1e-3)
-                && !i.settled
-                && account.positions.get(id).is_none()
-        })
-        .expect("a marked option");
-    let mark = instrument.mark.expect("marked").mark_price;
+    let target = keel_tests::what_if_target(&state);
     (
-        account_id.0,
-        id.0,
-        instrument.definition.name.as_text(),
-        mark,
+        target.account,
+        target.instrument,
+        target.instrument_name,
+        target.mark_price,
     )
 }
 

@@ -8,7 +8,7 @@ use keel_engine::events::{
     Side, Ticker, UnderlyingId,
 };
 use keel_engine::state::{
-    CurrencyMargin, HypotheticalFill, ShardState, WhatIf, WhatIfError, WhatIfReason,
+    ContractRisk, CurrencyMargin, HypotheticalFill, ShardState, WhatIf, WhatIfError, WhatIfReason,
 };
 use rust_decimal::Decimal;
 
@@ -294,17 +294,36 @@ fn fill_answer(response: &mut WhatIfResponse, after: &WhatIf) {
     response.currency_count = count as u64;
     let mut greeks = 0;
     for (underlying, risk) in after.greeks.iter().take(SNAPSHOT_UNDERLYINGS_MAX) {
+        let bucket = bucket_greeks(*underlying, 0, risk);
         response.greeks_after[greeks] = SnapshotUnderlying {
-            underlying: u64::from(underlying.0),
-            delta_coin: risk.delta_coin,
-            black_delta_coin: risk.delta_usd,
-            gamma_coin_per_usd: risk.gamma_usd,
-            vega_usd_per_vol_point: risk.vega_usd,
-            theta_usd_per_day: risk.theta_usd,
+            underlying: bucket.underlying,
+            delta_coin: bucket.delta_coin,
+            black_delta_coin: bucket.black_delta_coin,
+            gamma_coin_per_usd: bucket.gamma_coin_per_usd,
+            vega_usd_per_vol_point: bucket.vega_usd_per_vol_point,
+            theta_usd_per_day: bucket.theta_usd_per_day,
         };
         greeks += 1;
     }
     response.underlying_count = greeks as u64;
+}
+
+/// Greeks of `risk` on the wire, named by unit (the engine's `delta_usd` is the Black
+/// delta in underlying units, `gamma_usd` coin per USD).
+pub fn bucket_greeks(
+    underlying: UnderlyingId,
+    expiry_ns: u64,
+    risk: &ContractRisk,
+) -> SnapshotBucket {
+    SnapshotBucket {
+        underlying: u64::from(underlying.0),
+        expiry_ns,
+        delta_coin: risk.delta_coin,
+        black_delta_coin: risk.delta_usd,
+        gamma_coin_per_usd: risk.gamma_usd,
+        vega_usd_per_vol_point: risk.vega_usd,
+        theta_usd_per_day: risk.theta_usd,
+    }
 }
 
 /// One currency's margin figures (all zero when the account has none in it).

@@ -5,7 +5,7 @@ use std::sync::atomic::AtomicU64;
 
 use keel_engine::state::AccountState;
 
-use super::codec::figures;
+use super::codec::{bucket_greeks, figures};
 use super::wire::*;
 use crate::risk_snapshots::AccountRiskSnapshot;
 use crate::seqlock;
@@ -53,15 +53,7 @@ pub fn snapshot_of(account_id: u32, account: &AccountState, seq: u64) -> Account
             snapshot.truncated |= 2;
             break;
         }
-        snapshot.buckets[buckets] = SnapshotBucket {
-            underlying: u64::from(underlying.0),
-            expiry_ns: *expiry_ns,
-            delta_coin: risk.delta_coin,
-            black_delta_coin: risk.delta_usd,
-            gamma_coin_per_usd: risk.gamma_usd,
-            vega_usd_per_vol_point: risk.vega_usd,
-            theta_usd_per_day: risk.theta_usd,
-        };
+        snapshot.buckets[buckets] = bucket_greeks(*underlying, *expiry_ns, risk);
         buckets += 1;
     }
     snapshot.bucket_count = buckets as u64;
