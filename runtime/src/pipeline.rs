@@ -707,25 +707,23 @@ fn publish_all(
     // Idle stretches so far: each one restarts the wait strategy's backoff.
     let mut idle_stretch: Sequence = 0;
     let mut idle = false;
+    // A what-if slot carries only its client slot: it has no sequence, is not journaled,
+    // is not timed and ends no batch.
     let mut publish =
         |out: &mut Published, event: Event, origin: Origin, what_if: Option<u8>, end: bool| {
-            let seq = publisher.first_seq + out.events;
-            let seq = if what_if.is_some() {
-                seq.saturating_sub(1)
-            } else {
-                seq
-            };
-            let due_ns = if what_if.is_some() {
-                0
-            } else {
-                pacer.next_due_ns()
+            let (seq, due_ns, end_batch) = match what_if {
+                Some(_) => (0, 0, false),
+                None => {
+                    let seq = publisher.first_seq + out.events;
+                    (seq, pacer.next_due_ns(), end || ends_batch(seq))
+                }
             };
             let mut fill = |slot: &mut Slot| {
                 slot.event = event;
                 slot.due_ns = due_ns;
                 slot.seq = seq;
                 slot.origin = origin;
-                slot.end_batch = end || ends_batch(seq);
+                slot.end_batch = end_batch;
                 slot.what_if = what_if;
             };
             if !producer.try_put(&mut fill) {

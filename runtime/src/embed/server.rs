@@ -170,7 +170,9 @@ impl EmbedServer {
             &words[layout::RESPONSE..layout::RESPONSE + WhatIfResponse::WORDS],
             &response,
         );
-        bump(&words[layout::COUNTER_WHAT_IFS]);
+        // Several shard threads may answer one client (about accounts of different shards,
+        // if it does not wait for each answer): an atomic add, not a single-writer bump.
+        words[layout::COUNTER_WHAT_IFS].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one of client `slot`'s events as journaled (the journal stage calls it).
