@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -282,6 +282,15 @@ struct InputRead {
     bad_lines: u64,
 }
 
+/// The input thread's progress, read by the main thread when the run stops (atomics: no
+/// lock per event).
+#[derive(Default)]
+struct InputProgress {
+    lines_read: AtomicU64,
+    bad_lines: AtomicU64,
+    error: std::sync::Mutex<Option<String>>,
+}
+
 /// What the shared-memory clients did, for the report.
 struct Served {
     name: String,
@@ -353,33 +362,33 @@ fn serve(
         clients_max: section.clients_max,
     })?;
     let (sender, receiver) = crossbeam::channel::bounded(pipeline_config.ring_size);
-    let read = Arc::new(std::sync::Mutex::new(InputRead {
-        lines_read: 0,
-        read_error: None,
-        bad_lines: 0,
-    }));
-    let reader_read = read.clone();
+    let progress = Arc::new(InputProgress::default());
+    let reader_progress = progress.clone();
     // Not joined: a stop must not wait for a blocked read of stdin.
     std::thread::Builder::new()
         .name("keel-input".into())
         .spawn(move || {
-            let publish = |feeder: &mut Feeder<_>| {
-                let mut read = reader_read.lock().unwrap_or_else(|p| p.into_inner());
-                read.lines_read = feeder.lines_read();
-                read.bad_lines = feeder.bad_lines;
+            let note = |feeder: &Feeder<_>| {
+                let progress = &reader_progress;
+                progress
+                    .lines_read
+                    .store(feeder.lines_read(), Ordering::Release);
+                progress
+                    .bad_lines
+                    .store(feeder.bad_lines, Ordering::Release);
             };
             while let Some(event) = feeder.next() {
-                publish(&mut feeder);
+                note(&feeder);
                 if sender.send(event).is_err() {
                     return;
                 }
             }
-            publish(&mut feeder);
-            let error = feeder.take_io_error().map(|e| e.to_string());
-            reader_read
+            note(&feeder);
+            // Once, at the end of input: the only lock the input thread takes.
+            *reader_progress
+                .error
                 .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .read_error = error;
+                .unwrap_or_else(|p| p.into_inner()) = feeder.take_io_error().map(|e| e.to_string());
         })
         .context("starting the input thread")?;
     pipeline_config.embed = Some(server.clone());
@@ -392,11 +401,14 @@ fn serve(
         epoch: server.epoch(),
         clients: server.counters(),
     };
-    let mut read = read.lock().unwrap_or_else(|p| p.into_inner());
     let input_read = InputRead {
-        lines_read: read.lines_read,
-        read_error: read.read_error.take(),
-        bad_lines: read.bad_lines,
+        lines_read: progress.lines_read.load(Ordering::Acquire),
+        read_error: progress
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take(),
+        bad_lines: progress.bad_lines.load(Ordering::Acquire),
     };
     Ok((output, input_read, Some(served)))
 }
