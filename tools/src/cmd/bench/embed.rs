@@ -173,16 +173,16 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
         let (mut stream, _) = listener.accept()?;
         let mut request = WhatIfRequest::default();
         let mut scratch = AnswerScratch::default();
+        let mut bytes = Vec::new();
         loop {
-            let bytes = words_bytes_mut(words_of_mut(&mut request));
-            match stream.read_exact(bytes) {
+            match receive_words(&mut stream, words_of_mut(&mut request), &mut bytes) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
             let mut response = answer(&state, &request, &mut scratch);
             response.response_seq = request.request_seq;
-            stream.write_all(&words_bytes(words_of(&response)))?;
+            send_words(&mut stream, words_of(&response), &mut bytes)?;
         }
     });
 
@@ -275,14 +275,27 @@ fn compute_cost_ns(state: &ShardState, account: u32, instrument: u32) -> f64 {
     started.elapsed().as_nanos() as f64 / f64::from(CALLS)
 }
 
-fn words_bytes(words: &[u64]) -> Vec<u8> {
-    words.iter().flat_map(|w| w.to_ne_bytes()).collect()
+/// Writes `words` to the socket through `bytes` (reused: no allocation once warm).
+fn send_words(stream: &mut UnixStream, words: &[u64], bytes: &mut Vec<u8>) -> std::io::Result<()> {
+    bytes.clear();
+    bytes.extend(words.iter().flat_map(|w| w.to_ne_bytes()));
+    stream.write_all(bytes)
 }
 
-fn words_bytes_mut(words: &mut [u64]) -> &mut [u8] {
-    // SAFETY: u64 words are plain bytes: any byte pattern is a valid u64, the length is
-    // exactly the words' size, and the borrow is unique.
-    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), words.len() * 8) }
+/// Reads exactly `words` from the socket through `bytes`.
+fn receive_words(
+    stream: &mut UnixStream,
+    words: &mut [u64],
+    bytes: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    bytes.resize(words.len() * 8, 0);
+    stream.read_exact(bytes)?;
+    for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+        let mut array = [0u8; 8];
+        array.copy_from_slice(chunk);
+        *word = u64::from_ne_bytes(array);
+    }
+    Ok(())
 }
 
 fn histogram() -> Histogram<u64> {
@@ -353,10 +366,11 @@ pub fn run_client(args: &EmbedClientArgs) -> anyhow::Result<()> {
     };
     request.legs[0] = leg;
     let mut response = WhatIfResponse::default();
+    let mut bytes = Vec::new();
     let mut ask_socket = || -> anyhow::Result<()> {
         request.request_seq += 1;
-        stream.write_all(&words_bytes(words_of(&request)))?;
-        stream.read_exact(words_bytes_mut(words_of_mut(&mut response)))?;
+        send_words(&mut stream, words_of(&request), &mut bytes)?;
+        receive_words(&mut stream, words_of_mut(&mut response), &mut bytes)?;
         anyhow::ensure!(
             response.status == STATUS_OK && response.response_seq == request.request_seq
         );
