@@ -5,14 +5,15 @@
 
 use std::io::BufRead;
 
-use keel_engine::events::Event;
+use keel_engine::events::{Event, EventBody};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::feed::{Dropped, FeedCounts, FeedDecoder, Refusal};
+use crate::lines::{LineReader, RawLine};
+
 /// Longest input line accepted, in bytes (the longest real event is under 1 KiB).
 pub const LINE_BYTES_MAX: usize = 64 * 1024;
-
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 #[derive(Debug, Error)]
 pub enum LineError {
@@ -67,118 +68,90 @@ pub enum Line {
 }
 
 /// Events from a JSON-lines source. An I/O error ends the stream and is kept in
-/// [`EventLines::io_error`] (a directory, a failing disk: never retried forever).
+/// [`EventLines::io_error`].
 pub struct EventLines<R> {
-    input: R,
-    line_number: u64,
-    buffer: Vec<u8>,
-    io_error: Option<std::io::Error>,
+    lines: LineReader<R>,
 }
 
 impl<R: BufRead> EventLines<R> {
     pub fn new(input: R) -> Self {
         EventLines {
-            input,
-            line_number: 0,
-            buffer: Vec::with_capacity(1024),
-            io_error: None,
+            lines: LineReader::new(input, LINE_BYTES_MAX),
         }
     }
 
     /// Lines read so far.
     pub fn lines_read(&self) -> u64 {
-        self.line_number
+        self.lines.lines_read()
     }
 
     /// The I/O error that ended the stream, if one did.
     pub fn io_error(&self) -> Option<&std::io::Error> {
-        self.io_error.as_ref()
+        self.lines.io_error()
     }
 
     pub fn take_io_error(&mut self) -> Option<std::io::Error> {
-        self.io_error.take()
+        self.lines.take_io_error()
     }
 
     /// Skips up to `lines` lines without decoding them (resuming a feed); returns how
     /// many were there.
     pub fn skip_lines(&mut self, lines: u64) -> std::io::Result<u64> {
-        let mut skipped = 0;
-        while skipped < lines && self.read_bounded_line()? {
-            skipped += 1;
-            self.line_number += 1;
-        }
-        Ok(skipped)
+        self.lines.skip_lines(lines)
     }
+}
 
-    /// Reads one line into the buffer, keeping at most `LINE_BYTES_MAX + 1` bytes of it.
-    /// `Ok(false)` at end of input.
-    fn read_bounded_line(&mut self) -> std::io::Result<bool> {
-        self.buffer.clear();
-        let mut any = false;
-        loop {
-            let available = match self.input.fill_buf() {
-                Ok(bytes) => bytes,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if available.is_empty() {
-                return Ok(any);
-            }
-            any = true;
-            let (chunk, used, done) = match available.iter().position(|&b| b == b'\n') {
-                Some(at) => (&available[..at], at + 1, true),
-                None => (available, available.len(), false),
-            };
-            let room = (LINE_BYTES_MAX + 1).saturating_sub(self.buffer.len());
-            self.buffer
-                .extend_from_slice(&chunk[..chunk.len().min(room)]);
-            self.input.consume(used);
-            if done {
-                return Ok(true);
-            }
-        }
-    }
-
-    fn decode_buffer(&self) -> Result<Event, LineError> {
-        if self.buffer.len() > LINE_BYTES_MAX {
-            return Err(LineError::TooLong);
-        }
-        let mut bytes = self.buffer.as_slice();
-        if self.line_number == 1 {
-            bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
-        }
-        let text = std::str::from_utf8(bytes).map_err(|_| LineError::NotUtf8)?;
-        decode_line(text.trim_end_matches('\r'))
-    }
+/// Decodes one line of bytes (`TooLong` and `NotUtf8` included).
+fn decode_bytes(line: RawLine<'_>) -> Result<Event, LineError> {
+    let RawLine::Line(bytes) = line else {
+        return Err(LineError::TooLong);
+    };
+    let text = std::str::from_utf8(bytes).map_err(|_| LineError::NotUtf8)?;
+    decode_line(text)
 }
 
 impl<R: BufRead> Iterator for EventLines<R> {
     type Item = Line;
 
     fn next(&mut self) -> Option<Line> {
-        loop {
-            if self.io_error.is_some() {
-                return None;
+        let decoded = decode_bytes(self.lines.next_line()?);
+        Some(match decoded {
+            Ok(event) => Line::Event(event),
+            Err(error) => Line::Rejected(self.lines.lines_read(), error),
+        })
+    }
+}
+
+/// Keel's own format behind the common decoder interface (`keel run --format keel`).
+#[derive(Default)]
+pub struct KeelDecoder {
+    counts: FeedCounts,
+}
+
+impl FeedDecoder for KeelDecoder {
+    fn decode(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Dropped> {
+        self.counts.lines += 1;
+        let refusal = match decode_bytes(RawLine::Line(line)) {
+            Ok(Event {
+                body: EventBody::InputPosition(_),
+                ..
+            }) => Refusal::ReservedEvent,
+            Ok(event) => {
+                out.push(event);
+                self.counts.events += 1;
+                return Ok(());
             }
-            match self.read_bounded_line() {
-                Ok(false) => return None,
-                Ok(true) => {}
-                Err(error) => {
-                    self.io_error = Some(error);
-                    return None;
-                }
-            }
-            self.line_number += 1;
-            let blank = self.buffer.iter().all(|b| b.is_ascii_whitespace())
-                || (self.line_number == 1 && self.buffer == BOM);
-            if blank {
-                continue;
-            }
-            return Some(match self.decode_buffer() {
-                Ok(event) => Line::Event(event),
-                Err(error) => Line::Rejected(self.line_number, error),
-            });
-        }
+            Err(LineError::TooLong) => Refusal::TooLong,
+            Err(LineError::NotUtf8) => Refusal::NotUtf8,
+            Err(LineError::UnknownField(_)) => Refusal::UnknownField,
+            Err(LineError::Invalid(_)) => Refusal::WrongShape,
+        };
+        self.counts.note(refusal.into());
+        Err(refusal.into())
+    }
+
+    fn counts(&self) -> &FeedCounts {
+        &self.counts
     }
 }
 
@@ -194,7 +167,7 @@ mod tests {
 
     #[test]
     fn a_byte_order_mark_does_not_lose_the_first_event() {
-        let mut input = BOM.to_vec();
+        let mut input = b"\xEF\xBB\xBF".to_vec();
         input.extend_from_slice(DEFINITION.as_bytes());
         input.push(b'\n');
         let read = lines(&input);

@@ -1,12 +1,17 @@
-//! `keel-feeds`: event sources for the engine. Today: Keel's own JSON-lines format, the
-//! seeded synthetic market, and Deribit's instrument names and portfolio-margin files.
-//! Venue decoders (Deribit JSON-RPC, …) come later.
+//! `keel-feeds`: event sources for the engine: Keel's own JSON-lines format, Deribit's
+//! websocket JSON-RPC, Tardis CSV, the seeded synthetic market, and Deribit's
+//! portfolio-margin files. docs/FEEDS.md maps every venue field.
 
 pub mod adversarial;
 pub mod deribit;
+pub mod feed;
 pub mod keel_json;
+pub mod lines;
 pub mod rng;
 pub mod synthetic;
+pub mod tardis;
+pub mod venue_map;
+pub mod venue_view;
 
 pub use synthetic::{SyntheticConfig, SyntheticMarket};
 
