@@ -226,6 +226,14 @@ pub trait FeedDecoder: Send {
     /// What was decoded, skipped and refused so far.
     fn counts(&self) -> &FeedCounts;
 
+    /// The counts, for a refusal made before decoding (a line over the length limit).
+    fn counts_mut(&mut self) -> &mut FeedCounts;
+
+    /// Whether the first line is a header (CSV formats), read even when resuming.
+    fn has_header(&self) -> bool {
+        false
+    }
+
     /// The venue names mapped so far (formats that name things).
     fn venue_map(&self) -> Option<&VenueMap> {
         None
@@ -234,6 +242,19 @@ pub trait FeedDecoder: Send {
     /// What the venue itself said about the book (its Greeks, equity, positions).
     fn venue_view(&self) -> Option<&VenueView> {
         None
+    }
+}
+
+/// The decoder of a format. Fills (Deribit `user.trades`) go to `account`, defined on
+/// first use; `map` holds the names already journaled (a continued run's).
+pub fn decoder_for(format: Format, map: VenueMap, account: &str) -> Box<dyn FeedDecoder> {
+    match format {
+        Format::Keel => Box::new(crate::keel_json::KeelDecoder::default()),
+        Format::Deribit => Box::new(crate::deribit::DeribitDecoder::new(map, account)),
+        Format::TardisOptionsChain => Box::new(crate::tardis::OptionsChainDecoder::new(map)),
+        Format::TardisDerivativeTicker => {
+            Box::new(crate::tardis::DerivativeTickerDecoder::new(map))
+        }
     }
 }
 

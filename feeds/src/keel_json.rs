@@ -153,6 +153,10 @@ impl FeedDecoder for KeelDecoder {
     fn counts(&self) -> &FeedCounts {
         &self.counts
     }
+
+    fn counts_mut(&mut self) -> &mut FeedCounts {
+        &mut self.counts
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use keel_engine::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
 use keel_engine::events::{
     AccountDefinition, AccountId, Event, EventBody, InstrumentDefinition, InstrumentId,
-    InstrumentKind, MarginModel, Name, OptionRight, Settlement, UnderlyingId,
+    InstrumentKind, MarginModel, Name, OptionRight, RiskParams, Settlement, UnderlyingId,
 };
+use keel_engine::margin::PmParams;
 use keel_engine::pricing::OptionKind;
 use rust_decimal::Decimal;
 
@@ -85,8 +86,16 @@ impl VenueMap {
         self.instruments.len()
     }
 
-    /// The id of a coin (upper case), assigned on first sight.
-    pub fn underlying(&mut self, coin: &str) -> Result<UnderlyingId, Refusal> {
+    /// The id of a coin (upper case), assigned on first sight. A new BTC or ETH also gets
+    /// Deribit's published portfolio-margin parameters (an event into `out`): without
+    /// parameters an underlying has no portfolio margin. Other coins need theirs sent as
+    /// `risk_params` events (docs/FEEDS.md).
+    pub fn underlying(
+        &mut self,
+        coin: &str,
+        timestamp_ns: u64,
+        out: &mut Vec<Event>,
+    ) -> Result<UnderlyingId, Refusal> {
         if let Some(id) = self.underlyings.get(coin) {
             return Ok(*id);
         }
@@ -106,6 +115,20 @@ impl VenueMap {
         };
         self.underlyings
             .insert(coin.to_owned().into_boxed_str(), UnderlyingId(id));
+        let params = match coin {
+            "BTC" => Some(PmParams::BTC),
+            "ETH" => Some(PmParams::ETH),
+            _ => None,
+        };
+        if let Some(params) = params {
+            out.push(Event {
+                timestamp_ns,
+                body: EventBody::RiskParams(RiskParams {
+                    underlying: UnderlyingId(id),
+                    params,
+                }),
+            });
+        }
         Ok(UnderlyingId(id))
     }
 
@@ -145,7 +168,7 @@ impl VenueMap {
         timestamp_ns: u64,
         out: &mut Vec<Event>,
     ) -> Result<Mapped, crate::feed::Dropped> {
-        let underlying = self.underlying(&terms.coin.to_ascii_uppercase())?;
+        let underlying = self.underlying(&terms.coin.to_ascii_uppercase(), timestamp_ns, out)?;
         let name = Name::new(terms.name).ok_or(Refusal::BadInstrumentName)?;
         let ok = |d: Decimal| d > Decimal::ZERO;
         if !ok(terms.contract_size) || (terms.kind == InstrumentKind::Option && !ok(terms.strike)) {
@@ -319,11 +342,13 @@ mod tests {
         assert_eq!(eth.definition.underlying, UnderlyingId(1));
         assert_eq!(btc.definition.underlying, UnderlyingId(0));
         assert_eq!(eth.contract_size, Decimal::ONE);
-        assert_eq!(out.len(), 2);
+        // ETH's and BTC's margin parameters, then each definition.
+        assert_eq!(out.len(), 4);
+        assert!(matches!(out[0].body, EventBody::RiskParams(p) if p.params == PmParams::ETH));
         // Known: no new event.
         map.instrument_by_name("ETH-PERPETUAL", 3, &mut out)
             .expect("known");
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 4);
         assert_eq!(
             map.instrument_by_name("BTC-STRD-30SEP22-20000", 4, &mut out),
             Err(Dropped::Skipped(Skip::Combo))
@@ -357,6 +382,7 @@ mod tests {
         assert_eq!(rebuilt.account("main", 5, &mut more), Ok(AccountId(4)));
         assert_eq!(rebuilt.account("hedge", 5, &mut more), Ok(AccountId(5)));
         assert_eq!(more.len(), 2);
-        assert_eq!(rebuilt.underlying("SOL"), Ok(UnderlyingId(2)));
+        assert_eq!(rebuilt.underlying("SOL", 5, &mut more), Ok(UnderlyingId(2)));
+        assert_eq!(more.len(), 2, "no parameters for SOL");
     }
 }

@@ -303,7 +303,7 @@ impl DeribitDecoder {
                 self.last_timestamp_ns = Some(timestamp_ns);
                 let price = finite_non_negative(index.price)?;
                 let coin = coin_of(index.index_name).to_ascii_uppercase();
-                let underlying = self.map.underlying(&coin)?;
+                let underlying = self.map.underlying(&coin, timestamp_ns, out)?;
                 self.index(underlying, price, timestamp_ns, out, true)
             }
             "user" => self.user(channel, data, out),
@@ -693,6 +693,10 @@ impl FeedDecoder for DeribitDecoder {
         &self.counts
     }
 
+    fn counts_mut(&mut self) -> &mut FeedCounts {
+        &mut self.counts
+    }
+
     fn venue_map(&self) -> Option<&VenueMap> {
         Some(&self.map)
     }
@@ -723,7 +727,9 @@ mod tests {
         let mut d = decoder();
         let (result, events) = decode(&mut d, INSTRUMENTS);
         assert_eq!(result, Ok(()));
-        assert_eq!(events.len(), 3, "{events:?}");
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert!(matches!(events[0].body, EventBody::RiskParams(_)));
+        let events = &events[1..];
         let EventBody::InstrumentDefined(option) = events[0].body else {
             panic!("{events:?}")
         };
@@ -761,7 +767,10 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert!(matches!(events[0].body, EventBody::AccountDefined(_)));
+        assert!(
+            matches!(events[0].body, EventBody::AccountDefined(_)),
+            "{events:?}"
+        );
         assert_eq!(fills.len(), 3);
         assert_eq!(fills[0].side, Side::Sell);
         assert_eq!(fills[0].price.get(), Some(Decimal::new(1, 1)));
@@ -791,8 +800,12 @@ mod tests {
         let ticker = r#"{"jsonrpc":"2.0","method":"subscription","params":{"channel":"ticker.BTC-5JUN20-9250-C.raw","data":{"underlying_price":9440.73,"timestamp":1590969652595,"state":"open","mark_price":0.03847784,"mark_iv":63.21,"instrument_name":"BTC-5JUN20-9250-C","index_price":9424.59,"greeks":{"vega":3.29,"theta":-61.1,"rho":0.37,"gamma":0.0005,"delta":0.58},"best_bid_price":0.037,"best_ask_price":0.0395,"open_interest":533.2}}}"#;
         let (result, events) = decode(&mut d, ticker);
         assert_eq!(result, Ok(()));
-        assert_eq!(events.len(), 3, "definition, index, ticker: {events:?}");
-        let EventBody::Ticker(t) = events[2].body else {
+        assert_eq!(
+            events.len(),
+            4,
+            "parameters, definition, index, ticker: {events:?}"
+        );
+        let EventBody::Ticker(t) = events[3].body else {
             panic!()
         };
         assert_eq!((t.mark_iv, t.forward), (0.6321, 9440.73));
@@ -822,7 +835,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":3,"error":{"code":10028,"message":"too_many_requests"}}"#;
         assert_eq!(decode(&mut d, error).0, Err(Refusal::ErrorResponse.into()));
         assert_eq!(d.counts().lines, 9);
-        assert_eq!(d.counts().events, 4);
+        assert_eq!(d.counts().events, 5);
     }
 
     #[test]

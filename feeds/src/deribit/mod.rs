@@ -4,6 +4,7 @@
 pub mod instrument_name;
 pub mod jsonrpc;
 pub mod pme;
+pub mod session;
 
 pub use instrument_name::{DeribitName, NamedContract, expiry_ms, parse_name};
 pub use jsonrpc::DeribitDecoder;

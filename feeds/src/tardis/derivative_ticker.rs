@@ -96,6 +96,14 @@ impl FeedDecoder for DerivativeTickerDecoder {
         &self.counts
     }
 
+    fn counts_mut(&mut self) -> &mut FeedCounts {
+        &mut self.counts
+    }
+
+    fn has_header(&self) -> bool {
+        true
+    }
+
     fn venue_map(&self) -> Option<&VenueMap> {
         Some(&self.map)
     }

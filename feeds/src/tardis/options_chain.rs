@@ -180,6 +180,14 @@ impl FeedDecoder for OptionsChainDecoder {
         &self.counts
     }
 
+    fn counts_mut(&mut self) -> &mut FeedCounts {
+        &mut self.counts
+    }
+
+    fn has_header(&self) -> bool {
+        true
+    }
+
     fn venue_map(&self) -> Option<&VenueMap> {
         Some(&self.map)
     }

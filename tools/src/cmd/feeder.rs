@@ -1,49 +1,74 @@
-//! `keel run`'s side of the feeder protocol (docs/RELIABILITY.md): events from JSON
-//! lines, with an `InputPosition` bookmark journaled every
-//! [`INPUT_POSITION_INTERVAL_LINES`] lines and at the end of input, so a restarted run
-//! (`--resume`) skips what the journal already holds. Bookmarks are keel run's own: an
-//! input line claiming to be one is refused.
+//! `keel run`'s side of the feeder protocol (docs/RELIABILITY.md): events decoded from
+//! input lines in any format (docs/FEEDS.md), with an `InputPosition` bookmark journaled
+//! every [`INPUT_POSITION_INTERVAL_LINES`] lines and at the end of input, so a restarted
+//! run (`--resume`) skips what the journal already holds. Bookmarks fall between lines:
+//! every event of a line is journaled before the bookmark that counts the line.
 
+use std::collections::VecDeque;
 use std::io::BufRead;
 use std::path::Path;
 
 use anyhow::Context;
 use keel_engine::events::{Event, EventBody, InputPosition, decode, kind_of};
-use keel_feeds::keel_json::{EventLines, Line};
+use keel_feeds::feed::{Dropped, FeedDecoder, Refusal};
+use keel_feeds::lines::{LineReader, RawLine};
 use keel_journal::JournalReader;
 
 /// Input lines between two journaled bookmarks. A crash re-reads at most this many
 /// lines on `--resume`; their ids make the re-read events duplicates, not double counts.
 pub const INPUT_POSITION_INTERVAL_LINES: u64 = 4_096;
 
+/// Longest input line, in bytes: a whole `get_instruments` response fits.
+pub const INPUT_LINE_BYTES_MAX: usize = keel_feeds::deribit::jsonrpc::MESSAGE_BYTES_MAX;
+
 pub struct Feeder<R> {
-    lines: EventLines<R>,
-    pub bad_lines: u64,
+    lines: LineReader<R>,
+    decoder: Box<dyn FeedDecoder>,
+    /// Lines refused (malformed or unusable); the decoder counts them by reason.
+    pub lines_refused: u64,
     /// Timestamp of the last event read: the bookmark's (it must pass the clock checks).
     last_timestamp_ns: Option<u64>,
     /// Line of the last bookmark emitted.
     marked_line: u64,
-    pending: Option<Event>,
+    pending: VecDeque<Event>,
+    scratch: Vec<Event>,
 }
 
 impl<R: BufRead> Feeder<R> {
-    /// A feeder that starts after `resume_after_lines` lines (0: from the start).
-    pub fn new(input: R, resume_after_lines: u64) -> anyhow::Result<Feeder<R>> {
-        let mut lines = EventLines::new(input);
-        let skipped = lines
-            .skip_lines(resume_after_lines)
-            .context("skipping journaled lines")?;
-        anyhow::ensure!(
-            skipped == resume_after_lines,
-            "--resume: the journal holds {resume_after_lines} input lines but the input has only {skipped}"
-        );
-        Ok(Feeder {
-            lines,
-            bad_lines: 0,
+    /// A feeder that starts after `resume_after_lines` lines (0: from the start). A CSV
+    /// format's header is read even when resuming past it.
+    pub fn new(
+        input: R,
+        decoder: Box<dyn FeedDecoder>,
+        header_line: bool,
+        resume_after_lines: u64,
+    ) -> anyhow::Result<Feeder<R>> {
+        let mut feeder = Feeder {
+            lines: LineReader::new(input, INPUT_LINE_BYTES_MAX),
+            decoder,
+            lines_refused: 0,
             last_timestamp_ns: None,
             marked_line: resume_after_lines,
-            pending: None,
-        })
+            pending: VecDeque::new(),
+            scratch: Vec::new(),
+        };
+        let mut skip = resume_after_lines;
+        if header_line && skip > 0 {
+            if let Some(RawLine::Line(header)) = feeder.lines.next_line() {
+                let _ = feeder.decoder.decode(header, &mut Vec::new());
+            }
+            skip = skip.saturating_sub(feeder.lines.lines_read());
+        }
+        let skipped = feeder
+            .lines
+            .skip_lines(skip)
+            .context("skipping journaled lines")?;
+        anyhow::ensure!(
+            skipped == skip,
+            "--resume: the journal holds {resume_after_lines} input lines but the input has only {}",
+            feeder.lines.lines_read()
+        );
+        Ok(feeder)
     }
 
     pub fn lines_read(&self) -> u64 {
@@ -52,6 +77,10 @@ impl<R: BufRead> Feeder<R> {
 
     pub fn take_io_error(&mut self) -> Option<std::io::Error> {
         self.lines.take_io_error()
+    }
+
+    pub fn decoder(&self) -> &dyn FeedDecoder {
+        self.decoder.as_ref()
     }
 
     fn bookmark(&mut self) -> Option<Event> {
@@ -72,37 +101,43 @@ impl<R: BufRead> Iterator for Feeder<R> {
     type Item = Event;
 
     fn next(&mut self) -> Option<Event> {
-        if let Some(event) = self.pending.take() {
-            return Some(event);
-        }
         loop {
-            let Some(line) = self.lines.next() else {
-                // End of input (or a read error): bookmark what was read, once.
-                return if self.lines.io_error().is_none() {
-                    self.bookmark()
-                } else {
-                    None
-                };
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            let result = match self.lines.next_line() {
+                None => {
+                    // End of input (or a read error): bookmark what was read, once.
+                    return if self.lines.io_error().is_none() {
+                        self.bookmark()
+                    } else {
+                        None
+                    };
+                }
+                Some(RawLine::TooLong) => {
+                    let dropped = Dropped::Refused(Refusal::TooLong);
+                    let counts = self.decoder.counts_mut();
+                    counts.lines += 1;
+                    counts.note(dropped);
+                    Err(dropped)
+                }
+                Some(RawLine::Line(line)) => {
+                    self.scratch.clear();
+                    self.decoder.decode(line, &mut self.scratch)
+                }
             };
-            match line {
-                Line::Event(event) if matches!(event.body, EventBody::InputPosition(_)) => {
-                    self.bad_lines += 1;
-                    let line = self.lines.lines_read();
-                    tracing::warn!(
-                        line,
-                        "input line rejected: input_position is written by keel run itself"
-                    );
-                }
-                Line::Event(event) => {
-                    self.last_timestamp_ns = Some(event.timestamp_ns);
-                    if self.lines.lines_read() - self.marked_line >= INPUT_POSITION_INTERVAL_LINES {
-                        self.pending = self.bookmark();
-                    }
-                    return Some(event);
-                }
-                Line::Rejected(line, error) => {
-                    self.bad_lines += 1;
-                    tracing::warn!(line, %error, "input line rejected");
+            let line = self.lines.lines_read();
+            if let Err(Dropped::Refused(reason)) = result {
+                self.lines_refused += 1;
+                tracing::warn!(line, reason = reason.name(), "input line refused");
+            }
+            if let Some(last) = self.scratch.last() {
+                self.last_timestamp_ns = Some(last.timestamp_ns);
+            }
+            self.pending.extend(self.scratch.drain(..));
+            if line - self.marked_line >= INPUT_POSITION_INTERVAL_LINES {
+                if let Some(mark) = self.bookmark() {
+                    self.pending.push_back(mark);
                 }
             }
         }

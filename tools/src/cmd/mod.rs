@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod deribit_ws;
 pub mod feeder;
 pub mod iv;
 pub mod journal;
@@ -9,6 +10,7 @@ pub mod journal_identity;
 pub mod json_lines;
 pub mod margin;
 pub mod price;
+pub mod reconcile;
 pub mod replay;
 pub mod report;
 pub mod run;

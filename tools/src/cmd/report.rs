@@ -52,6 +52,7 @@ fn index_of(shard: &ShardState, underlying: UnderlyingId) -> Option<f64> {
 
 struct AccountRow {
     id: AccountId,
+    name: String,
     underlyings: Vec<Value>,
     realized_usd: Option<f64>,
     unrealized_usd: Option<f64>,
@@ -179,6 +180,7 @@ fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
         }
         rows.push(AccountRow {
             id,
+            name: account.name.as_text(),
             underlyings,
             realized_usd,
             unrealized_usd,
@@ -252,6 +254,10 @@ fn parked_json(market: &ShardState) -> Vec<Value> {
                 "seq": p.seq,
                 "account": p.fill.account.0,
                 "instrument": p.fill.instrument.0,
+                "instrument_name": market
+                    .instruments
+                    .get(&p.fill.instrument)
+                    .map(|i| i.definition.name.as_text()),
                 "trade_id": p.fill.trade_id,
                 "parked_for_s": market.now_ns.saturating_sub(p.parked_at_ns) as f64 / 1e9,
             })
@@ -275,6 +281,7 @@ pub fn json_report(shards: &[ShardState], facts: &RunFacts<'_>) -> Value {
         .map(|row| {
             json!({
                 "account": row.id.0,
+                "name": row.name,
                 "underlyings": row.underlyings,
                 "realized_pnl_usd": row.realized_usd,
                 "unrealized_pnl_usd": row.unrealized_usd,

@@ -30,7 +30,13 @@ use keel_runtime::{
 };
 use serde::Deserialize;
 
+use keel_feeds::feed::{FeedCounts, FeedDecoder, Format, decoder_for};
+use keel_feeds::venue_map::VenueMap;
+use keel_feeds::venue_view::VenueView;
+
+use super::deribit_ws::{self, WsConfig, WsProgress};
 use super::feeder::{Feeder, journaled_input_position};
+use super::reconcile;
 use super::report::{RunFacts, json_report, print_table};
 
 /// Largest ring accepted (slots): 2^22 events, far above any useful queue.
@@ -41,9 +47,22 @@ pub struct RunArgs {
     /// Configuration file (see the committed keel.toml).
     #[arg(long)]
     config: PathBuf,
-    /// JSON-lines events: a file, or `-` for stdin.
+    /// The input: a file (gzip or plain), or `-` for stdin.
     #[arg(long, default_value = "-")]
     input: String,
+    /// The input's format: keel (JSON lines, docs/EVENTS.md; the default), deribit
+    /// (websocket JSON-RPC messages, one a line), tardis-options-chain,
+    /// tardis-derivative-ticker.
+    #[arg(long)]
+    format: Option<Format>,
+    /// The account venue fills (Deribit `user.trades`) are booked to; defined on first use.
+    #[arg(long, default_value = "main")]
+    account: String,
+    /// Live mode: read Deribit's websocket API at this URL (e.g.
+    /// wss://www.deribit.com/ws/api/v2) instead of `--input`, with the channels of the
+    /// configuration's `[deribit_ws]` section, until SIGINT or SIGTERM.
+    #[arg(long, value_name = "URL")]
+    deribit_ws: Option<String>,
     /// Print the final report as one JSON object.
     #[arg(long)]
     json: bool,
@@ -68,6 +87,8 @@ struct RunConfig {
     journal: JournalSection,
     /// Serve shared memory to embedding clients (absent: no).
     embed: Option<EmbedSection>,
+    /// The live Deribit feed of `--deribit-ws`.
+    deribit_ws: WsConfig,
 }
 
 #[derive(Deserialize)]
@@ -113,6 +134,7 @@ impl Default for RunConfig {
             topology: "auto".into(),
             journal: JournalSection::default(),
             embed: None,
+            deribit_ws: WsConfig::default(),
         }
     }
 }
@@ -164,7 +186,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         durability: durability(&config.journal)?,
         ..JournalConfig::default()
     };
-    let input = open_input(&args.input)?;
+    anyhow::ensure!(
+        args.deribit_ws.is_none()
+            || (args.input == "-" && matches!(args.format, None | Some(Format::Deribit))),
+        "--deribit-ws reads the websocket: give neither --input nor a --format other than deribit"
+    );
+    let format = match (&args.deribit_ws, args.format) {
+        (Some(_), _) => Format::Deribit,
+        (None, format) => format.unwrap_or(Format::Keel),
+    };
+    anyhow::ensure!(
+        args.deribit_ws.is_none() || !args.resume,
+        "--resume skips lines of a file; a websocket has none to skip"
+    );
+    let input = match args.deribit_ws {
+        Some(_) => None,
+        None => Some(open_input(&args.input)?),
+    };
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let hint = "set data_dir to a directory of keel run's";
@@ -188,7 +226,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         0
     };
-    let feeder = Feeder::new(input, resume_after_lines)?;
+    let map = venue_map_of(&shards);
+    let decoder = decoder_for(format, map, &args.account);
+    let input = match (input, &args.deribit_ws) {
+        (Some(input), _) => {
+            let header = decoder.has_header();
+            Input::Lines(Feeder::new(input, decoder, header, resume_after_lines)?)
+        }
+        (None, Some(url)) => Input::Websocket {
+            url: url.clone(),
+            config: config.deribit_ws.clone(),
+            decoder,
+        },
+        (None, None) => bail!("no input"),
+    };
     let pipeline_config = PipelineConfig {
         wait,
         topology: Some(topology),
@@ -196,8 +247,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         state_snapshots: StateSnapshotPolicy::every(config.snapshot_interval_events),
         ..PipelineConfig::default()
     };
-    let (output, input_read, served) = match &config.embed {
-        None => {
+    let (output, input_read, served) = match (&config.embed, input) {
+        (None, Input::Lines(feeder)) => {
             let feeder = Rc::new(RefCell::new(feeder));
             let reader = feeder.clone();
             let events = std::iter::from_fn(move || reader.borrow_mut().next());
@@ -206,16 +257,20 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             let read = InputRead {
                 lines_read: feeder.lines_read(),
                 read_error: feeder.take_io_error().map(|e| e.to_string()),
-                bad_lines: feeder.bad_lines,
+                bad_lines: feeder.lines_refused,
+                feed: Some(FeedSummary::of(feeder.decoder())),
+                websocket: None,
             };
             (output, read, None)
         }
-        Some(section) => serve(section, pipeline_config, journal, shards, feeder)?,
+        (embed, input) => live(embed.as_ref(), pipeline_config, journal, shards, input)?,
     };
     let InputRead {
         lines_read,
         read_error,
         bad_lines,
+        ref feed,
+        ..
     } = input_read;
     let facts = RunFacts {
         events: output.events,
@@ -227,6 +282,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut report = json_report(&output.shards, &facts);
+        if let Some(accounts) = report["accounts"].as_array_mut() {
+            for account in accounts {
+                let id = keel_engine::events::AccountId(
+                    account["account"].as_u64().unwrap_or(u64::MAX) as u32,
+                );
+                account["positions"] = reconcile::positions_json(&output.shards, id);
+            }
+        }
         report["input_lines_rejected"] = serde_json::json!(bad_lines);
         report["ring_full_waits"] = serde_json::json!(output.ring_full_waits);
         report["input_position"] = serde_json::json!({
@@ -234,8 +297,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             "lines_read": lines_read,
         });
         report["what_ifs_answered"] = serde_json::json!(output.what_ifs);
+        report["feed"] = feed_json(format, feed.as_ref());
+        if let Some(venue) = feed.as_ref().and_then(|f| f.view.as_ref()) {
+            report["venue"] = reconcile::venue_json(&output.shards, venue, &args.account);
+        }
         if let Some(served) = &served {
             report["embed"] = served.json();
+        }
+        if let Some(ws) = &input_read.websocket {
+            report["websocket"] = ws.json();
         }
         writeln!(out, "{report}")?;
     } else {
@@ -245,6 +315,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             "input lines rejected (not valid events): {}",
             bad_lines
         )?;
+        print_feed(&mut out, format, feed.as_ref())?;
+        if let Some(venue) = feed.as_ref().and_then(|f| f.view.as_ref()) {
+            reconcile::print_venue(&mut out, &output.shards, venue, &args.account)?;
+        }
         writeln!(
             out,
             "back-pressure: {} events waited for a free ring slot",
@@ -257,6 +331,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(served) = &served {
             served.print(&mut out, output.what_ifs)?;
         }
+        if let Some(ws) = &input_read.websocket {
+            writeln!(out, "{}", ws.text())?;
+        }
     }
     out.flush()?;
     if let Some(error) = read_error {
@@ -267,9 +344,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         );
     }
     if output.events == 0 && bad_lines > 0 {
+        let doc = if format == Format::Keel {
+            "docs/EVENTS.md"
+        } else {
+            "docs/FEEDS.md"
+        };
         bail!(
-            "none of the {} input lines was a valid event (docs/EVENTS.md)",
-            bad_lines
+            "none of the {bad_lines} input lines gave an event in format {} ({doc})",
+            format.name()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -280,6 +362,134 @@ struct InputRead {
     lines_read: u64,
     read_error: Option<String>,
     bad_lines: u64,
+    /// The decoder's counts (`None`: the input was still open when the engine stopped).
+    feed: Option<FeedSummary>,
+    websocket: Option<WsFacts>,
+}
+
+/// The run's input: lines of a file or stdin, or a live websocket.
+enum Input {
+    Lines(Feeder<Box<dyn BufRead + Send>>),
+    Websocket {
+        url: String,
+        config: WsConfig,
+        decoder: Box<dyn FeedDecoder>,
+    },
+}
+
+/// What the websocket client did.
+struct WsFacts {
+    connections: u64,
+    messages: u64,
+    refused: u64,
+    heartbeats_answered: u64,
+}
+
+impl WsFacts {
+    fn of(progress: &WsProgress) -> WsFacts {
+        WsFacts {
+            connections: progress.connections.load(Ordering::Acquire),
+            messages: progress.messages.load(Ordering::Acquire),
+            refused: progress.refused.load(Ordering::Acquire),
+            heartbeats_answered: progress.heartbeats_answered.load(Ordering::Acquire),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "connections": self.connections,
+            "reconnects": self.connections.saturating_sub(1),
+            "messages": self.messages,
+            "refused": self.refused,
+            "heartbeats_answered": self.heartbeats_answered,
+        })
+    }
+
+    fn text(&self) -> String {
+        format!(
+            "websocket: {} connections ({} reconnects), {} messages, {} refused, {} heartbeats answered",
+            self.connections,
+            self.connections.saturating_sub(1),
+            self.messages,
+            self.refused,
+            self.heartbeats_answered
+        )
+    }
+}
+
+/// What the decoder saw, taken from it once the input has ended.
+pub struct FeedSummary {
+    pub counts: FeedCounts,
+    pub view: Option<VenueView>,
+}
+
+impl FeedSummary {
+    pub fn of(decoder: &dyn FeedDecoder) -> FeedSummary {
+        FeedSummary {
+            counts: decoder.counts().clone(),
+            view: decoder.venue_view().cloned(),
+        }
+    }
+}
+
+/// The map of venue names already journaled (a continued run's), from the state.
+pub fn venue_map_of(shards: &[ShardState]) -> VenueMap {
+    let definitions = shards[0].instruments.iter().map(|(_, i)| &i.definition);
+    let accounts = shards
+        .iter()
+        .flat_map(|s| s.accounts.iter().map(|(id, a)| (*id, a.name.as_text())));
+    VenueMap::from_definitions(definitions, accounts)
+}
+
+/// The feed's counts as JSON: lines, events, skipped and refused by reason.
+pub fn feed_json(format: Format, feed: Option<&FeedSummary>) -> serde_json::Value {
+    let Some(feed) = feed else {
+        return serde_json::json!({ "format": format.name(), "input_open": true });
+    };
+    let skipped: serde_json::Map<String, serde_json::Value> = feed
+        .counts
+        .skipped_by_reason()
+        .map(|(reason, n)| (reason.to_string(), n.into()))
+        .collect();
+    let refused: serde_json::Map<String, serde_json::Value> = feed
+        .counts
+        .refused_by_reason()
+        .map(|(reason, n)| (reason.to_string(), n.into()))
+        .collect();
+    serde_json::json!({
+        "format": format.name(),
+        "lines": feed.counts.lines,
+        "events": feed.counts.events,
+        "skipped": skipped,
+        "refused": refused,
+    })
+}
+
+fn print_feed(
+    out: &mut impl Write,
+    format: Format,
+    feed: Option<&FeedSummary>,
+) -> std::io::Result<()> {
+    let Some(feed) = feed else {
+        return writeln!(out, "feed ({}): input still open, no counts", format.name());
+    };
+    let c = &feed.counts;
+    writeln!(
+        out,
+        "feed ({}): {} lines decoded into {} events; {} items skipped, {} refused",
+        format.name(),
+        c.lines,
+        c.events,
+        c.skipped_total(),
+        c.refused_total()
+    )?;
+    for (reason, n) in c.skipped_by_reason() {
+        writeln!(out, "  skipped {reason}: {n}")?;
+    }
+    for (reason, n) in c.refused_by_reason() {
+        writeln!(out, "  refused {reason}: {n}")?;
+    }
+    Ok(())
 }
 
 /// The input thread's progress, read by the main thread when the run stops (atomics: no
@@ -288,7 +498,8 @@ struct InputRead {
 struct InputProgress {
     lines_read: AtomicU64,
     bad_lines: AtomicU64,
-    error: std::sync::Mutex<Option<String>>,
+    /// Set once, when the input ends: its error and the decoder's counts.
+    end: std::sync::Mutex<Option<(Option<String>, FeedSummary)>>,
 }
 
 /// What the shared-memory clients did, for the report.
@@ -342,40 +553,125 @@ impl Served {
     }
 }
 
-/// Serves shared memory beside the input (read on its own thread) until SIGINT or
-/// SIGTERM; the input ending does not stop the engine.
-fn serve(
-    section: &EmbedSection,
+/// A live engine: the input read on its own thread (lines, or the websocket), shared
+/// memory served when configured, until SIGINT or SIGTERM (or, without shared memory, the
+/// end of a line input).
+fn live(
+    embed: Option<&EmbedSection>,
     mut pipeline_config: PipelineConfig,
     journal: JournalWriter,
     shards: Vec<ShardState>,
-    mut feeder: Feeder<Box<dyn BufRead + Send>>,
+    input: Input,
 ) -> anyhow::Result<(PipelineOutput, InputRead, Option<Served>)> {
-    let stop = Arc::new(AtomicBool::new(false));
+    let signalled = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone()).context("installing signal handlers")?;
+        signal_hook::flag::register(signal, signalled.clone())
+            .context("installing signal handlers")?;
     }
-    let server = EmbedServer::start(&EmbedConfig {
-        name: section.name.clone(),
-        dir: section.dir.clone(),
-        accounts_max: section.accounts_max,
-        clients_max: section.clients_max,
-    })?;
+    let server = match embed {
+        Some(section) => Some(EmbedServer::start(&EmbedConfig {
+            name: section.name.clone(),
+            dir: section.dir.clone(),
+            accounts_max: section.accounts_max,
+            clients_max: section.clients_max,
+        })?),
+        None => None,
+    };
     let (sender, receiver) = crossbeam::channel::bounded(pipeline_config.ring_size);
     let progress = Arc::new(InputProgress::default());
-    let reader_progress = progress.clone();
-    // Not joined: a stop must not wait for a blocked read of stdin.
+    let ws_progress = Arc::new(WsProgress::default());
+    // The engine stops on a signal; with a websocket, once the client has handed over its
+    // last message (it stops on the signal itself), so nothing received is left behind.
+    let (engine_stop, input_thread) = match input {
+        Input::Lines(feeder) => {
+            let thread = spawn_line_reader(feeder, sender, progress.clone())?;
+            (signalled.clone(), thread)
+        }
+        Input::Websocket {
+            url,
+            config,
+            decoder,
+        } => {
+            let done = Arc::new(AtomicBool::new(false));
+            let (done_set, end, ws) = (done.clone(), progress.clone(), ws_progress.clone());
+            let thread = std::thread::Builder::new()
+                .name("keel-websocket".into())
+                .spawn(move || {
+                    let result =
+                        deribit_ws::run_client(&url, &config, decoder, sender, signalled, ws);
+                    let (error, summary) = match result {
+                        Ok(decoder) => (None, Some(FeedSummary::of(decoder.as_ref()))),
+                        Err(error) => (Some(format!("{error:#}")), None),
+                    };
+                    if let Some(summary) = summary {
+                        *end.end.lock().unwrap_or_else(|p| p.into_inner()) = Some((error, summary));
+                    }
+                    done_set.store(true, Ordering::Release);
+                })
+                .context("starting the websocket thread")?;
+            (done, thread)
+        }
+    };
+    let is_websocket = input_thread.thread().name() == Some("keel-websocket");
+    pipeline_config.embed = server.clone();
+    let clients = server.as_ref().map(|s| s.poller());
+    let source = LiveSource::new(Some(receiver), clients, engine_stop);
+    let output = run_pipeline_from(&pipeline_config, journal, shards, source)?;
+    let served = server.map(|server| {
+        // Every shard has published its final snapshots: clients now see it stopped.
+        server.stop();
+        Served {
+            name: embed.map(|e| e.name.clone()).unwrap_or_default(),
+            epoch: server.epoch(),
+            clients: server.counters(),
+        }
+    });
+    if is_websocket {
+        // It has finished (the engine stopped after it): its summary is in.
+        let _ = input_thread.join();
+    }
+    // A line reader may still be blocked on stdin: not joined.
+    let end = progress
+        .end
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    let (read_error, feed) = match end {
+        Some((error, summary)) => (error, Some(summary)),
+        None => (None, None),
+    };
+    let websocket = is_websocket.then(|| WsFacts::of(&ws_progress));
+    let lines_read = match &websocket {
+        Some(ws) => ws.messages,
+        None => progress.lines_read.load(Ordering::Acquire),
+    };
+    let input_read = InputRead {
+        lines_read,
+        read_error,
+        bad_lines: progress.bad_lines.load(Ordering::Acquire),
+        feed,
+        websocket,
+    };
+    Ok((output, input_read, served))
+}
+
+/// Reads lines on their own thread, handing events over the channel; records its
+/// progress in atomics and, once at the end of input, its error and counts.
+fn spawn_line_reader(
+    mut feeder: Feeder<Box<dyn BufRead + Send>>,
+    sender: crossbeam::channel::Sender<keel_engine::events::Event>,
+    progress: Arc<InputProgress>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("keel-input".into())
         .spawn(move || {
             let note = |feeder: &Feeder<_>| {
-                let progress = &reader_progress;
                 progress
                     .lines_read
                     .store(feeder.lines_read(), Ordering::Release);
                 progress
                     .bad_lines
-                    .store(feeder.bad_lines, Ordering::Release);
+                    .store(feeder.lines_refused, Ordering::Release);
             };
             while let Some(event) = feeder.next() {
                 note(&feeder);
@@ -385,32 +681,11 @@ fn serve(
             }
             note(&feeder);
             // Once, at the end of input: the only lock the input thread takes.
-            *reader_progress
-                .error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = feeder.take_io_error().map(|e| e.to_string());
+            let error = feeder.take_io_error().map(|e| e.to_string());
+            let summary = FeedSummary::of(feeder.decoder());
+            *progress.end.lock().unwrap_or_else(|p| p.into_inner()) = Some((error, summary));
         })
-        .context("starting the input thread")?;
-    pipeline_config.embed = Some(server.clone());
-    let source = LiveSource::new(Some(receiver), Some(server.poller()), stop);
-    let output = run_pipeline_from(&pipeline_config, journal, shards, source)?;
-    // Every shard has published its final snapshots: clients now see the engine stopped.
-    server.stop();
-    let served = Served {
-        name: section.name.clone(),
-        epoch: server.epoch(),
-        clients: server.counters(),
-    };
-    let input_read = InputRead {
-        lines_read: progress.lines_read.load(Ordering::Acquire),
-        read_error: progress
-            .error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take(),
-        bad_lines: progress.bad_lines.load(Ordering::Acquire),
-    };
-    Ok((output, input_read, Some(served)))
+        .context("starting the input thread")
 }
 
 /// The input: stdin, or a file (a directory is refused here, not read forever).
@@ -426,5 +701,15 @@ fn open_input(input: &str) -> anyhow::Result<Box<dyn BufRead + Send>> {
         !metadata.is_dir(),
         "{input} is a directory, not an input file"
     );
-    Ok(Box::new(BufReader::new(file)))
+    let mut reader = BufReader::new(file);
+    // gzip by its magic bytes, whatever the file's name.
+    let gzip = reader
+        .fill_buf()
+        .with_context(|| format!("reading {input}"))?
+        .starts_with(&[0x1F, 0x8B]);
+    if gzip {
+        let decoder = flate2::bufread::MultiGzDecoder::new(reader);
+        return Ok(Box::new(BufReader::new(decoder)));
+    }
+    Ok(Box::new(reader))
 }
