@@ -22,14 +22,17 @@ pub enum Format {
     TardisOptionsChain,
     /// Tardis `derivative_ticker` CSV.
     TardisDerivativeTicker,
+    /// Deribit option-chain snapshots as CSV (`keel import deribit-chain`).
+    DeribitChain,
 }
 
 impl Format {
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 5] = [
         Format::Keel,
         Format::Deribit,
         Format::TardisOptionsChain,
         Format::TardisDerivativeTicker,
+        Format::DeribitChain,
     ];
 
     pub fn name(self) -> &'static str {
@@ -38,6 +41,7 @@ impl Format {
             Format::Deribit => "deribit",
             Format::TardisOptionsChain => "tardis-options-chain",
             Format::TardisDerivativeTicker => "tardis-derivative-ticker",
+            Format::DeribitChain => "deribit-chain",
         }
     }
 }
@@ -255,6 +259,9 @@ pub fn decoder_for(format: Format, map: VenueMap, account: &str) -> Box<dyn Feed
         Format::TardisDerivativeTicker => {
             Box::new(crate::tardis::DerivativeTickerDecoder::new(map))
         }
+        Format::DeribitChain => Box::new(
+            crate::deribit::chain_snapshot::ChainSnapshotDecoder::new(map),
+        ),
     }
 }
 

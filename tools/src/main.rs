@@ -27,6 +27,8 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     /// The engine on JSON-lines events from a file or stdin (a colocated deployment).
     Run(cmd::run::RunArgs),
+    /// Turn venue data files (Deribit option-chain snapshots) into a replayable journal.
+    Import(cmd::import::ImportArgs),
     /// Rebuild the state from a journal and print the same report and state hash.
     Replay(cmd::replay::ReplayArgs),
     /// Portfolio margin of a portfolio file (Deribit's pme/simulate shape), offline.
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Replay(args) => cmd::replay::run(&args),
         Command::Run(args) => cmd::run::run(&args),
+        Command::Import(args) => cmd::import::run(&args),
         Command::Margin(args) => cmd::margin::run(&args),
         Command::Price(args) => cmd::price::run(&args),
         Command::Iv(args) => cmd::iv::run(&args),

@@ -474,3 +474,53 @@ fn the_websocket_client_reconnects_and_journals_what_it_received() {
     ]);
     assert_eq!(replay["state_hash"], live["state_hash"]);
 }
+
+#[test]
+fn keel_import_turns_a_real_chain_into_a_replayable_journal() {
+    let Some(data) = keel_tests::shared_data_dir("keel_import_deribit_chain") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let journal = tmp.path().join("imported");
+    let journal = journal.to_str().expect("utf-8");
+    let chain = data.join("deribit/deribit_options_snapshot_20260302T093957Z.csv");
+    let chain = chain.to_str().expect("utf-8");
+    let imported = run_json(&[
+        "import",
+        "deribit-chain",
+        chain,
+        "--journal",
+        journal,
+        "--json",
+    ]);
+    assert_eq!(
+        imported["feed"]["refused"],
+        serde_json::json!({}),
+        "{}",
+        imported["feed"]
+    );
+    assert_eq!(imported["rejected"], serde_json::json!({}), "{imported}");
+    assert!(imported["feed"]["lines"].as_u64() > Some(1_500));
+    let replayed = run_json(&["replay", journal, "--check", "--json"]);
+    assert_eq!(replayed["state_hash"], imported["state_hash"]);
+    // The same directory again: refused, nothing appended.
+    let again = keel(&["import", "deribit-chain", chain, "--journal", journal]);
+    assert!(!again.status.success());
+    // Snapshots two months apart cannot share one journal: the engine's clock would
+    // refuse the later one; refused before anything is written.
+    let other = data.join("deribit/deribit_options_snapshot_20251230T173115Z.csv");
+    let apart = tmp.path().join("apart");
+    let output = keel(&[
+        "import",
+        "deribit-chain",
+        chain,
+        other.to_str().expect("utf-8"),
+        "--journal",
+        apart.to_str().expect("utf-8"),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("separate journals"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!apart.exists(), "nothing written");
+}

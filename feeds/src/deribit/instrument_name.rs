@@ -86,15 +86,18 @@ pub fn expiry_ms(date: &str) -> Option<i64> {
     if !(1..=31).contains(&day) {
         return None;
     }
-    // Days from civil (Howard Hinnant's algorithm).
+    Some((days_from_civil(year, month, day) * 86_400 + 8 * 3_600) * 1_000)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let mp = (month + 9) % 12;
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days * 86_400 + 8 * 3_600) * 1_000)
+    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

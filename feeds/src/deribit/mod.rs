@@ -1,6 +1,7 @@
 //! Deribit formats: instrument names, websocket JSON-RPC messages, and portfolio-margin
 //! simulation files.
 
+pub mod chain_snapshot;
 pub mod instrument_name;
 pub mod jsonrpc;
 pub mod pme;

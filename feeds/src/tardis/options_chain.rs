@@ -124,7 +124,7 @@ impl OptionsChainDecoder {
 
 /// Shared by the Tardis decoders: header first, then rows; counts and the rule that a
 /// dropped row leaves only the definitions it made.
-pub(super) fn decode_row<const N: usize, D>(
+pub(crate) fn decode_row<const N: usize, D>(
     decoder: &mut D,
     line: &[u8],
     out: &mut Vec<Event>,

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod demo;
 pub mod deribit_ws;
 pub mod feeder;
+pub mod import;
 pub mod iv;
 pub mod journal;
 pub mod journal_identity;
