@@ -2,6 +2,7 @@
 //! ours-versus-baseline summary every benchmark prints.
 
 pub mod channel_pipeline;
+pub mod feeds;
 pub mod latency;
 pub mod option_book;
 pub mod option_chain;

@@ -43,12 +43,65 @@ struct Envelope<'a> {
     us_out: Option<u64>,
 }
 
-#[derive(Deserialize)]
+/// A notification's parameters. Deribit writes `channel` before `data`: the data is then
+/// parsed straight into its channel's struct, in the same pass. In any other order it is
+/// kept raw and parsed once the channel is known.
 struct Params<'a> {
-    #[serde(default, borrow)]
     channel: Option<&'a str>,
-    #[serde(default, borrow)]
-    data: Option<&'a RawValue>,
+    data: Option<Data<'a>>,
+}
+
+enum Data<'a> {
+    Ticker(TickerData<'a>),
+    Index(IndexData<'a>),
+    Raw(&'a RawValue),
+}
+
+/// The kind of a channel: its first dot-separated part.
+fn channel_kind(channel: &str) -> &str {
+    channel.split('.').next().unwrap_or_default()
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Params<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Fields<'a> {
+            type Value = Params<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("notification parameters")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Params<'a>, A::Error> {
+                let mut params = Params {
+                    channel: None,
+                    data: None,
+                };
+                while let Some(key) = map.next_key::<&'a str>()? {
+                    match key {
+                        "channel" => params.channel = Some(map.next_value()?),
+                        "data" => {
+                            params.data = Some(match params.channel.map(channel_kind) {
+                                Some("ticker" | "incremental_ticker") => {
+                                    Data::Ticker(map.next_value()?)
+                                }
+                                Some("deribit_price_index") => Data::Index(map.next_value()?),
+                                _ => Data::Raw(map.next_value()?),
+                            });
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(params)
+            }
+        }
+        deserializer.deserialize_map(Fields(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -261,6 +314,7 @@ impl DeribitDecoder {
         if line.len() > MESSAGE_BYTES_MAX {
             return Err(Refusal::TooLong.into());
         }
+        // One UTF-8 check of the whole line is cheaper than the parser's check per string.
         let text = std::str::from_utf8(line).map_err(|_| Refusal::NotUtf8)?;
         let envelope: Envelope<'_> = serde_json::from_str(text).map_err(shape)?;
         if envelope.error.is_some() {
@@ -288,25 +342,24 @@ impl DeribitDecoder {
     fn notification(
         &mut self,
         channel: &str,
-        data: &RawValue,
+        data: Data<'_>,
         out: &mut Vec<Event>,
     ) -> Result<(), Dropped> {
-        let kind = channel.split('.').next().unwrap_or_default();
-        match kind {
+        let raw = match data {
+            Data::Ticker(ticker) => return self.ticker(&ticker, out),
+            Data::Index(index) => return self.index_message(&index, out),
+            Data::Raw(raw) => raw,
+        };
+        match channel_kind(channel) {
             "ticker" | "incremental_ticker" => {
-                let ticker: TickerData<'_> = serde_json::from_str(data.get()).map_err(shape)?;
+                let ticker: TickerData<'_> = serde_json::from_str(raw.get()).map_err(shape)?;
                 self.ticker(&ticker, out)
             }
             "deribit_price_index" => {
-                let index: IndexData<'_> = serde_json::from_str(data.get()).map_err(shape)?;
-                let timestamp_ns = ns_of_ms(index.timestamp)?;
-                self.last_timestamp_ns = Some(timestamp_ns);
-                let price = finite_non_negative(index.price)?;
-                let coin = coin_of(index.index_name).to_ascii_uppercase();
-                let underlying = self.map.underlying(&coin, timestamp_ns, out)?;
-                self.index(underlying, price, timestamp_ns, out, true)
+                let index: IndexData<'_> = serde_json::from_str(raw.get()).map_err(shape)?;
+                self.index_message(&index, out)
             }
-            "user" => self.user(channel, data, out),
+            "user" => self.user(channel, raw, out),
             "book"
             | "trades"
             | "quote"
@@ -319,6 +372,19 @@ impl DeribitDecoder {
             | "announcements" => Err(Skip::UnusedChannel.into()),
             _ => Err(Skip::UnknownChannel.into()),
         }
+    }
+
+    fn index_message(
+        &mut self,
+        index: &IndexData<'_>,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Dropped> {
+        let timestamp_ns = ns_of_ms(index.timestamp)?;
+        self.last_timestamp_ns = Some(timestamp_ns);
+        let price = finite_non_negative(index.price)?;
+        let coin = coin_of(index.index_name).to_ascii_uppercase();
+        let underlying = self.map.underlying(&coin, timestamp_ns, out)?;
+        self.index(underlying, price, timestamp_ns, out, true)
     }
 
     fn user(
@@ -813,6 +879,15 @@ mod tests {
         assert_eq!(again.len(), 1, "an unchanged index is not journaled again");
         let quote = d.venue_view().and_then(|v| v.quote(t.instrument)).copied();
         assert_eq!(quote.map(|q| q.vega_usd), Some(3.29));
+        // Data before its channel (legal JSON, not Deribit's order) decodes the same.
+        let (head, data) = ticker.split_once(",\"data\":").expect("data");
+        let reordered = format!(
+            "{{\"jsonrpc\":\"2.0\",\"method\":\"subscription\",\"params\":{{\"data\":{},\"channel\":{}}}}}",
+            &data[..data.len() - 2],
+            head.split_once("\"channel\":").expect("channel").1
+        );
+        let (result, events) = decode(&mut d, &reordered);
+        assert_eq!((result, events.len()), (Ok(()), 1), "{reordered}");
         let fraction = ticker.replace("\"mark_iv\":63.21", "\"mark_iv\":0.6321");
         assert_eq!(
             decode(&mut d, &fraction).0,
@@ -834,8 +909,8 @@ mod tests {
         let error =
             r#"{"jsonrpc":"2.0","id":3,"error":{"code":10028,"message":"too_many_requests"}}"#;
         assert_eq!(decode(&mut d, error).0, Err(Refusal::ErrorResponse.into()));
-        assert_eq!(d.counts().lines, 9);
-        assert_eq!(d.counts().events, 5);
+        assert_eq!(d.counts().lines, 10);
+        assert_eq!(d.counts().events, 6);
     }
 
     #[test]

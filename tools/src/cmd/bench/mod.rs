@@ -1,9 +1,10 @@
-//! `keel bench <apply|tick|pipeline|replay|pricing|journal|embed> [--json]`: the headline
+//! `keel bench <apply|tick|pipeline|replay|pricing|journal|embed|feeds> [--json]`: the headline
 //! figures, each with a baseline measured in the same run and the ratio, as one flat JSON
 //! object (units last in every name). Each finishes in under a minute by default.
 
 mod apply;
 mod embed;
+mod feeds;
 mod journal;
 mod pipeline;
 mod pricing;
@@ -40,6 +41,9 @@ enum BenchCommand {
     Journal(journal::JournalArgs),
     /// What-if round trip from a client process over shared memory vs a Unix socket.
     Embed(embed::EmbedArgs),
+    /// Every input decoder (Deribit, Keel JSON lines, Tardis, chain snapshots) vs plain
+    /// serde_json::Value / csv-crate parsing of the same lines.
+    Feeds(feeds::FeedsArgs),
     /// The client process of `keel bench embed` (started by it).
     #[command(hide = true)]
     EmbedClient(embed::EmbedClientArgs),
@@ -73,6 +77,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCommand::Pricing(a) => pricing::run(a)?,
         BenchCommand::Journal(a) => journal::run(a)?,
         BenchCommand::Embed(a) => embed::run(a)?,
+        BenchCommand::Feeds(a) => feeds::run(a)?,
         BenchCommand::EmbedClient(a) => {
             embed::run_client(a)?;
             return Ok(ExitCode::SUCCESS);

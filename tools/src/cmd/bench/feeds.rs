@@ -1,0 +1,47 @@
+//! `keel bench feeds`: every input decoder on lines of its format (Deribit option ticker
+//! messages, Keel JSON lines, Tardis options_chain and derivative_ticker rows, Deribit
+//! chain-snapshot rows), one core, events produced and counted. Baseline, same run,
+//! interleaved: the same lines through `serde_json::Value` (JSON) or the `csv` crate's
+//! `StringRecord` parsing the same numbers (CSV).
+
+use clap::Args;
+use keel_benches::feeds::{decode_all, warmed_for, workloads};
+use keel_benches::paired;
+
+use super::Figures;
+
+#[derive(Args)]
+pub struct FeedsArgs {
+    /// Lines per format per timed run.
+    #[arg(long, default_value_t = 2_000)]
+    lines: usize,
+}
+
+pub fn run(args: &FeedsArgs) -> anyhow::Result<Figures> {
+    anyhow::ensure!(args.lines > 0, "--lines must be positive");
+    let mut figures = Figures::default();
+    figures.set("bench", "feeds");
+    figures.set("lines_per_run", args.lines as u64);
+    let mut out = Vec::new();
+    for workload in workloads(args.lines) {
+        let mut decoder = warmed_for(&workload);
+        let (keel_ns, baseline_ns) = paired::medians(
+            workload.lines.len(),
+            || decode_all(decoder.as_mut(), &workload.lines, &mut out),
+            || workload.baseline.run(&workload),
+        );
+        anyhow::ensure!(
+            decoder.counts().refused_total() == 0,
+            "the {} workload was refused: {:?}",
+            workload.format.name(),
+            decoder.counts()
+        );
+        let name = workload.format.name().replace('-', "_");
+        figures.number(&format!("{name}_ns_per_line"), keel_ns);
+        figures.number(&format!("{name}_lines_per_s"), 1e9 / keel_ns);
+        figures.number(&format!("{name}_baseline_ns_per_line"), baseline_ns);
+        figures.set(&format!("{name}_baseline"), workload.baseline.name());
+        figures.number(&format!("{name}_ratio"), baseline_ns / keel_ns);
+    }
+    Ok(figures)
+}
