@@ -27,7 +27,10 @@ fn main() {
         group.finish();
     }
     criterion.final_summary();
-    println!("\nSummary (median of {} paired rounds):", paired::PAIRED_ROUNDS);
+    println!(
+        "\nSummary (median of {} paired rounds):",
+        paired::PAIRED_ROUNDS
+    );
     for workload in &workloads {
         let mut decoder = warmed_for(workload);
         paired::compare(

@@ -247,10 +247,19 @@ mod tests {
             let mut decoder = warmed_for(&workload);
             let ours = decode_all(decoder.as_mut(), &workload.lines, &mut out);
             let counts = decoder.counts();
-            assert_eq!(counts.refused_total(), 0, "{:?}: {counts:?}", workload.format);
+            assert_eq!(
+                counts.refused_total(),
+                0,
+                "{:?}: {counts:?}",
+                workload.format
+            );
             assert!(counts.lines as usize >= workload.lines.len(), "{counts:?}");
             assert!(counts.events as usize >= workload.lines.len(), "{counts:?}");
-            assert!(workload.baseline.run(&workload) != 0.0, "{:?}", workload.format);
+            assert!(
+                workload.baseline.run(&workload) != 0.0,
+                "{:?}",
+                workload.format
+            );
             if workload.format == Format::Deribit {
                 let value_sum = value_decode_all(&workload.lines) - workload.lines.len() as f64;
                 assert!((ours - value_sum).abs() < 1e-9 * ours);

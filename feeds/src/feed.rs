@@ -143,6 +143,9 @@ reasons! {
         BadColumns => "bad_columns",
         /// An event Keel's feeder writes itself (an input-position bookmark).
         ReservedEvent => "reserved_event",
+        /// A value outside the engine's bounds (a forward of 1e23, a strike of 1e30): the
+        /// engine would refuse the event, so it is not journaled.
+        OutOfRange => "out_of_range",
     }
 }
 
@@ -247,6 +250,53 @@ pub trait FeedDecoder: Send {
     fn venue_view(&self) -> Option<&VenueView> {
         None
     }
+}
+
+/// Ends the decoding of one line: the events it gave must each pass the engine's field
+/// checks, or the line is refused as a whole. A refused line keeps only the definitions
+/// the name map made on the way (the map now knows those ids, so the journal must; the
+/// map checks each definition before making it). Counts the line's outcome.
+pub(crate) fn finish_line(
+    counts: &mut FeedCounts,
+    out: &mut Vec<Event>,
+    before: usize,
+    result: Result<(), Dropped>,
+) -> Result<(), Dropped> {
+    let result = result.and_then(|()| {
+        let valid = out[before..]
+            .iter()
+            .all(|event| keel_engine::state::validation::fields_ok(event).is_ok());
+        if valid {
+            Ok(())
+        } else {
+            Err(Refusal::OutOfRange.into())
+        }
+    });
+    if let Err(dropped) = result {
+        keep_definitions(out, before);
+        counts.note(dropped);
+    }
+    counts.events += (out.len() - before) as u64;
+    result
+}
+
+/// Drops the events after `from` except instrument and account definitions and margin
+/// parameters (what the name map records as journaled).
+fn keep_definitions(out: &mut Vec<Event>, from: usize) {
+    use keel_engine::events::EventBody;
+    let mut at = from;
+    for i in from..out.len() {
+        if matches!(
+            out[i].body,
+            EventBody::InstrumentDefined(_)
+                | EventBody::AccountDefined(_)
+                | EventBody::RiskParams(_)
+        ) {
+            out.swap(at, i);
+            at += 1;
+        }
+    }
+    out.truncate(at);
 }
 
 /// The decoder of a format. Fills (Deribit `user.trades`) go to `account`, defined on

@@ -29,9 +29,35 @@ pub struct Mapped {
     pub contract_size: Decimal,
 }
 
+/// FNV-1a for the name map: one lookup per message, on short names; the map is never
+/// iterated, so its order cannot reach the state. (A feed could pick names that collide,
+/// but only ones the venue lists: the names are the venue's, not the public's.)
+#[derive(Clone, Copy, Debug)]
+pub struct NameHasher(u64);
+
+impl Default for NameHasher {
+    fn default() -> Self {
+        NameHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+type NameMap<V> = HashMap<Box<str>, V, std::hash::BuildHasherDefault<NameHasher>>;
+
 #[derive(Clone, Debug, Default)]
 pub struct VenueMap {
-    instruments: HashMap<Box<str>, Mapped>,
+    instruments: NameMap<Mapped>,
     underlyings: BTreeMap<Box<str>, UnderlyingId>,
     accounts: BTreeMap<Box<str>, AccountId>,
     next_instrument: u32,
@@ -199,6 +225,14 @@ impl VenueMap {
         if self.next_instrument >= INSTRUMENTS_MAX {
             return Err(Refusal::TooManyIds.into());
         }
+        let event = Event {
+            timestamp_ns,
+            body: EventBody::InstrumentDefined(definition),
+        };
+        // Never record a definition the engine would refuse (a strike of 1e30).
+        if keel_engine::state::validation::fields_ok(&event).is_err() {
+            return Err(Refusal::OutOfRange.into());
+        }
         self.next_instrument += 1;
         let mapped = Mapped {
             id: definition.id,
@@ -207,10 +241,7 @@ impl VenueMap {
         };
         self.instruments
             .insert(terms.name.to_owned().into_boxed_str(), mapped);
-        out.push(Event {
-            timestamp_ns,
-            body: EventBody::InstrumentDefined(definition),
-        });
+        out.push(event);
         Ok(mapped)
     }
 

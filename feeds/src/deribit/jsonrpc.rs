@@ -15,7 +15,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
-use crate::feed::{Dropped, FeedCounts, FeedDecoder, Refusal, Skip};
+use super::ticker_scan::{ScannedTicker, scan_ticker};
+use crate::feed::{Dropped, FeedCounts, FeedDecoder, Refusal, Skip, finish_line};
 use crate::venue_map::{InstrumentTerms, Mapped, VenueMap, coin_of, is_combo_name};
 use crate::venue_view::{VenuePortfolio, VenuePosition, VenueQuote, VenueView};
 
@@ -128,6 +129,29 @@ struct TickerData<'a> {
     greeks: Option<Greeks>,
 }
 
+impl<'a> From<ScannedTicker<'a>> for TickerData<'a> {
+    fn from(t: ScannedTicker<'a>) -> TickerData<'a> {
+        TickerData {
+            instrument_name: t.instrument_name,
+            timestamp: t.timestamp,
+            state: t.state,
+            mark_price: t.mark_price,
+            mark_iv: t.mark_iv,
+            underlying_price: t.underlying_price,
+            index_price: t.index_price,
+            best_bid_price: t.best_bid_price,
+            best_ask_price: t.best_ask_price,
+            open_interest: t.open_interest,
+            greeks: t.greeks.map(|[delta, gamma, vega, theta]| Greeks {
+                delta,
+                gamma,
+                vega,
+                theta,
+            }),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Greeks {
     #[serde(default)]
@@ -234,6 +258,8 @@ pub struct DeribitDecoder {
     /// Time of the last timed message: definitions and positions, which carry no time
     /// of their own, take it.
     last_timestamp_ns: Option<u64>,
+    /// Ticker notifications through the one-pass scanner (off: serde for everything).
+    fast_path: bool,
 }
 
 /// A parse error as a refusal: bad syntax or truncation, or the wrong shape.
@@ -303,11 +329,18 @@ impl DeribitDecoder {
             last_index: [f64::NAN; UNDERLYINGS_MAX as usize],
             view: VenueView::default(),
             last_timestamp_ns: None,
+            fast_path: true,
         }
     }
 
     pub fn map(&self) -> &VenueMap {
         &self.map
+    }
+
+    /// Turns the ticker fast path off (or on): both paths must decode alike, which the
+    /// tests check by running them side by side.
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast_path = on;
     }
 
     fn decode_message(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Dropped> {
@@ -316,6 +349,11 @@ impl DeribitDecoder {
         }
         // One UTF-8 check of the whole line is cheaper than the parser's check per string.
         let text = std::str::from_utf8(line).map_err(|_| Refusal::NotUtf8)?;
+        if self.fast_path {
+            if let Some(scanned) = scan_ticker(text) {
+                return self.ticker(&TickerData::from(scanned), out);
+            }
+        }
         let envelope: Envelope<'_> = serde_json::from_str(text).map_err(shape)?;
         if envelope.error.is_some() {
             return Err(Refusal::ErrorResponse.into());
@@ -722,37 +760,12 @@ fn contracts(amount: Decimal, contract_size: Decimal) -> Result<Decimal, Refusal
     }
 }
 
-/// Drops the events after `from` except instrument and account definitions.
-pub(crate) fn keep_definitions(out: &mut Vec<Event>, from: usize) {
-    let mut at = from;
-    for i in from..out.len() {
-        if matches!(
-            out[i].body,
-            EventBody::InstrumentDefined(_) | EventBody::AccountDefined(_)
-        ) {
-            out.swap(at, i);
-            at += 1;
-        }
-    }
-    out.truncate(at);
-}
-
 impl FeedDecoder for DeribitDecoder {
     fn decode(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Dropped> {
         self.counts.lines += 1;
         let before = out.len();
         let result = self.decode_message(line, out);
-        match result {
-            Ok(()) => self.counts.events += (out.len() - before) as u64,
-            Err(dropped) => {
-                // Nothing of a dropped message reaches the engine but the definitions the
-                // map made on the way: the map now knows those ids, so the journal must.
-                keep_definitions(out, before);
-                self.counts.events += (out.len() - before) as u64;
-                self.counts.note(dropped);
-            }
-        }
-        result
+        finish_line(&mut self.counts, out, before, result)
     }
 
     fn counts(&self) -> &FeedCounts {

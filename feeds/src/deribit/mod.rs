@@ -6,6 +6,7 @@ pub mod instrument_name;
 pub mod jsonrpc;
 pub mod pme;
 pub mod session;
+pub mod ticker_scan;
 
 pub use instrument_name::{DeribitName, NamedContract, expiry_ms, parse_name};
 pub use jsonrpc::DeribitDecoder;

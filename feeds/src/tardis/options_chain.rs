@@ -153,15 +153,8 @@ pub(crate) fn decode_row<const N: usize, D>(
         },
         Err(refusal) => Err(refusal.into()),
     };
-    if result.is_err() {
-        crate::deribit::jsonrpc::keep_definitions(out, before);
-    }
     let (_, _, counts) = parts(decoder);
-    counts.events += (out.len() - before) as u64;
-    if let Err(dropped) = result {
-        counts.note(dropped);
-    }
-    result
+    crate::feed::finish_line(counts, out, before, result)
 }
 
 impl FeedDecoder for OptionsChainDecoder {
