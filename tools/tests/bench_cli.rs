@@ -155,6 +155,26 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
         ],
     );
     assert_eq!(embed["what_ifs_answered_by_engine"], 900);
+
+    let feeds = bench(&["feeds", "--lines", "200"]);
+    for format in [
+        "deribit",
+        "keel",
+        "tardis_options_chain",
+        "tardis_derivative_ticker",
+        "deribit_chain",
+    ] {
+        assert_positive(
+            &feeds,
+            &[
+                &format!("{format}_ns_per_line"),
+                &format!("{format}_lines_per_s"),
+                &format!("{format}_baseline_ns_per_line"),
+                &format!("{format}_ratio"),
+            ]
+            .map(|name| name.as_str()),
+        );
+    }
 }
 
 #[test]
