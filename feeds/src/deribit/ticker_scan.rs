@@ -46,22 +46,22 @@ impl<'a> Scanner<'a> {
         self.bytes.get(self.at).copied()
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.bytes.get(self.at) {
             self.at += 1;
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn expect(&mut self, byte: u8) -> Scan<()> {
         self.skip_whitespace();
         (self.peek()? == byte).then(|| self.at += 1)
     }
 
-    /// A string; `Some((text, escaped))` with the raw text between the quotes.
-    #[inline]
-    fn string(&mut self) -> Scan<(&'a str, bool)> {
+    /// A string; `Some((bytes, escaped))` with the raw bytes between the quotes.
+    #[inline(always)]
+    fn raw_string(&mut self) -> Scan<(&'a [u8], bool)> {
         self.expect(b'"')?;
         let start = self.at;
         let mut escaped = false;
@@ -70,9 +70,9 @@ impl<'a> Scanner<'a> {
             let byte = *self.bytes.get(self.at)?;
             match byte {
                 b'"' => {
-                    let text = self.text.get(start..self.at)?;
+                    let raw = &self.bytes[start..self.at];
                     self.at += 1;
-                    return Some((text, escaped));
+                    return Some((raw, escaped));
                 }
                 b'\\' => {
                     escaped = true;
@@ -98,10 +98,20 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// A key Keel may need: unescaped (an escaped key could spell a needed name).
+    /// A string Keel reads as text: unescaped (serde borrows only unescaped strings).
     #[inline]
-    fn key(&mut self) -> Scan<&'a str> {
-        let (key, escaped) = self.string()?;
+    fn plain_string(&mut self) -> Scan<&'a str> {
+        let (raw, escaped) = self.raw_string()?;
+        if escaped {
+            return None;
+        }
+        std::str::from_utf8(raw).ok()
+    }
+
+    /// A key, as bytes; unescaped (an escaped key could spell a needed name).
+    #[inline(always)]
+    fn key(&mut self) -> Scan<&'a [u8]> {
+        let (key, escaped) = self.raw_string()?;
         if escaped {
             return None;
         }
@@ -110,44 +120,46 @@ impl<'a> Scanner<'a> {
     }
 
     /// A number's text, checked against JSON's grammar.
-    #[inline]
+    #[inline(always)]
     fn number_text(&mut self) -> Scan<&'a str> {
         self.skip_whitespace();
+        let bytes = self.bytes;
         let start = self.at;
-        let digits = |s: &mut Self| {
-            let run = s.bytes[s.at..]
-                .iter()
-                .position(|b| !b.is_ascii_digit())
-                .unwrap_or(s.bytes.len() - s.at);
-            s.at += run;
-            run > 0
-        };
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        match self.peek()? {
-            b'0' => self.at += 1,
-            b'1'..=b'9' => {
-                digits(self);
+        let mut i = start;
+        let digits_from = |mut i: usize| {
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
             }
+            i
+        };
+        if bytes.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match bytes.get(i)? {
+            b'0' => i += 1,
+            b'1'..=b'9' => i = digits_from(i + 1),
             _ => return None,
         }
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            if !digits(self) {
+        if bytes.get(i) == Some(&b'.') {
+            let end = digits_from(i + 1);
+            if end == i + 1 {
                 return None;
             }
+            i = end;
         }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.at += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.at += 1;
+        if let Some(b'e' | b'E') = bytes.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = bytes.get(i) {
+                i += 1;
             }
-            if !digits(self) {
+            let end = digits_from(i);
+            if end == i {
                 return None;
             }
+            i = end;
         }
-        self.text.get(start..self.at)
+        self.at = i;
+        self.text.get(start..i)
     }
 
     /// A number as serde_json gives an f64: integers through u64/i64 (so `-0` is +0.0),
@@ -155,7 +167,7 @@ impl<'a> Scanner<'a> {
     #[inline]
     fn number(&mut self) -> Scan<f64> {
         let text = self.number_text()?;
-        let integer = !text.contains(['.', 'e', 'E']);
+        let integer = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
         // serde_json reads a negative integer zero as -0.0.
         if integer && text.starts_with('-') && text[1..].bytes().all(|b| b == b'0') {
             return Some(-0.0);
@@ -212,7 +224,7 @@ impl<'a> Scanner<'a> {
         }
         self.skip_whitespace();
         match self.peek()? {
-            b'"' => self.string().map(|_| ()),
+            b'"' => self.raw_string().map(|_| ()),
             b'{' => {
                 self.at += 1;
                 self.skip_whitespace();
@@ -221,7 +233,7 @@ impl<'a> Scanner<'a> {
                     return Some(());
                 }
                 loop {
-                    self.string()?;
+                    self.raw_string()?;
                     self.expect(b':')?;
                     self.skip_value(depth + 1)?;
                     self.skip_whitespace();
@@ -263,7 +275,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// The members of an object: `member` reads or skips each value.
-    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Scan<()>) -> Scan<()> {
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a [u8]) -> Scan<()>) -> Scan<()> {
         self.expect(b'{')?;
         self.skip_whitespace();
         if self.peek()? == b'}' {
@@ -341,7 +353,7 @@ fn exact_decimal(text: &str) -> Option<f64> {
 
 /// The end of the run of plain string bytes from `at`: the first quote, backslash or
 /// control byte (or the end), eight bytes at a time.
-#[inline]
+#[inline(always)]
 fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
@@ -377,15 +389,11 @@ fn ticker_data<'a>(scanner: &mut Scanner<'a>, ticker: &mut ScannedTicker<'a>) ->
     let mut seen = 0u32;
     scanner.object(|s, key| {
         match key {
-            "instrument_name" => {
+            b"instrument_name" => {
                 first(&mut seen, 1)?;
-                let (name, escaped) = s.string()?;
-                if escaped {
-                    return None;
-                }
-                ticker.instrument_name = name;
+                ticker.instrument_name = s.plain_string()?;
             }
-            "timestamp" => {
+            b"timestamp" => {
                 first(&mut seen, 2)?;
                 // `-0` is a float to serde_json (-0.0), not an integer: its call.
                 let text = s.number_text()?;
@@ -394,47 +402,43 @@ fn ticker_data<'a>(scanner: &mut Scanner<'a>, ticker: &mut ScannedTicker<'a>) ->
                 }
                 ticker.timestamp = text.parse::<i64>().ok()?;
             }
-            "state" => {
+            b"state" => {
                 first(&mut seen, 4)?;
                 ticker.state = if s.null() {
                     None
                 } else {
-                    let (state, escaped) = s.string()?;
-                    if escaped {
-                        return None;
-                    }
-                    Some(state)
+                    Some(s.plain_string()?)
                 };
             }
-            "mark_price" => {
+            b"mark_price" => {
                 first(&mut seen, 8)?;
                 ticker.mark_price = s.number()?;
             }
-            "mark_iv" => {
+            b"mark_iv" => {
                 first(&mut seen, 16)?;
                 ticker.mark_iv = s.optional_number()?;
             }
-            "underlying_price" => {
+            b"underlying_price" => {
                 first(&mut seen, 32)?;
                 ticker.underlying_price = s.optional_number()?;
             }
-            "index_price" => {
+            b"index_price" => {
                 first(&mut seen, 64)?;
                 ticker.index_price = s.optional_number()?;
             }
-            "best_bid_price" => {
+            b"best_bid_price" => {
                 first(&mut seen, 128)?;
                 ticker.best_bid_price = s.optional_number()?;
             }
-            "best_ask_price" => {
+            b"best_ask_price" => {
                 first(&mut seen, 256)?;
                 ticker.best_ask_price = s.optional_number()?;
             }
-            "open_interest" => {
+            b"open_interest" => {
                 first(&mut seen, 512)?;
                 ticker.open_interest = s.optional_number()?;
             }
-            "greeks" => {
+            b"greeks" => {
                 first(&mut seen, 1024)?;
                 ticker.greeks = if s.null() {
                     None
@@ -443,10 +447,10 @@ fn ticker_data<'a>(scanner: &mut Scanner<'a>, ticker: &mut ScannedTicker<'a>) ->
                     let mut seen_greeks = 0u32;
                     s.object(|s, key| {
                         let slot = match key {
-                            "delta" => 0,
-                            "gamma" => 1,
-                            "vega" => 2,
-                            "theta" => 3,
+                            b"delta" => 0,
+                            b"gamma" => 1,
+                            b"vega" => 2,
+                            b"theta" => 3,
                             _ => return s.skip_value(2),
                         };
                         first(&mut seen_greeks, 1 << slot)?;
@@ -474,43 +478,42 @@ pub fn scan_ticker(text: &str) -> Option<ScannedTicker<'_>> {
     let mut ticker = ScannedTicker::default();
     let (mut method_seen, mut params_seen) = (false, false);
     scanner.object(|s, key| match key {
-        "method" => {
+        b"method" => {
             if std::mem::replace(&mut method_seen, true) {
                 return None;
             }
-            let (method, escaped) = s.string()?;
-            (!escaped && method == "subscription").then_some(())
+            (s.plain_string()? == "subscription").then_some(())
         }
-        "params" => {
+        b"params" => {
             if std::mem::replace(&mut params_seen, true) {
                 return None;
             }
             let mut channel_seen = false;
             let mut data_seen = false;
             s.object(|s, key| match key {
-                "channel" => {
+                b"channel" => {
                     if std::mem::replace(&mut channel_seen, true) {
                         return None;
                     }
-                    let (channel, escaped) = s.string()?;
+                    let channel = s.plain_string()?;
                     let kind = channel.split('.').next().unwrap_or_default();
-                    if escaped || !matches!(kind, "ticker" | "incremental_ticker") {
+                    if !matches!(kind, "ticker" | "incremental_ticker") {
                         return None;
                     }
                     ticker.channel = channel;
                     Some(())
                 }
-                "data" if channel_seen && !data_seen => {
+                b"data" if channel_seen && !data_seen => {
                     data_seen = true;
                     ticker_data(s, &mut ticker)
                 }
-                "data" => None,
+                b"data" => None,
                 _ => s.skip_value(2),
             })?;
             data_seen.then_some(())
         }
         // Responses, errors and the like belong to the serde path.
-        "result" | "error" | "usOut" => None,
+        b"result" | b"error" | b"usOut" => None,
         _ => s.skip_value(1),
     })?;
     scanner.skip_whitespace();
