@@ -347,13 +347,14 @@ impl DeribitDecoder {
         if line.len() > MESSAGE_BYTES_MAX {
             return Err(Refusal::TooLong.into());
         }
-        // One UTF-8 check of the whole line is cheaper than the parser's check per string.
-        let text = std::str::from_utf8(line).map_err(|_| Refusal::NotUtf8)?;
+        // The fast path checks the UTF-8 of the strings it passes (JSON has non-ASCII
+        // bytes only there); serde needs the whole line checked first.
         if self.fast_path {
-            if let Some(scanned) = scan_ticker(text) {
+            if let Some(scanned) = scan_ticker(line) {
                 return self.ticker(&TickerData::from(scanned), out);
             }
         }
+        let text = std::str::from_utf8(line).map_err(|_| Refusal::NotUtf8)?;
         let envelope: Envelope<'_> = serde_json::from_str(text).map_err(shape)?;
         if envelope.error.is_some() {
             return Err(Refusal::ErrorResponse.into());

@@ -32,9 +32,18 @@ pub struct ScannedTicker<'a> {
 }
 
 struct Scanner<'a> {
-    text: &'a str,
     bytes: &'a [u8],
     at: usize,
+}
+
+/// A number as scanned: its text, and when its digits fit in 15 (and its exponent is
+/// small), the exact decimal `mantissa × 10^exponent`.
+struct NumberParts<'a> {
+    /// The number's bytes (ASCII, checked by the grammar).
+    raw: &'a [u8],
+    integer: bool,
+    negative: bool,
+    exact: Option<(u64, i64)>,
 }
 
 /// `None`: not for the fast path (the serde path decides).
@@ -93,6 +102,18 @@ impl<'a> Scanner<'a> {
                     }
                 }
                 0..0x20 => return None,
+                0x80.. => {
+                    // Validated here, not by a pass over the whole line: JSON has
+                    // non-ASCII bytes only inside strings.
+                    let width = match byte {
+                        0xC2..=0xDF => 2,
+                        0xE0..=0xEF => 3,
+                        0xF0..=0xF4 => 4,
+                        _ => return None,
+                    };
+                    std::str::from_utf8(self.bytes.get(self.at..self.at + width)?).ok()?;
+                    self.at += width;
+                }
                 _ => self.at += 1,
             }
         }
@@ -119,74 +140,127 @@ impl<'a> Scanner<'a> {
         Some(key)
     }
 
-    /// A number's text, checked against JSON's grammar.
+    /// A number, checked against JSON's grammar, scanned once.
     #[inline(always)]
-    fn number_text(&mut self) -> Scan<&'a str> {
+    fn number_parts(&mut self) -> Scan<NumberParts<'a>> {
         self.skip_whitespace();
         let bytes = self.bytes;
         let start = self.at;
         let mut i = start;
-        let digits_from = |mut i: usize| {
-            while i < bytes.len() && bytes[i].is_ascii_digit() {
-                i += 1;
-            }
-            i
-        };
-        if bytes.get(i) == Some(&b'-') {
+        let mut mantissa: u64 = 0;
+        let mut digits = 0u32;
+        let mut exponent: i64 = 0;
+        let negative = bytes.get(i) == Some(&b'-');
+        if negative {
             i += 1;
         }
+        // Integer part.
         match bytes.get(i)? {
-            b'0' => i += 1,
-            b'1'..=b'9' => i = digits_from(i + 1),
+            b'0' => {
+                i += 1;
+                digits = 1;
+            }
+            b'1'..=b'9' => {
+                while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+                    mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                    digits += 1;
+                    i += 1;
+                }
+            }
             _ => return None,
         }
+        let mut integer = true;
         if bytes.get(i) == Some(&b'.') {
-            let end = digits_from(i + 1);
-            if end == i + 1 {
-                return None;
-            }
-            i = end;
-        }
-        if let Some(b'e' | b'E') = bytes.get(i) {
+            integer = false;
             i += 1;
-            if let Some(b'+' | b'-') = bytes.get(i) {
+            let from = i;
+            while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+                digits += 1;
+                exponent -= 1;
                 i += 1;
             }
-            let end = digits_from(i);
-            if end == i {
+            if i == from {
                 return None;
             }
-            i = end;
+        }
+        let mut small_exponent = true;
+        if let Some(b'e' | b'E') = bytes.get(i) {
+            integer = false;
+            i += 1;
+            let sign = match bytes.get(i) {
+                Some(b'-') => {
+                    i += 1;
+                    -1
+                }
+                Some(b'+') => {
+                    i += 1;
+                    1
+                }
+                _ => 1,
+            };
+            let from = i;
+            let mut power: i64 = 0;
+            while let Some(&b) = bytes.get(i).filter(|b| b.is_ascii_digit()) {
+                power = power.saturating_mul(10).saturating_add(i64::from(b - b'0'));
+                i += 1;
+            }
+            if i == from {
+                return None;
+            }
+            small_exponent = power < 1_000;
+            exponent += sign * power;
         }
         self.at = i;
-        self.text.get(start..i)
+        // 15 digits or fewer: below 2^53, so the mantissa is exact.
+        let exact = (digits <= 15 && small_exponent).then_some((mantissa, exponent));
+        Some(NumberParts {
+            raw: &bytes[start..i],
+            integer,
+            negative,
+            exact,
+        })
     }
 
-    /// A number as serde_json gives an f64: integers through u64/i64 (so `-0` is +0.0),
+    /// A number as serde_json gives an f64: integers through u64/i64 (`-0` as -0.0),
     /// others correctly rounded; out of range gives up.
     #[inline]
     fn number(&mut self) -> Scan<f64> {
-        let text = self.number_text()?;
-        let integer = !text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E'));
-        // serde_json reads a negative integer zero as -0.0.
-        if integer && text.starts_with('-') && text[1..].bytes().all(|b| b == b'0') {
-            return Some(-0.0);
-        }
-        let value = if integer && !text.starts_with('-') {
-            match text.parse::<u64>() {
+        let NumberParts {
+            raw,
+            integer,
+            negative,
+            exact,
+        } = self.number_parts()?;
+        // The general parsers, for what the exact paths do not cover (rare).
+        let text = || std::str::from_utf8(raw).ok();
+        let value = match (exact, integer) {
+            // serde_json reads a negative integer zero as -0.0.
+            (Some((0, _)), true) if negative => -0.0,
+            (Some((mantissa, _)), true) => {
+                let magnitude = mantissa as f64;
+                if negative { -magnitude } else { magnitude }
+            }
+            // Both factors exact doubles: one operation gives the correctly rounded
+            // value, the bits `str::parse` gives (Clinger's fast path).
+            (Some((mantissa, exponent)), false) if (-22..=22).contains(&exponent) => {
+                let power = EXACT_POWERS_OF_TEN[exponent.unsigned_abs() as usize];
+                let magnitude = if exponent < 0 {
+                    mantissa as f64 / power
+                } else {
+                    mantissa as f64 * power
+                };
+                if negative { -magnitude } else { magnitude }
+            }
+            _ if integer && !negative => match text()?.parse::<u64>() {
                 Ok(value) => value as f64,
-                Err(_) => text.parse::<f64>().ok()?,
-            }
-        } else if integer {
-            match text.parse::<i64>() {
+                Err(_) => text()?.parse::<f64>().ok()?,
+            },
+            _ if integer => match text()?.parse::<i64>() {
                 Ok(value) => value as f64,
-                Err(_) => text.parse::<f64>().ok()?,
-            }
-        } else {
-            match exact_decimal(text) {
-                Some(value) => value,
-                None => text.parse::<f64>().ok()?,
-            }
+                Err(_) => text()?.parse::<f64>().ok()?,
+            },
+            _ => text()?.parse::<f64>().ok()?,
         };
         value.is_finite().then_some(value)
     }
@@ -270,7 +344,7 @@ impl<'a> Scanner<'a> {
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            _ => self.number_text().map(|_| ()),
+            _ => self.number_parts().map(|_| ()),
         }
     }
 
@@ -304,55 +378,8 @@ const EXACT_POWERS_OF_TEN: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// A JSON number (grammar already checked) whose digits fit in 2^53 and whose power of
-/// ten is within ±22: both are exact doubles, so one multiplication or division gives
-/// the correctly rounded value, the same bits as `str::parse` (Clinger's fast path).
-/// `None` otherwise (the caller parses it the general way).
-fn exact_decimal(text: &str) -> Option<f64> {
-    let bytes = text.as_bytes();
-    let (negative, mut at) = match bytes.first() {
-        Some(b'-') => (true, 1),
-        _ => (false, 0),
-    };
-    let mut mantissa: u64 = 0;
-    let mut exponent: i64 = 0;
-    let mut digits = 0;
-    let mut fraction = false;
-    while let Some(&b) = bytes.get(at) {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                digits += 1;
-                if digits > 15 {
-                    return None;
-                }
-                if fraction {
-                    exponent -= 1;
-                }
-            }
-            b'.' => fraction = true,
-            _ => break,
-        }
-        at += 1;
-    }
-    if let Some(b'e' | b'E') = bytes.get(at) {
-        let power: i64 = text.get(at + 1..)?.parse().ok()?;
-        exponent = exponent.checked_add(power)?;
-    }
-    if mantissa > 1 << 53 || !(-22..=22).contains(&exponent) {
-        return None;
-    }
-    let power = EXACT_POWERS_OF_TEN[exponent.unsigned_abs() as usize];
-    let magnitude = if exponent < 0 {
-        mantissa as f64 / power
-    } else {
-        mantissa as f64 * power
-    };
-    Some(if negative { -magnitude } else { magnitude })
-}
-
-/// The end of the run of plain string bytes from `at`: the first quote, backslash or
-/// control byte (or the end), eight bytes at a time.
+/// The end of the run of plain string bytes from `at`: the first quote, backslash,
+/// control or non-ASCII byte (or the end), eight bytes at a time.
 #[inline(always)]
 fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -362,8 +389,9 @@ fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
         let mut word = [0u8; 8];
         word.copy_from_slice(chunk);
         let v = u64::from_le_bytes(word);
-        // A byte below 0x20, or equal to '"' or '\\', flags its high bit.
+        // A byte below 0x20 or above 0x7F, or equal to '"' or '\\', flags its high bit.
         let special = (v.wrapping_sub(ONES * 0x20) & !v & HIGHS)
+            | (v & HIGHS)
             | has_zero(v ^ (ONES * u64::from(b'"')))
             | has_zero(v ^ (ONES * u64::from(b'\\')));
         if special != 0 {
@@ -372,7 +400,7 @@ fn plain_run_end(bytes: &[u8], mut at: usize) -> usize {
         at += 8;
     }
     while let Some(&b) = bytes.get(at) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
+        if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
             break;
         }
         at += 1;
@@ -395,12 +423,17 @@ fn ticker_data<'a>(scanner: &mut Scanner<'a>, ticker: &mut ScannedTicker<'a>) ->
             }
             b"timestamp" => {
                 first(&mut seen, 2)?;
-                // `-0` is a float to serde_json (-0.0), not an integer: its call.
-                let text = s.number_text()?;
-                if text.starts_with("-0") {
-                    return None;
-                }
-                ticker.timestamp = text.parse::<i64>().ok()?;
+                ticker.timestamp = match s.number_parts()? {
+                    // `-0` is a float to serde_json (-0.0), not an integer: its call.
+                    NumberParts { raw, .. } if raw.starts_with(b"-0") => return None,
+                    NumberParts {
+                        integer: true,
+                        negative: false,
+                        exact: Some((mantissa, _)),
+                        ..
+                    } => mantissa as i64,
+                    NumberParts { raw, .. } => std::str::from_utf8(raw).ok()?.parse().ok()?,
+                };
             }
             b"state" => {
                 first(&mut seen, 4)?;
@@ -469,12 +502,8 @@ fn ticker_data<'a>(scanner: &mut Scanner<'a>, ticker: &mut ScannedTicker<'a>) ->
 }
 
 /// The ticker of a `ticker.*` notification, or `None` (the serde path decides).
-pub fn scan_ticker(text: &str) -> Option<ScannedTicker<'_>> {
-    let mut scanner = Scanner {
-        text,
-        bytes: text.as_bytes(),
-        at: 0,
-    };
+pub fn scan_ticker(bytes: &[u8]) -> Option<ScannedTicker<'_>> {
+    let mut scanner = Scanner { bytes, at: 0 };
     let mut ticker = ScannedTicker::default();
     let (mut method_seen, mut params_seen) = (false, false);
     scanner.object(|s, key| match key {
@@ -525,29 +554,79 @@ mod tests {
     use super::*;
 
     #[test]
-    fn exact_decimals_equal_the_standard_parse_bit_for_bit() {
+    fn numbers_read_exactly_as_serde_json_reads_them() {
         let mut rng = crate::rng::SplitMix64::new(17);
+        let mut texts: Vec<String> = [
+            "-0",
+            "0",
+            "-0.0",
+            "1e22",
+            "1e23",
+            "123456789012345678901",
+            "-9223372036854775809",
+            "18446744073709551616",
+            "4.9e-324",
+            "1e-400",
+            "0.1",
+            "90343.17",
+            "1E+2",
+            "-1.5e-7",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
         for _ in 0..200_000 {
-            let digits = 1 + rng.below(15);
+            let digits = 1 + rng.below(19);
             let mantissa = rng.next_u64() % 10u64.pow(digits as u32);
             let point = rng.below(digits + 1) as usize;
             let mut text = mantissa.to_string();
-            if point < text.len() {
+            if point < text.len() && rng.below(3) > 0 {
                 text.insert(point.max(1), '.');
             }
             if rng.below(4) == 0 {
-                text.push_str(&format!("e{}", rng.below(30) as i64 - 15));
+                text.push_str(&format!("e{}", rng.below(60) as i64 - 30));
             }
             if rng.below(2) == 0 {
                 text.insert(0, '-');
             }
-            let expected: f64 = text.parse().expect("a number");
-            if let Some(fast) = exact_decimal(&text) {
-                assert_eq!(fast.to_bits(), expected.to_bits(), "{text}");
-            }
+            texts.push(text);
         }
-        assert_eq!(exact_decimal("0.03847784"), Some(0.03847784));
-        assert_eq!(exact_decimal("12345678901234567"), None);
+        for text in texts {
+            let expected = serde_json::from_str::<f64>(&text)
+                .ok()
+                .filter(|v| v.is_finite());
+            let mut scanner = Scanner {
+                bytes: text.as_bytes(),
+                at: 0,
+            };
+            let got = scanner.number();
+            assert_eq!(got.map(f64::to_bits), expected.map(f64::to_bits), "{text}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_is_checked_inside_strings() {
+        let line = crate::deribit::session::session(3, 40)
+            .into_iter()
+            .find(|l| l.contains("\"channel\":\"ticker.BTC-"))
+            .expect("a ticker");
+        let accented = line.replace(
+            "\"state\":\"open\"",
+            "\"state\":\"open\",\"note\":\"épée €\"",
+        );
+        assert!(scan_ticker(accented.as_bytes()).is_some());
+        let mut invalid = line
+            .replace("\"state\":\"open\"", "\"state\":\"open\",\"note\":\"ab\"")
+            .into_bytes();
+        let at = invalid
+            .windows(4)
+            .position(|w| w == b"\"ab\"")
+            .expect("note")
+            + 1;
+        invalid[at] = 0xFF;
+        assert!(scan_ticker(&invalid).is_none());
+        invalid[at] = 0xC3; // a lead byte without its continuation
+        assert!(scan_ticker(&invalid).is_none());
     }
 
     #[test]
@@ -559,7 +638,7 @@ mod tests {
             .collect();
         assert!(tickers.len() > 200);
         for line in tickers {
-            let scanned = scan_ticker(line);
+            let scanned = scan_ticker(line.as_bytes());
             assert!(scanned.is_some(), "{line}");
         }
     }
