@@ -6,6 +6,7 @@
 use std::io::BufRead;
 
 use keel_engine::events::{Event, EventBody};
+use serde::Deserialize;
 use serde_json::Value;
 use thiserror::Error;
 
@@ -30,15 +31,39 @@ pub enum LineError {
 /// Decodes one line into an event.
 pub fn decode_line(line: &str) -> Result<Event, LineError> {
     let value: Value = serde_json::from_str(line).map_err(|e| LineError::Invalid(e.to_string()))?;
-    let event: Event =
-        serde_json::from_value(value.clone()).map_err(|e| LineError::Invalid(e.to_string()))?;
+    // From the parsed tree by reference: no copy of it.
+    let event = Event::deserialize(&value).map_err(|e| LineError::Invalid(e.to_string()))?;
     // serde cannot refuse unknown fields through the flattened, tagged body: compare the
-    // input's keys with those of the event written back (every field is written).
-    let written = serde_json::to_value(event).map_err(|e| LineError::Invalid(e.to_string()))?;
-    if let Some(field) = unknown_field(&value, &written) {
+    // input's keys with those of an event of the same type written back. Every field is
+    // written and no field is optional, so one written event of a type has every key an
+    // event of that type can have: it is kept per thread, written once per type.
+    let kind = value
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let unknown = KEYS_OF_TYPE.with(|templates| {
+        let mut templates = templates.borrow_mut();
+        let at = match templates.iter().position(|(k, _)| k == kind) {
+            Some(at) => at,
+            None => {
+                let written =
+                    serde_json::to_value(event).map_err(|e| LineError::Invalid(e.to_string()))?;
+                templates.push((kind.to_owned(), written));
+                templates.len() - 1
+            }
+        };
+        Ok(unknown_field(&value, &templates[at].1))
+    })?;
+    if let Some(field) = unknown {
         return Err(LineError::UnknownField(field));
     }
     Ok(event)
+}
+
+thread_local! {
+    /// One written event per event type: the keys `decode_line` accepts.
+    static KEYS_OF_TYPE: std::cell::RefCell<Vec<(String, Value)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// The first key of `input` (depth first) that `known` lacks.
