@@ -256,7 +256,7 @@ pub trait FeedDecoder: Send {
 /// checks, or the line is refused as a whole. A refused line keeps only the definitions
 /// the name map made on the way (the map now knows those ids, so the journal must; the
 /// map checks each definition before making it). Counts the line's outcome.
-pub(crate) fn finish_line(
+pub fn finish_line(
     counts: &mut FeedCounts,
     out: &mut Vec<Event>,
     before: usize,

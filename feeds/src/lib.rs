@@ -3,6 +3,7 @@
 //! portfolio-margin files. docs/FEEDS.md maps every venue field.
 
 pub mod adversarial;
+pub mod csv_feed;
 pub mod deribit;
 pub mod feed;
 pub mod keel_json;

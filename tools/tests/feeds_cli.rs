@@ -43,6 +43,22 @@ fn run_json(args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("one JSON report")
 }
 
+/// `keel run --format FORMAT --input INPUT --json` on a configuration.
+fn run_format(
+    config: impl AsRef<Path>,
+    format: &str,
+    input: impl AsRef<Path>,
+    extra: &[&str],
+) -> Value {
+    let config = config.as_ref().to_str().expect("utf-8");
+    let input = input.as_ref().to_str().expect("utf-8");
+    let mut args = vec![
+        "run", "--config", config, "--format", format, "--input", input, "--json",
+    ];
+    args.extend_from_slice(extra);
+    run_json(&args)
+}
+
 fn write_lines(path: &Path, lines: &[String]) {
     let mut file = std::fs::File::create(path).expect("create");
     for line in lines {
@@ -61,18 +77,7 @@ fn a_deribit_recording_defines_instruments_books_fills_and_names_them() {
     let config = config(tmp.path(), "");
     let config = config.to_str().expect("utf-8");
     let input = input.to_str().expect("utf-8");
-    let report = run_json(&[
-        "run",
-        "--config",
-        config,
-        "--format",
-        "deribit",
-        "--input",
-        input,
-        "--account",
-        "desk-a",
-        "--json",
-    ]);
+    let report = run_format(config, "deribit", input, &["--account", "desk-a"]);
     let feed = &report["feed"];
     assert_eq!(feed["format"], "deribit");
     assert_eq!(feed["lines"], 4_003);
@@ -107,18 +112,7 @@ fn a_deribit_recording_defines_instruments_books_fills_and_names_them() {
     // An hour later: the engine refuses marks older than the ones it holds.
     let later = keel_feeds::deribit::session::SESSION_START_MS + 3_600_000;
     write_lines(&more, &session_from(4, later, 500));
-    let report = run_json(&[
-        "run",
-        "--config",
-        config,
-        "--format",
-        "deribit",
-        "--input",
-        more.to_str().expect("utf-8"),
-        "--account",
-        "desk-a",
-        "--json",
-    ]);
+    let report = run_format(config, "deribit", &more, &["--account", "desk-a"]);
     assert_eq!(
         report["feed"]["skipped"]["known_definition"], 25,
         "{}",
@@ -135,16 +129,7 @@ fn the_raw_deribit_messages_run_and_every_skip_is_reported() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = config(tmp.path(), "");
     let input = data.join("deribit/tickers_raw.jsonl");
-    let report = run_json(&[
-        "run",
-        "--config",
-        config.to_str().expect("utf-8"),
-        "--format",
-        "deribit",
-        "--input",
-        input.to_str().expect("utf-8"),
-        "--json",
-    ]);
+    let report = run_format(&config, "deribit", &input, &[]);
     let feed = &report["feed"];
     assert_eq!(feed["lines"], 12);
     assert_eq!(feed["skipped"]["closed_instrument"], 1, "{feed}");
@@ -202,16 +187,7 @@ fn tardis_options_chain_and_derivative_ticker_run_plain_and_gzip() {
         ));
     }
     std::fs::write(&ticker, text).expect("write");
-    let report = run_json(&[
-        "run",
-        "--config",
-        config,
-        "--format",
-        "tardis-derivative-ticker",
-        "--input",
-        ticker.to_str().expect("utf-8"),
-        "--json",
-    ]);
+    let report = run_format(config, "tardis-derivative-ticker", &ticker, &[]);
     assert_eq!(report["feed"]["lines"], 100);
     assert_eq!(
         report["feed"]["events"], 202,
@@ -226,16 +202,7 @@ fn tardis_options_chain_and_derivative_ticker_run_plain_and_gzip() {
     );
     gzip.write_all(tardis_chain(50).as_bytes()).expect("write");
     gzip.finish().expect("gzip");
-    let report = run_json(&[
-        "run",
-        "--config",
-        config,
-        "--format",
-        "tardis-options-chain",
-        "--input",
-        chain.to_str().expect("utf-8"),
-        "--json",
-    ]);
+    let report = run_format(config, "tardis-options-chain", &chain, &[]);
     let feed = &report["feed"];
     assert_eq!(feed["lines"], 52);
     assert_eq!(feed["events"], 52, "two definitions, 50 tickers: {feed}");
@@ -422,16 +389,7 @@ fn the_websocket_client_reconnects_and_journals_what_it_received() {
     // The recording replays to the same state: the live journal holds what was received.
     let replay_dir = tempfile::tempdir().expect("tempdir");
     let replay_config = self::config(replay_dir.path(), "");
-    let replayed = run_json(&[
-        "run",
-        "--config",
-        replay_config.to_str().expect("utf-8"),
-        "--format",
-        "deribit",
-        "--input",
-        recording.to_str().expect("utf-8"),
-        "--json",
-    ]);
+    let replayed = run_format(&replay_config, "deribit", &recording, &[]);
     // The same messages decode to the same events. The states agree in every position
     // and Greek; their hashes differ only by journal layout (the file run journals
     // input-position bookmarks; the live run ends batches when the socket is idle).

@@ -8,12 +8,13 @@ use keel_engine::events::ids::UNDERLYINGS_MAX;
 use keel_engine::events::{Event, EventBody, IndexPrice, InstrumentKind, Ticker};
 
 use super::instrument_name::days_from_civil;
-use crate::feed::{Dropped, FeedCounts, FeedDecoder, Refusal};
-use crate::tardis::{CsvLine, non_negative, number};
+use crate::csv_feed::{CsvDecoder, CsvRows};
+use crate::feed::{Dropped, Refusal};
+use crate::tardis::{non_negative, number};
 use crate::venue_map::VenueMap;
 use crate::venue_view::{VenueQuote, VenueView};
 
-const COLUMNS: [&str; 12] = [
+const COLUMNS: &[&str] = &[
     "timestamp",
     "instrument_name",
     "underlying",
@@ -32,15 +33,22 @@ const COLUMNS: [&str; 12] = [
 const IV_FRACTION_MIN: f64 = 0.01;
 const IV_FRACTION_MAX: f64 = 10.0;
 
-pub struct ChainSnapshotDecoder {
-    map: VenueMap,
-    line: CsvLine,
-    columns: Option<Result<[usize; 12], Refusal>>,
-    counts: FeedCounts,
-    view: VenueView,
+/// The chain-snapshot decoder.
+pub type ChainSnapshotDecoder = CsvDecoder<ChainSnapshotRows>;
+
+pub struct ChainSnapshotRows {
     last_index: [f64; UNDERLYINGS_MAX as usize],
     /// The last futures mark journaled, by instrument id (one per future per snapshot).
     last_future_mark: Vec<f64>,
+}
+
+impl Default for ChainSnapshotRows {
+    fn default() -> Self {
+        ChainSnapshotRows {
+            last_index: [f64::NAN; UNDERLYINGS_MAX as usize],
+            last_future_mark: Vec::new(),
+        }
+    }
 }
 
 /// `2025-12-30T17:31:15.944181+00:00` (or with `Z`) → ns since the epoch; UTC only.
@@ -76,22 +84,21 @@ pub fn parse_utc_ns(text: &str) -> Option<u64> {
     u64::try_from(seconds.checked_mul(1_000_000_000)?.checked_add(nanos)?).ok()
 }
 
-impl ChainSnapshotDecoder {
-    pub fn new(map: VenueMap) -> Self {
-        ChainSnapshotDecoder {
-            map,
-            line: CsvLine::default(),
-            columns: None,
-            counts: FeedCounts::default(),
-            view: VenueView::default(),
-            last_index: [f64::NAN; UNDERLYINGS_MAX as usize],
-            last_future_mark: Vec::new(),
-        }
+impl CsvRows for ChainSnapshotRows {
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+
+    fn is_header(line: &[u8]) -> bool {
+        line.starts_with(b"timestamp,")
     }
 
-    fn row(&mut self, columns: &[usize; 12], out: &mut Vec<Event>) -> Result<(), Dropped> {
-        let line = &self.line;
-        let [
+    fn row(
+        &mut self,
+        fields: &[&str],
+        map: &mut VenueMap,
+        view: &mut VenueView,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Dropped> {
+        let &[
             time,
             name,
             forward,
@@ -104,7 +111,10 @@ impl ChainSnapshotDecoder {
             delta,
             vega,
             index,
-        ] = columns.map(|c| line.field(c));
+        ] = fields
+        else {
+            return Err(Refusal::BadColumns.into());
+        };
         let timestamp_ns = parse_utc_ns(time).ok_or(Refusal::BadTimestamp)?;
         let forward = non_negative(forward)?;
         let mark_price = non_negative(mark)?;
@@ -120,7 +130,7 @@ impl ChainSnapshotDecoder {
         if best_bid < 0.0 || best_ask < 0.0 || index <= 0.0 || forward <= 0.0 {
             return Err(Refusal::BadNumber.into());
         }
-        let mapped = self.map.instrument_by_name(name, timestamp_ns, out)?;
+        let mapped = map.instrument_by_name(name, timestamp_ns, out)?;
         if mapped.definition.kind != InstrumentKind::Option {
             return Err(Refusal::WrongShape.into());
         }
@@ -138,9 +148,7 @@ impl ChainSnapshotDecoder {
         }
         // A listed future (not Deribit's synthetic `SYN.` forward) gets its mark too.
         if let (Some(price), false) = (future_price, future_name.starts_with("SYN.")) {
-            let future = self
-                .map
-                .instrument_by_name(future_name, timestamp_ns, out)?;
+            let future = map.instrument_by_name(future_name, timestamp_ns, out)?;
             let at = future.id.0 as usize;
             if self.last_future_mark.len() <= at {
                 self.last_future_mark.resize(at + 1, f64::NAN);
@@ -161,7 +169,7 @@ impl ChainSnapshotDecoder {
             }
         }
         if let (Some(delta), Some(vega)) = greeks {
-            self.view.set_quote(
+            view.set_quote(
                 mapped.id,
                 VenueQuote {
                     timestamp_ns,
@@ -185,43 +193,6 @@ impl ChainSnapshotDecoder {
             }),
         });
         Ok(())
-    }
-}
-
-impl FeedDecoder for ChainSnapshotDecoder {
-    fn decode(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Dropped> {
-        if line.starts_with(b"timestamp,") {
-            // A (further) header: the next file of a concatenation.
-            self.columns = None;
-        }
-        crate::tardis::options_chain::decode_row(
-            self,
-            line,
-            out,
-            COLUMNS,
-            |d| (&mut d.line, &mut d.columns, &mut d.counts),
-            Self::row,
-        )
-    }
-
-    fn counts(&self) -> &FeedCounts {
-        &self.counts
-    }
-
-    fn counts_mut(&mut self) -> &mut FeedCounts {
-        &mut self.counts
-    }
-
-    fn has_header(&self) -> bool {
-        true
-    }
-
-    fn venue_map(&self) -> Option<&VenueMap> {
-        Some(&self.map)
-    }
-
-    fn venue_view(&self) -> Option<&VenueView> {
-        Some(&self.view)
     }
 }
 

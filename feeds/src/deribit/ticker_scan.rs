@@ -291,6 +291,19 @@ impl<'a> Scanner<'a> {
         self.number().map(Some)
     }
 
+    /// After a member or element: `,` (true: more follow) or `close` (false: done).
+    #[inline(always)]
+    fn more(&mut self, close: u8) -> Scan<bool> {
+        self.skip_whitespace();
+        let byte = self.peek()?;
+        self.at += 1;
+        match byte {
+            b',' => Some(true),
+            _ if byte == close => Some(false),
+            _ => None,
+        }
+    }
+
     /// Any value, checked and skipped.
     fn skip_value(&mut self, depth: usize) -> Scan<()> {
         if depth > DEPTH_MAX {
@@ -310,14 +323,8 @@ impl<'a> Scanner<'a> {
                     self.raw_string()?;
                     self.expect(b':')?;
                     self.skip_value(depth + 1)?;
-                    self.skip_whitespace();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b'}' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.more(b'}')? {
+                        return Some(());
                     }
                 }
             }
@@ -330,14 +337,8 @@ impl<'a> Scanner<'a> {
                 }
                 loop {
                     self.skip_value(depth + 1)?;
-                    self.skip_whitespace();
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b']' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.more(b']')? {
+                        return Some(());
                     }
                 }
             }
@@ -359,14 +360,8 @@ impl<'a> Scanner<'a> {
         loop {
             let key = self.key()?;
             member(self, key)?;
-            self.skip_whitespace();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
         }
     }
@@ -416,6 +411,21 @@ fn first(seen: &mut u32, bit: u32) -> Scan<()> {
 fn ticker_data<'a>(scanner: &mut Scanner<'a>, ticker: &mut ScannedTicker<'a>) -> Scan<()> {
     let mut seen = 0u32;
     scanner.object(|s, key| {
+        // The optional numbers, each with its bit in `seen`.
+        let optional = match key {
+            b"mark_iv" => Some((&mut ticker.mark_iv, 16)),
+            b"underlying_price" => Some((&mut ticker.underlying_price, 32)),
+            b"index_price" => Some((&mut ticker.index_price, 64)),
+            b"best_bid_price" => Some((&mut ticker.best_bid_price, 128)),
+            b"best_ask_price" => Some((&mut ticker.best_ask_price, 256)),
+            b"open_interest" => Some((&mut ticker.open_interest, 512)),
+            _ => None,
+        };
+        if let Some((field, bit)) = optional {
+            first(&mut seen, bit)?;
+            *field = s.optional_number()?;
+            return Some(());
+        }
         match key {
             b"instrument_name" => {
                 first(&mut seen, 1)?;
@@ -446,30 +456,6 @@ fn ticker_data<'a>(scanner: &mut Scanner<'a>, ticker: &mut ScannedTicker<'a>) ->
             b"mark_price" => {
                 first(&mut seen, 8)?;
                 ticker.mark_price = s.number()?;
-            }
-            b"mark_iv" => {
-                first(&mut seen, 16)?;
-                ticker.mark_iv = s.optional_number()?;
-            }
-            b"underlying_price" => {
-                first(&mut seen, 32)?;
-                ticker.underlying_price = s.optional_number()?;
-            }
-            b"index_price" => {
-                first(&mut seen, 64)?;
-                ticker.index_price = s.optional_number()?;
-            }
-            b"best_bid_price" => {
-                first(&mut seen, 128)?;
-                ticker.best_bid_price = s.optional_number()?;
-            }
-            b"best_ask_price" => {
-                first(&mut seen, 256)?;
-                ticker.best_ask_price = s.optional_number()?;
-            }
-            b"open_interest" => {
-                first(&mut seen, 512)?;
-                ticker.open_interest = s.optional_number()?;
             }
             b"greeks" => {
                 first(&mut seen, 1024)?;

@@ -6,41 +6,47 @@
 use keel_engine::events::ids::UNDERLYINGS_MAX;
 use keel_engine::events::{Event, EventBody, IndexPrice, InstrumentKind, Ticker};
 
-use super::options_chain::decode_row;
-use super::{CsvLine, non_negative, ns_of_us, number};
-use crate::feed::{Dropped, FeedCounts, FeedDecoder, Refusal};
+use super::{non_negative, ns_of_us, number};
+use crate::csv_feed::{CsvDecoder, CsvRows};
+use crate::feed::{Dropped, Refusal};
 use crate::venue_map::VenueMap;
+use crate::venue_view::VenueView;
 
-const COLUMNS: [&str; 5] = [
-    "exchange",
-    "symbol",
-    "timestamp",
-    "index_price",
-    "mark_price",
-];
+/// The `derivative_ticker` decoder.
+pub type DerivativeTickerDecoder = CsvDecoder<DerivativeTickerRows>;
 
-pub struct DerivativeTickerDecoder {
-    map: VenueMap,
-    line: CsvLine,
-    columns: Option<Result<[usize; 5], Refusal>>,
-    counts: FeedCounts,
+pub struct DerivativeTickerRows {
+    /// The last index journaled per underlying (rows repeat it).
     last_index: [f64; UNDERLYINGS_MAX as usize],
 }
 
-impl DerivativeTickerDecoder {
-    pub fn new(map: VenueMap) -> Self {
-        DerivativeTickerDecoder {
-            map,
-            line: CsvLine::default(),
-            columns: None,
-            counts: FeedCounts::default(),
+impl Default for DerivativeTickerRows {
+    fn default() -> Self {
+        DerivativeTickerRows {
             last_index: [f64::NAN; UNDERLYINGS_MAX as usize],
         }
     }
+}
 
-    fn row(&mut self, columns: &[usize; 5], out: &mut Vec<Event>) -> Result<(), Dropped> {
-        let line = &self.line;
-        let [exchange, symbol, timestamp, index, mark] = columns.map(|c| line.field(c));
+impl CsvRows for DerivativeTickerRows {
+    const COLUMNS: &'static [&'static str] = &[
+        "exchange",
+        "symbol",
+        "timestamp",
+        "index_price",
+        "mark_price",
+    ];
+
+    fn row(
+        &mut self,
+        fields: &[&str],
+        map: &mut VenueMap,
+        _view: &mut VenueView,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Dropped> {
+        let &[exchange, symbol, timestamp, index, mark] = fields else {
+            return Err(Refusal::BadColumns.into());
+        };
         if exchange != "deribit" {
             return Err(Refusal::UnsupportedExchange.into());
         }
@@ -50,7 +56,7 @@ impl DerivativeTickerDecoder {
         if index.is_some_and(|i| i <= 0.0) {
             return Err(Refusal::BadNumber.into());
         }
-        let mapped = self.map.instrument_by_name(symbol, timestamp_ns, out)?;
+        let mapped = map.instrument_by_name(symbol, timestamp_ns, out)?;
         if mapped.definition.kind == InstrumentKind::Option {
             return Err(Refusal::WrongShape.into());
         }
@@ -77,34 +83,5 @@ impl DerivativeTickerDecoder {
             }),
         });
         Ok(())
-    }
-}
-
-impl FeedDecoder for DerivativeTickerDecoder {
-    fn decode(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Dropped> {
-        decode_row(
-            self,
-            line,
-            out,
-            COLUMNS,
-            |d| (&mut d.line, &mut d.columns, &mut d.counts),
-            Self::row,
-        )
-    }
-
-    fn counts(&self) -> &FeedCounts {
-        &self.counts
-    }
-
-    fn counts_mut(&mut self) -> &mut FeedCounts {
-        &mut self.counts
-    }
-
-    fn has_header(&self) -> bool {
-        true
-    }
-
-    fn venue_map(&self) -> Option<&VenueMap> {
-        Some(&self.map)
     }
 }

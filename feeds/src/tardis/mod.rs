@@ -1,15 +1,14 @@
 //! Tardis CSV (tardis.dev's normalised datasets): `options_chain` and
-//! `derivative_ticker`, Deribit rows. One row per line, split with `csv-core` (the `csv`
-//! crate's own parser, used line by line so that every format shares the feeder's
-//! bounded lines, resume positions and refusal counts), with no allocation per row. The
-//! first line is the header: columns are found by name, so a reordered or extended file
-//! still reads. Mappings and refusals: docs/FEEDS.md.
+//! `derivative_ticker`, Deribit rows, on the shared CSV machinery (`csv_feed.rs`); and
+//! the row splitter every CSV format uses: `csv-core` (the `csv` crate's own parser),
+//! line by line so that every format shares the feeder's bounded lines, resume positions
+//! and refusal counts, with no allocation per row. Mappings and refusals: docs/FEEDS.md.
 
 pub mod derivative_ticker;
 pub mod options_chain;
 
-pub use derivative_ticker::DerivativeTickerDecoder;
-pub use options_chain::OptionsChainDecoder;
+pub use derivative_ticker::{DerivativeTickerDecoder, DerivativeTickerRows};
+pub use options_chain::{OptionsChainDecoder, OptionsChainRows};
 
 use crate::feed::Refusal;
 
@@ -88,19 +87,16 @@ impl CsvLine {
 }
 
 /// Column positions of the fields a decoder needs, found in the header by name.
-pub fn columns<const N: usize>(
-    line: &mut CsvLine,
-    header: &[u8],
-    names: [&str; N],
-) -> Result<[usize; N], Refusal> {
+pub fn columns(line: &mut CsvLine, header: &[u8], names: &[&str]) -> Result<Vec<usize>, Refusal> {
     line.split(header)?;
-    let mut found = [usize::MAX; N];
-    for (slot, name) in found.iter_mut().zip(names) {
-        *slot = (0..line.fields())
-            .find(|&i| line.field(i).trim() == name)
-            .ok_or(Refusal::BadColumns)?;
-    }
-    Ok(found)
+    names
+        .iter()
+        .map(|name| {
+            (0..line.fields())
+                .find(|&i| line.field(i).trim() == *name)
+                .ok_or(Refusal::BadColumns)
+        })
+        .collect()
 }
 
 /// An optional number: empty is `None`; anything else must be a finite number.

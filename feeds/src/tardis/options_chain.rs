@@ -4,8 +4,9 @@
 
 use keel_engine::events::{Event, EventBody, InstrumentKind, Ticker};
 
-use super::{CsvLine, columns, non_negative, ns_of_us, number};
-use crate::feed::{Dropped, FeedCounts, FeedDecoder, Refusal};
+use super::{non_negative, ns_of_us, number};
+use crate::csv_feed::{CsvDecoder, CsvRows};
+use crate::feed::{Dropped, Refusal};
 use crate::venue_map::VenueMap;
 use crate::venue_view::{VenueQuote, VenueView};
 
@@ -13,7 +14,7 @@ use crate::venue_view::{VenueQuote, VenueView};
 pub const MARK_IV_FRACTION_MIN: f64 = 0.01;
 pub const MARK_IV_FRACTION_MAX: f64 = 10.0;
 
-const COLUMNS: [&str; 14] = [
+const COLUMNS: &[&str] = &[
     "exchange",
     "symbol",
     "timestamp",
@@ -30,28 +31,23 @@ const COLUMNS: [&str; 14] = [
     "theta",
 ];
 
-pub struct OptionsChainDecoder {
-    map: VenueMap,
-    line: CsvLine,
-    columns: Option<Result<[usize; 14], Refusal>>,
-    counts: FeedCounts,
-    view: VenueView,
-}
+/// The `options_chain` decoder.
+pub type OptionsChainDecoder = CsvDecoder<OptionsChainRows>;
 
-impl OptionsChainDecoder {
-    pub fn new(map: VenueMap) -> Self {
-        OptionsChainDecoder {
-            map,
-            line: CsvLine::default(),
-            columns: None,
-            counts: FeedCounts::default(),
-            view: VenueView::default(),
-        }
-    }
+#[derive(Default)]
+pub struct OptionsChainRows;
 
-    fn row(&mut self, columns: &[usize; 14], out: &mut Vec<Event>) -> Result<(), Dropped> {
-        let line = &self.line;
-        let [
+impl CsvRows for OptionsChainRows {
+    const COLUMNS: &'static [&'static str] = COLUMNS;
+
+    fn row(
+        &mut self,
+        fields: &[&str],
+        map: &mut VenueMap,
+        view: &mut VenueView,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Dropped> {
+        let &[
             exchange,
             symbol,
             timestamp,
@@ -66,7 +62,10 @@ impl OptionsChainDecoder {
             gamma,
             vega,
             theta,
-        ] = columns.map(|c| line.field(c));
+        ] = fields
+        else {
+            return Err(Refusal::BadColumns.into());
+        };
         if exchange != "deribit" {
             return Err(Refusal::UnsupportedExchange.into());
         }
@@ -84,7 +83,7 @@ impl OptionsChainDecoder {
         }
         let greeks = [delta, gamma, vega, theta].map(number);
         let open_interest = number(open_interest)?.unwrap_or(0.0);
-        let mapped = self.map.instrument_by_name(symbol, timestamp_ns, out)?;
+        let mapped = map.instrument_by_name(symbol, timestamp_ns, out)?;
         if mapped.definition.kind != InstrumentKind::Option {
             return Err(Refusal::WrongShape.into());
         }
@@ -95,7 +94,7 @@ impl OptionsChainDecoder {
             Ok(Some(theta)),
         ] = greeks
         {
-            self.view.set_quote(
+            view.set_quote(
                 mapped.id,
                 VenueQuote {
                     timestamp_ns,
@@ -119,73 +118,5 @@ impl OptionsChainDecoder {
             }),
         });
         Ok(())
-    }
-}
-
-/// Shared by the Tardis decoders: header first, then rows; counts and the rule that a
-/// dropped row leaves only the definitions it made.
-pub(crate) fn decode_row<const N: usize, D>(
-    decoder: &mut D,
-    line: &[u8],
-    out: &mut Vec<Event>,
-    names: [&str; N],
-    parts: impl Fn(
-        &mut D,
-    ) -> (
-        &mut CsvLine,
-        &mut Option<Result<[usize; N], Refusal>>,
-        &mut FeedCounts,
-    ),
-    row: impl FnOnce(&mut D, &[usize; N], &mut Vec<Event>) -> Result<(), Dropped>,
-) -> Result<(), Dropped> {
-    let (csv, header, counts) = parts(decoder);
-    let Some(found) = header else {
-        *header = Some(columns(csv, line, names));
-        return Ok(());
-    };
-    counts.lines += 1;
-    let found = *found;
-    let before = out.len();
-    let result = match found {
-        Ok(found) => match csv.split(line) {
-            Ok(()) => row(decoder, &found, out),
-            Err(refusal) => Err(refusal.into()),
-        },
-        Err(refusal) => Err(refusal.into()),
-    };
-    let (_, _, counts) = parts(decoder);
-    crate::feed::finish_line(counts, out, before, result)
-}
-
-impl FeedDecoder for OptionsChainDecoder {
-    fn decode(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Dropped> {
-        decode_row(
-            self,
-            line,
-            out,
-            COLUMNS,
-            |d| (&mut d.line, &mut d.columns, &mut d.counts),
-            Self::row,
-        )
-    }
-
-    fn counts(&self) -> &FeedCounts {
-        &self.counts
-    }
-
-    fn counts_mut(&mut self) -> &mut FeedCounts {
-        &mut self.counts
-    }
-
-    fn has_header(&self) -> bool {
-        true
-    }
-
-    fn venue_map(&self) -> Option<&VenueMap> {
-        Some(&self.map)
-    }
-
-    fn venue_view(&self) -> Option<&VenueView> {
-        Some(&self.view)
     }
 }
