@@ -230,6 +230,18 @@ pub fn workloads(count: usize) -> Vec<Workload> {
     ]
 }
 
+/// A Deribit decoder warmed for `workload` with its ticker fast path off: serde_json's
+/// typed, borrowed parse for every message (what the fast path is measured against).
+pub fn deribit_serde_path(workload: &Workload) -> Box<dyn FeedDecoder> {
+    let mut decoder = keel_feeds::deribit::DeribitDecoder::new(VenueMap::new(), "main");
+    decoder.set_fast_path(false);
+    let mut out = Vec::new();
+    for line in &workload.warm {
+        let _ = decoder.decode(line.as_bytes(), &mut out);
+    }
+    Box::new(decoder)
+}
+
 /// A decoder warmed for `workload`.
 pub fn warmed_for(workload: &Workload) -> Box<dyn FeedDecoder> {
     let warm: Vec<&str> = workload.warm.iter().map(String::as_str).collect();

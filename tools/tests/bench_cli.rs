@@ -175,6 +175,14 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
             .map(|name| name.as_str()),
         );
     }
+    assert_positive(
+        &feeds,
+        &[
+            "deribit_fast_path_ns_per_line",
+            "deribit_serde_path_ns_per_line",
+            "deribit_fast_path_ratio",
+        ],
+    );
 }
 
 #[test]

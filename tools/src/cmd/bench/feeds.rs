@@ -2,10 +2,11 @@
 //! messages, Keel JSON lines, Tardis options_chain and derivative_ticker rows, Deribit
 //! chain-snapshot rows), one core, events produced and counted. Baseline, same run,
 //! interleaved: the same lines through `serde_json::Value` (JSON) or the `csv` crate's
-//! `StringRecord` parsing the same numbers (CSV).
+//! `StringRecord` parsing the same numbers (CSV). And the Deribit ticker fast path
+//! against the same decoder's serde path.
 
 use clap::Args;
-use keel_benches::feeds::{decode_all, warmed_for, workloads};
+use keel_benches::feeds::{decode_all, deribit, deribit_serde_path, warmed_for, workloads};
 use keel_benches::paired;
 
 use super::Figures;
@@ -43,5 +44,19 @@ pub fn run(args: &FeedsArgs) -> anyhow::Result<Figures> {
         figures.set(&format!("{name}_baseline"), workload.baseline.name());
         figures.number(&format!("{name}_ratio"), baseline_ns / keel_ns);
     }
+    // The Deribit ticker fast path against the decoder's own serde path (typed,
+    // borrowed serde_json), the best general parser measured here.
+    let workload = deribit(args.lines);
+    let mut fast = warmed_for(&workload);
+    let mut serde = deribit_serde_path(&workload);
+    let mut serde_out = Vec::new();
+    let (fast_ns, serde_ns) = paired::medians(
+        workload.lines.len(),
+        || decode_all(fast.as_mut(), &workload.lines, &mut out),
+        || decode_all(serde.as_mut(), &workload.lines, &mut serde_out),
+    );
+    figures.number("deribit_fast_path_ns_per_line", fast_ns);
+    figures.number("deribit_serde_path_ns_per_line", serde_ns);
+    figures.number("deribit_fast_path_ratio", serde_ns / fast_ns);
     Ok(figures)
 }
