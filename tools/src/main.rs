@@ -25,7 +25,8 @@ struct Cli {
 enum Command {
     /// Run a seeded synthetic market through the full pipeline and print the risk report.
     Demo(cmd::demo::DemoArgs),
-    /// The engine on JSON-lines events from a file or stdin (a colocated deployment).
+    /// The engine on a feed: Keel JSON lines, Deribit JSON-RPC, Tardis CSV or chain
+    /// snapshots from a file or stdin, or Deribit's websocket (a colocated deployment).
     Run(cmd::run::RunArgs),
     /// Turn venue data files (Deribit option-chain snapshots) into a replayable journal.
     Import(cmd::import::ImportArgs),

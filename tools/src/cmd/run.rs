@@ -1,8 +1,9 @@
-//! `keel run`: the long-running engine for a colocated deployment. Events arrive as JSON
-//! lines (docs/EVENTS.md) from a file or stdin, until end of input; the journal in the
-//! configured directory is recovered and continued. Bad lines are counted and reported,
-//! never fatal; a failing input (an I/O error) ends the run with an error after the
-//! report, and so does an input with no valid event at all.
+//! `keel run`: the long-running engine for a colocated deployment. Input lines in any
+//! format of docs/FEEDS.md arrive from a file or stdin until end of input, or from
+//! Deribit's websocket until a signal; the journal in the configured directory is
+//! recovered and continued. Skipped and refused lines are counted and reported, never
+//! fatal; a failing input (an I/O error) ends the run with an error after the report,
+//! and so does an input with no valid event at all.
 //!
 //! With an `[embed]` section the engine also serves shared memory (docs/EMBEDDING.md) and
 //! runs until SIGINT or SIGTERM, not until the end of its input: it then finishes the
@@ -50,9 +51,9 @@ pub struct RunArgs {
     /// The input: a file (gzip or plain), or `-` for stdin.
     #[arg(long, default_value = "-")]
     input: String,
-    /// The input's format: keel (JSON lines, docs/EVENTS.md; the default), deribit
-    /// (websocket JSON-RPC messages, one a line), tardis-options-chain,
-    /// tardis-derivative-ticker.
+    /// The input's format (docs/FEEDS.md): keel (JSON lines, docs/EVENTS.md; the default),
+    /// deribit (websocket JSON-RPC messages, one a line), tardis-options-chain,
+    /// tardis-derivative-ticker, deribit-chain (option-chain snapshots).
     #[arg(long)]
     format: Option<Format>,
     /// The account venue fills (Deribit `user.trades`) are booked to; defined on first use.
