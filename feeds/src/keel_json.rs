@@ -156,7 +156,13 @@ pub struct KeelDecoder {
 impl FeedDecoder for KeelDecoder {
     fn decode(&mut self, line: &[u8], out: &mut Vec<Event>) -> Result<(), Dropped> {
         self.counts.lines += 1;
-        let refusal = match decode_bytes(RawLine::Line(line)) {
+        // Keel's own limit, far below the feeder's (which admits venue responses).
+        let line = if line.len() > LINE_BYTES_MAX {
+            RawLine::TooLong
+        } else {
+            RawLine::Line(line)
+        };
+        let refusal = match decode_bytes(line) {
             Ok(Event {
                 body: EventBody::InputPosition(_),
                 ..
@@ -226,6 +232,20 @@ mod tests {
                 [Line::Rejected(1, LineError::TooLong), Line::Event(_)]
             ),
             "{read:?}"
+        );
+    }
+
+    #[test]
+    fn the_decoder_keeps_keels_own_line_limit() {
+        let mut decoder = KeelDecoder::default();
+        let long = format!("{}{}", DEFINITION, " ".repeat(LINE_BYTES_MAX));
+        assert_eq!(
+            decoder.decode(long.as_bytes(), &mut Vec::new()),
+            Err(Refusal::TooLong.into())
+        );
+        assert_eq!(
+            decoder.decode(DEFINITION.as_bytes(), &mut Vec::new()),
+            Ok(())
         );
     }
 
