@@ -482,3 +482,38 @@ fn keel_import_turns_a_real_chain_into_a_replayable_journal() {
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(!apart.exists(), "nothing written");
 }
+
+#[test]
+fn websocket_mode_refuses_bad_urls_and_conflicting_flags_with_one_line() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = config(tmp.path(), "");
+    let config = config.to_str().expect("utf-8");
+    for args in [
+        vec!["--deribit-ws", "not a url"],
+        vec!["--deribit-ws", "https://www.deribit.com/api/v2"],
+        vec![
+            "--deribit-ws",
+            "ws://127.0.0.1:1/x",
+            "--input",
+            "file.jsonl",
+        ],
+        vec![
+            "--deribit-ws",
+            "ws://127.0.0.1:1/x",
+            "--format",
+            "tardis-options-chain",
+        ],
+        vec!["--deribit-ws", "ws://127.0.0.1:1/x", "--resume"],
+    ] {
+        let mut all = vec!["run", "--config", config];
+        all.extend_from_slice(&args);
+        let output = keel(&all);
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+    assert!(
+        !tmp.path().join("data").exists(),
+        "refused before the journal opens"
+    );
+}

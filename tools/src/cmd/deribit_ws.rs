@@ -76,6 +76,21 @@ enum Ended {
     Dropped(String),
 }
 
+/// Refuses, before anything starts, a URL that is not a websocket address (`ws://` or
+/// `wss://`, with a host): retrying it with back-off would never succeed.
+pub fn check_url(url: &str) -> anyhow::Result<()> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let request = url
+        .into_client_request()
+        .map_err(|error| anyhow::anyhow!("--deribit-ws {url:?} is not a websocket URL: {error}"))?;
+    let uri = request.uri();
+    anyhow::ensure!(
+        matches!(uri.scheme_str(), Some("ws" | "wss")) && uri.host().is_some(),
+        "--deribit-ws {url:?} is not a websocket URL (ws://host/… or wss://host/…)"
+    );
+    Ok(())
+}
+
 /// Runs the client until `stop` is set; returns the decoder (its counts, its venue view).
 pub fn run_client(
     url: &str,

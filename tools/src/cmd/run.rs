@@ -200,6 +200,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
         args.deribit_ws.is_none() || !args.resume,
         "--resume skips lines of a file; a websocket has none to skip"
     );
+    if let Some(url) = &args.deribit_ws {
+        deribit_ws::check_url(url)?;
+    }
     let input = match args.deribit_ws {
         Some(_) => None,
         None => Some(open_input(&args.input)?),
@@ -339,10 +342,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     if let Some(error) = read_error {
         // What was read is journaled and reported above; the input itself failed.
-        bail!(
-            "reading {} failed after line {lines_read}: {error}",
-            args.input
-        );
+        match &args.deribit_ws {
+            Some(url) => {
+                bail!("the websocket client of {url} failed after {lines_read} messages: {error}")
+            }
+            None => bail!(
+                "reading {} failed after line {lines_read}: {error}",
+                args.input
+            ),
+        }
     }
     if output.events == 0 && bad_lines > 0 {
         let doc = if format == Format::Keel {
@@ -500,7 +508,7 @@ struct InputProgress {
     lines_read: AtomicU64,
     bad_lines: AtomicU64,
     /// Set once, when the input ends: its error and the decoder's counts.
-    end: std::sync::Mutex<Option<(Option<String>, FeedSummary)>>,
+    end: std::sync::Mutex<Option<(Option<String>, Option<FeedSummary>)>>,
 }
 
 /// What the shared-memory clients did, for the report.
@@ -600,13 +608,11 @@ fn live(
                 .spawn(move || {
                     let result =
                         deribit_ws::run_client(&url, &config, decoder, sender, signalled, ws);
-                    let (error, summary) = match result {
+                    let ended = match result {
                         Ok(decoder) => (None, Some(FeedSummary::of(decoder.as_ref()))),
                         Err(error) => (Some(format!("{error:#}")), None),
                     };
-                    if let Some(summary) = summary {
-                        *end.end.lock().unwrap_or_else(|p| p.into_inner()) = Some((error, summary));
-                    }
+                    *end.end.lock().unwrap_or_else(|p| p.into_inner()) = Some(ended);
                     done_set.store(true, Ordering::Release);
                 })
                 .context("starting the websocket thread")?;
@@ -637,10 +643,7 @@ fn live(
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
-    let (read_error, feed) = match end {
-        Some((error, summary)) => (error, Some(summary)),
-        None => (None, None),
-    };
+    let (read_error, feed) = end.unwrap_or_default();
     let websocket = is_websocket.then(|| WsFacts::of(&ws_progress));
     let lines_read = match &websocket {
         Some(ws) => ws.messages,
@@ -684,7 +687,7 @@ fn spawn_line_reader(
             // Once, at the end of input: the only lock the input thread takes.
             let error = feeder.take_io_error().map(|e| e.to_string());
             let summary = FeedSummary::of(feeder.decoder());
-            *progress.end.lock().unwrap_or_else(|p| p.into_inner()) = Some((error, summary));
+            *progress.end.lock().unwrap_or_else(|p| p.into_inner()) = Some((error, Some(summary)));
         })
         .context("starting the input thread")
 }
