@@ -98,10 +98,6 @@ impl<R: CsvRows> FeedDecoder for CsvDecoder<R> {
         true
     }
 
-    fn venue_map(&self) -> Option<&VenueMap> {
-        Some(&self.map)
-    }
-
     fn venue_view(&self) -> Option<&VenueView> {
         Some(&self.view)
     }

@@ -94,8 +94,6 @@ reasons! {
         SpotInstrument => "spot_instrument",
         /// A definition identical to the one already journaled.
         KnownDefinition => "known_definition",
-        /// A ticker-borne index equal to the last one sent (not journaled twice).
-        UnchangedIndex => "unchanged_index",
     }
 }
 
@@ -241,11 +239,6 @@ pub trait FeedDecoder: Send {
         false
     }
 
-    /// The venue names mapped so far (formats that name things).
-    fn venue_map(&self) -> Option<&VenueMap> {
-        None
-    }
-
     /// What the venue itself said about the book (its Greeks, equity, positions).
     fn venue_view(&self) -> Option<&VenueView> {
         None
@@ -256,7 +249,7 @@ pub trait FeedDecoder: Send {
 /// checks, or the line is refused as a whole. A refused line keeps only the definitions
 /// the name map made on the way (the map now knows those ids, so the journal must; the
 /// map checks each definition before making it). Counts the line's outcome.
-pub fn finish_line(
+pub(crate) fn finish_line(
     counts: &mut FeedCounts,
     out: &mut Vec<Event>,
     before: usize,

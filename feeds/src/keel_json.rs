@@ -1,9 +1,7 @@
 //! Keel's own JSON-lines event format (docs/EVENTS.md): one event per line. Strict: an
 //! unknown or misspelled field is an error (a silent default would change the state),
-//! a byte-order mark before the first line is skipped, and a line longer than
-//! [`LINE_BYTES_MAX`] is refused without being held in memory.
-
-use std::io::BufRead;
+//! and a line longer than [`LINE_BYTES_MAX`] is refused. Lines come from
+//! `lines::LineReader` (byte-order mark, bounded reads), as for every format.
 
 use keel_engine::events::{Event, EventBody};
 use serde::Deserialize;
@@ -11,7 +9,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::feed::{Dropped, FeedCounts, FeedDecoder, Refusal};
-use crate::lines::{LineReader, RawLine};
+use crate::lines::RawLine;
 
 /// Longest input line accepted, in bytes (the longest real event is under 1 KiB).
 pub const LINE_BYTES_MAX: usize = 64 * 1024;
@@ -84,48 +82,6 @@ fn unknown_field(input: &Value, known: &Value) -> Option<String> {
     None
 }
 
-/// What reading the next line gave.
-#[derive(Debug)]
-pub enum Line {
-    Event(Event),
-    /// A line that is not an event (1-based line number, why); reading goes on.
-    Rejected(u64, LineError),
-}
-
-/// Events from a JSON-lines source. An I/O error ends the stream and is kept in
-/// [`EventLines::io_error`].
-pub struct EventLines<R> {
-    lines: LineReader<R>,
-}
-
-impl<R: BufRead> EventLines<R> {
-    pub fn new(input: R) -> Self {
-        EventLines {
-            lines: LineReader::new(input, LINE_BYTES_MAX),
-        }
-    }
-
-    /// Lines read so far.
-    pub fn lines_read(&self) -> u64 {
-        self.lines.lines_read()
-    }
-
-    /// The I/O error that ended the stream, if one did.
-    pub fn io_error(&self) -> Option<&std::io::Error> {
-        self.lines.io_error()
-    }
-
-    pub fn take_io_error(&mut self) -> Option<std::io::Error> {
-        self.lines.take_io_error()
-    }
-
-    /// Skips up to `lines` lines without decoding them (resuming a feed); returns how
-    /// many were there.
-    pub fn skip_lines(&mut self, lines: u64) -> std::io::Result<u64> {
-        self.lines.skip_lines(lines)
-    }
-}
-
 /// Decodes one line of bytes (`TooLong` and `NotUtf8` included).
 fn decode_bytes(line: RawLine<'_>) -> Result<Event, LineError> {
     let RawLine::Line(bytes) = line else {
@@ -133,18 +89,6 @@ fn decode_bytes(line: RawLine<'_>) -> Result<Event, LineError> {
     };
     let text = std::str::from_utf8(bytes).map_err(|_| LineError::NotUtf8)?;
     decode_line(text)
-}
-
-impl<R: BufRead> Iterator for EventLines<R> {
-    type Item = Line;
-
-    fn next(&mut self) -> Option<Line> {
-        let decoded = decode_bytes(self.lines.next_line()?);
-        Some(match decoded {
-            Ok(event) => Line::Event(event),
-            Err(error) => Line::Rejected(self.lines.lines_read(), error),
-        })
-    }
 }
 
 /// Keel's own format behind the common decoder interface (`keel run --format keel`).
@@ -196,17 +140,18 @@ mod tests {
 
     const DEFINITION: &str = r#"{"timestamp_ns":1767225600000000000,"type":"account_defined","id":3,"name":"desk-a","margin_model":"standard"}"#;
 
-    fn lines(input: &[u8]) -> Vec<Line> {
-        EventLines::new(input).collect()
-    }
-
     #[test]
     fn a_byte_order_mark_does_not_lose_the_first_event() {
         let mut input = b"\xEF\xBB\xBF".to_vec();
         input.extend_from_slice(DEFINITION.as_bytes());
         input.push(b'\n');
-        let read = lines(&input);
-        assert!(matches!(read.as_slice(), [Line::Event(_)]), "{read:?}");
+        let mut reader = crate::lines::LineReader::new(input.as_slice(), LINE_BYTES_MAX);
+        let Some(RawLine::Line(line)) = reader.next_line() else {
+            panic!("a line");
+        };
+        let mut events = Vec::new();
+        assert_eq!(KeelDecoder::default().decode(line, &mut events), Ok(()));
+        assert_eq!(events.len(), 1);
     }
 
     #[test]
@@ -221,21 +166,6 @@ mod tests {
     }
 
     #[test]
-    fn an_overlong_line_is_refused_and_reading_goes_on() {
-        let mut input = vec![b'x'; LINE_BYTES_MAX * 3];
-        input.push(b'\n');
-        input.extend_from_slice(DEFINITION.as_bytes());
-        let read = lines(&input);
-        assert!(
-            matches!(
-                read.as_slice(),
-                [Line::Rejected(1, LineError::TooLong), Line::Event(_)]
-            ),
-            "{read:?}"
-        );
-    }
-
-    #[test]
     fn the_decoder_keeps_keels_own_line_limit() {
         let mut decoder = KeelDecoder::default();
         let long = format!("{}{}", DEFINITION, " ".repeat(LINE_BYTES_MAX));
@@ -247,14 +177,5 @@ mod tests {
             decoder.decode(DEFINITION.as_bytes(), &mut Vec::new()),
             Ok(())
         );
-    }
-
-    #[test]
-    fn an_io_error_ends_the_stream_once() {
-        let directory = std::fs::File::open(".").expect("open the current directory");
-        let mut events = EventLines::new(std::io::BufReader::new(directory));
-        assert!(events.next().is_none());
-        assert!(events.io_error().is_some());
-        assert!(events.next().is_none());
     }
 }

@@ -6,6 +6,7 @@ pub mod adversarial;
 pub mod csv_feed;
 pub mod deribit;
 pub mod feed;
+pub mod index_levels;
 pub mod keel_json;
 pub mod lines;
 pub mod rng;

@@ -144,4 +144,13 @@ mod tests {
         assert_eq!(reader.next_line(), None);
         assert!(reader.io_error().is_none());
     }
+
+    #[test]
+    fn an_io_error_ends_the_stream_once() {
+        let directory = std::fs::File::open(".").expect("open the current directory");
+        let mut reader = LineReader::new(std::io::BufReader::new(directory), 64);
+        assert!(reader.next_line().is_none());
+        assert!(reader.io_error().is_some());
+        assert!(reader.next_line().is_none());
+    }
 }

@@ -18,13 +18,14 @@ use keel_engine::margin::PmParams;
 use keel_engine::pricing::OptionKind;
 use rust_decimal::Decimal;
 
+use crate::deribit::jsonrpc::ns_of_ms;
 use crate::deribit::{DeribitName, NamedContract, parse_name};
 use crate::feed::{Refusal, Skip};
 
-/// What the map keeps of an instrument to decode fills on it.
+/// What the map keeps of an instrument to decode fills on it: its journaled definition,
+/// and the contract size decoded once (every fill and position divides by it).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Mapped {
-    pub id: InstrumentId,
     pub definition: InstrumentDefinition,
     pub contract_size: Decimal,
 }
@@ -91,7 +92,6 @@ impl VenueMap {
             map.instruments.insert(
                 name.into_boxed_str(),
                 Mapped {
-                    id: definition.id,
                     definition: *definition,
                     contract_size: definition.contract_size.get().unwrap_or_default(),
                 },
@@ -108,8 +108,12 @@ impl VenueMap {
         self.instruments.get(name)
     }
 
-    pub fn instruments_defined(&self) -> usize {
-        self.instruments.len()
+    /// The coin of an underlying id ("BTC"), as first seen.
+    pub fn coin(&self, underlying: UnderlyingId) -> Option<&str> {
+        self.underlyings
+            .iter()
+            .find(|(_, id)| **id == underlying)
+            .map(|(coin, _)| &**coin)
     }
 
     /// The id of a coin (upper case), assigned on first sight. A new BTC or ETH also gets
@@ -213,7 +217,7 @@ impl VenueMap {
         };
         if let Some(known) = self.instruments.get(terms.name) {
             let same = InstrumentDefinition {
-                id: known.id,
+                id: known.definition.id,
                 ..definition
             };
             return if same == known.definition {
@@ -235,7 +239,6 @@ impl VenueMap {
         }
         self.next_instrument += 1;
         let mapped = Mapped {
-            id: definition.id,
             definition,
             contract_size: terms.contract_size,
         };
@@ -314,12 +317,6 @@ pub fn terms_from_name(name: &str) -> Result<InstrumentTerms<'_>, crate::feed::D
     } else {
         Decimal::ONE
     };
-    let expiry_ns = |ms: i64| {
-        u64::try_from(ms)
-            .ok()
-            .and_then(|ms| ms.checked_mul(1_000_000))
-            .ok_or(Refusal::BadTimestamp)
-    };
     let mut terms = InstrumentTerms {
         name,
         coin: coin_text,
@@ -334,7 +331,7 @@ pub fn terms_from_name(name: &str) -> Result<InstrumentTerms<'_>, crate::feed::D
         NamedContract::Perpetual => {}
         NamedContract::Future { expiry_ms } => {
             terms.kind = InstrumentKind::Future;
-            terms.expiry_ns = expiry_ns(expiry_ms)?;
+            terms.expiry_ns = ns_of_ms(expiry_ms)?;
         }
         NamedContract::Option {
             expiry_ms,
@@ -342,7 +339,7 @@ pub fn terms_from_name(name: &str) -> Result<InstrumentTerms<'_>, crate::feed::D
             kind,
         } => {
             terms.kind = InstrumentKind::Option;
-            terms.expiry_ns = expiry_ns(expiry_ms)?;
+            terms.expiry_ns = ns_of_ms(expiry_ms)?;
             terms.strike = Decimal::try_from(strike).map_err(|_| Refusal::BadNumber)?;
             terms.right = match kind {
                 OptionKind::Call => OptionRight::Call,
@@ -369,7 +366,7 @@ mod tests {
         let btc = map
             .instrument_by_name("BTC-27JUN25-100000-C", 2, &mut out)
             .expect("defined");
-        assert_eq!((eth.id.0, btc.id.0), (0, 1));
+        assert_eq!((eth.definition.id.0, btc.definition.id.0), (0, 1));
         assert_eq!(eth.definition.underlying, UnderlyingId(1));
         assert_eq!(btc.definition.underlying, UnderlyingId(0));
         assert_eq!(eth.contract_size, Decimal::ONE);
@@ -402,14 +399,15 @@ mod tests {
             .collect();
         let mut rebuilt = VenueMap::from_definitions(&definitions, [(AccountId(4), "main".into())]);
         assert_eq!(
-            rebuilt.instrument("ETH-PERPETUAL").map(|m| m.id),
-            Some(eth.id)
+            rebuilt.instrument("ETH-PERPETUAL").map(|m| m.definition.id),
+            Some(eth.definition.id)
         );
+        assert_eq!(rebuilt.coin(UnderlyingId(1)), Some("ETH"));
         let mut more = Vec::new();
         let next = rebuilt
             .instrument_by_name("BTC-PERPETUAL", 5, &mut more)
             .expect("defined");
-        assert_eq!(next.id.0, 2);
+        assert_eq!(next.definition.id.0, 2);
         assert_eq!(rebuilt.account("main", 5, &mut more), Ok(AccountId(4)));
         assert_eq!(rebuilt.account("hedge", 5, &mut more), Ok(AccountId(5)));
         assert_eq!(more.len(), 2);

@@ -4,12 +4,12 @@
 //! `keel import deribit-chain` turns into a replayable journal. A line starting with
 //! `timestamp,` is a header, wherever it appears, so snapshot files can be concatenated.
 
-use keel_engine::events::ids::UNDERLYINGS_MAX;
-use keel_engine::events::{Event, EventBody, IndexPrice, InstrumentKind, Ticker};
+use keel_engine::events::{Event, EventBody, InstrumentKind, Ticker};
 
 use super::instrument_name::days_from_civil;
 use crate::csv_feed::{CsvDecoder, CsvRows};
 use crate::feed::{Dropped, Refusal};
+use crate::index_levels::IndexLevels;
 use crate::tardis::{non_negative, number};
 use crate::venue_map::VenueMap;
 use crate::venue_view::{VenueQuote, VenueView};
@@ -36,19 +36,11 @@ const IV_FRACTION_MAX: f64 = 10.0;
 /// The chain-snapshot decoder.
 pub type ChainSnapshotDecoder = CsvDecoder<ChainSnapshotRows>;
 
+#[derive(Default)]
 pub struct ChainSnapshotRows {
-    last_index: [f64; UNDERLYINGS_MAX as usize],
+    index_levels: IndexLevels,
     /// The last futures mark journaled, by instrument id (one per future per snapshot).
     last_future_mark: Vec<f64>,
-}
-
-impl Default for ChainSnapshotRows {
-    fn default() -> Self {
-        ChainSnapshotRows {
-            last_index: [f64::NAN; UNDERLYINGS_MAX as usize],
-            last_future_mark: Vec::new(),
-        }
-    }
 }
 
 /// `2025-12-30T17:31:15.944181+00:00` (or with `Z`) → ns since the epoch; UTC only.
@@ -135,21 +127,12 @@ impl CsvRows for ChainSnapshotRows {
             return Err(Refusal::WrongShape.into());
         }
         let underlying = mapped.definition.underlying;
-        let last = &mut self.last_index[usize::from(underlying.0)];
-        if *last != index {
-            *last = index;
-            out.push(Event {
-                timestamp_ns,
-                body: EventBody::IndexPrice(IndexPrice {
-                    underlying,
-                    price: index,
-                }),
-            });
-        }
+        self.index_levels
+            .push_if_changed(underlying, index, timestamp_ns, out);
         // A listed future (not Deribit's synthetic `SYN.` forward) gets its mark too.
         if let (Some(price), false) = (future_price, future_name.starts_with("SYN.")) {
             let future = map.instrument_by_name(future_name, timestamp_ns, out)?;
-            let at = future.id.0 as usize;
+            let at = future.definition.id.0 as usize;
             if self.last_future_mark.len() <= at {
                 self.last_future_mark.resize(at + 1, f64::NAN);
             }
@@ -158,7 +141,7 @@ impl CsvRows for ChainSnapshotRows {
                 out.push(Event {
                     timestamp_ns,
                     body: EventBody::Ticker(Ticker {
-                        instrument: future.id,
+                        instrument: future.definition.id,
                         mark_price: price,
                         mark_iv: 0.0,
                         forward: price,
@@ -170,7 +153,7 @@ impl CsvRows for ChainSnapshotRows {
         }
         if let (Some(delta), Some(vega)) = greeks {
             view.set_quote(
-                mapped.id,
+                mapped.definition.id,
                 VenueQuote {
                     timestamp_ns,
                     delta,
@@ -184,7 +167,7 @@ impl CsvRows for ChainSnapshotRows {
         out.push(Event {
             timestamp_ns,
             body: EventBody::Ticker(Ticker {
-                instrument: mapped.id,
+                instrument: mapped.definition.id,
                 mark_price,
                 mark_iv: iv,
                 forward,

@@ -1,14 +1,15 @@
 //! Deribit's websocket JSON-RPC (API v2), one message per line: what a gateway receives
 //! live or has recorded. Mappings and refusals: docs/FEEDS.md.
 //!
-//! Parsing borrows from the line (no allocation per message): the envelope keeps the
-//! channel and leaves `data` as raw text, which is then parsed once into the typed
-//! struct of its channel. Unknown fields are ignored (Deribit adds fields); missing or
+//! Ticker notifications, most of a feed, go through the one-pass scanner of
+//! `ticker_scan.rs` when they can. Everything else is parsed by serde, borrowing from the
+//! line: the envelope reads the channel, and `data` goes straight into its channel's
+//! struct when it follows the channel (Deribit's order), or is kept raw and parsed once
+//! the channel is known. Unknown fields are ignored (Deribit adds fields); missing or
 //! mistyped fields Keel needs refuse the message.
 
-use keel_engine::events::ids::UNDERLYINGS_MAX;
 use keel_engine::events::{
-    Event, EventBody, Fill, IndexPrice, InstrumentKind, OptionRight, Settlement, Side, Ticker,
+    Event, EventBody, Fill, InstrumentKind, OptionRight, Settlement, Side, Ticker,
 };
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use serde_json::value::RawValue;
 
 use super::ticker_scan::{ScannedTicker, scan_ticker};
 use crate::feed::{Dropped, FeedCounts, FeedDecoder, Refusal, Skip, finish_line};
+use crate::index_levels::IndexLevels;
 use crate::venue_map::{InstrumentTerms, Mapped, VenueMap, coin_of, is_combo_name};
 use crate::venue_view::{VenuePortfolio, VenuePosition, VenueQuote, VenueView};
 
@@ -252,8 +254,7 @@ pub struct DeribitDecoder {
     map: VenueMap,
     account_name: String,
     counts: FeedCounts,
-    /// The last index journaled per underlying (ticker-borne indexes repeat).
-    last_index: [f64; UNDERLYINGS_MAX as usize],
+    index_levels: IndexLevels,
     view: VenueView,
     /// Time of the last timed message: definitions and positions, which carry no time
     /// of their own, take it.
@@ -326,15 +327,11 @@ impl DeribitDecoder {
             map,
             account_name: account_name.to_owned(),
             counts: FeedCounts::default(),
-            last_index: [f64::NAN; UNDERLYINGS_MAX as usize],
+            index_levels: IndexLevels::default(),
             view: VenueView::default(),
             last_timestamp_ns: None,
             fast_path: true,
         }
-    }
-
-    pub fn map(&self) -> &VenueMap {
-        &self.map
     }
 
     /// Turns the ticker fast path off (or on): both paths must decode alike, which the
@@ -423,7 +420,8 @@ impl DeribitDecoder {
         let price = finite_non_negative(index.price)?;
         let coin = coin_of(index.index_name).to_ascii_uppercase();
         let underlying = self.map.underlying(&coin, timestamp_ns, out)?;
-        self.index(underlying, price, timestamp_ns, out, true)
+        self.index_levels.push(underlying, price, timestamp_ns, out);
+        Ok(())
     }
 
     fn user(
@@ -516,7 +514,7 @@ impl DeribitDecoder {
         let mapped = self
             .map
             .instrument_by_name(trade.instrument_name, timestamp_ns, out)?;
-        if !fee_currency_matches(&mapped, trade.fee_currency) {
+        if !fee_currency_matches(&mapped, &self.map, trade.fee_currency) {
             return Err(Refusal::FeeCurrencyMismatch.into());
         }
         let quantity = contracts(amount, mapped.contract_size)?;
@@ -525,7 +523,7 @@ impl DeribitDecoder {
             timestamp_ns,
             body: EventBody::Fill(Fill {
                 account,
-                instrument: mapped.id,
+                instrument: mapped.definition.id,
                 side,
                 quantity: quantity.into(),
                 price: price.into(),
@@ -553,7 +551,7 @@ impl DeribitDecoder {
                         .checked_div(mapped.contract_size)
                         .ok_or(Refusal::BadNumber)?;
                     self.view.set_position(
-                        mapped.id,
+                        mapped.definition.id,
                         VenuePosition {
                             timestamp_ns: at,
                             contracts,
@@ -596,7 +594,7 @@ impl DeribitDecoder {
             let values = [greeks.delta, greeks.gamma, greeks.vega, greeks.theta];
             if values.iter().all(|v| v.is_finite()) {
                 self.view.set_quote(
-                    mapped.id,
+                    mapped.definition.id,
                     VenueQuote {
                         timestamp_ns,
                         delta: greeks.delta,
@@ -609,47 +607,20 @@ impl DeribitDecoder {
             }
         }
         if let Some(index) = index_price {
-            // A repeat is no news: not journaled again (not counted either, it is no item).
-            let _ = self.index(
-                mapped.definition.underlying,
-                index,
-                timestamp_ns,
-                out,
-                false,
-            );
+            let underlying = mapped.definition.underlying;
+            self.index_levels
+                .push_if_changed(underlying, index, timestamp_ns, out);
         }
         out.push(Event {
             timestamp_ns,
             body: EventBody::Ticker(Ticker {
-                instrument: mapped.id,
+                instrument: mapped.definition.id,
                 mark_price,
                 mark_iv,
                 forward,
                 best_bid,
                 best_ask,
             }),
-        });
-        Ok(())
-    }
-
-    /// An index level, journaled unless equal to the last one of its underlying (an
-    /// index channel's own update is always journaled: it is the message).
-    fn index(
-        &mut self,
-        underlying: keel_engine::events::UnderlyingId,
-        price: f64,
-        timestamp_ns: u64,
-        out: &mut Vec<Event>,
-        always: bool,
-    ) -> Result<(), Dropped> {
-        let last = &mut self.last_index[usize::from(underlying.0)];
-        if !always && *last == price {
-            return Err(Skip::UnchangedIndex.into());
-        }
-        *last = price;
-        out.push(Event {
-            timestamp_ns,
-            body: EventBody::IndexPrice(IndexPrice { underlying, price }),
         });
         Ok(())
     }
@@ -735,14 +706,12 @@ impl DeribitDecoder {
 
 /// Whether a fee currency is the instrument's settlement currency (the coin for inverse
 /// contracts; USDC, USDT or USD, one quote ledger in Keel, for linear ones).
-fn fee_currency_matches(mapped: &Mapped, fee_currency: &str) -> bool {
+fn fee_currency_matches(mapped: &Mapped, map: &VenueMap, fee_currency: &str) -> bool {
     match mapped.definition.settlement {
         Settlement::Linear => matches!(fee_currency, "USDC" | "USDT" | "USD"),
-        Settlement::Inverse => {
-            let name = mapped.definition.name;
-            let name = std::str::from_utf8(&name.0).unwrap_or_default();
-            fee_currency.eq_ignore_ascii_case(coin_of(name))
-        }
+        Settlement::Inverse => map
+            .coin(mapped.definition.underlying)
+            .is_some_and(|coin| fee_currency.eq_ignore_ascii_case(coin)),
     }
 }
 
@@ -775,10 +744,6 @@ impl FeedDecoder for DeribitDecoder {
 
     fn counts_mut(&mut self) -> &mut FeedCounts {
         &mut self.counts
-    }
-
-    fn venue_map(&self) -> Option<&VenueMap> {
-        Some(&self.map)
     }
 
     fn venue_view(&self) -> Option<&VenueView> {

@@ -16,7 +16,6 @@ pub const DEPTH_MAX: usize = 64;
 /// What the fast path reads from a ticker message (the serde path's `TickerData`).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ScannedTicker<'a> {
-    pub channel: &'a str,
     pub instrument_name: &'a str,
     pub timestamp: i64,
     pub state: Option<&'a str>,
@@ -515,7 +514,6 @@ pub fn scan_ticker(bytes: &[u8]) -> Option<ScannedTicker<'_>> {
                     if !matches!(kind, "ticker" | "incremental_ticker") {
                         return None;
                     }
-                    ticker.channel = channel;
                     Some(())
                 }
                 b"data" if channel_seen && !data_seen => {

@@ -3,29 +3,21 @@
 //! and the dataset's `funding_rate` is a trailing 8-hour rate, not a payment, so any
 //! payment derived from it would be Keel's invention (docs/FEEDS.md).
 
-use keel_engine::events::ids::UNDERLYINGS_MAX;
-use keel_engine::events::{Event, EventBody, IndexPrice, InstrumentKind, Ticker};
+use keel_engine::events::{Event, EventBody, InstrumentKind, Ticker};
 
 use super::{non_negative, ns_of_us, number};
 use crate::csv_feed::{CsvDecoder, CsvRows};
 use crate::feed::{Dropped, Refusal};
+use crate::index_levels::IndexLevels;
 use crate::venue_map::VenueMap;
 use crate::venue_view::VenueView;
 
 /// The `derivative_ticker` decoder.
 pub type DerivativeTickerDecoder = CsvDecoder<DerivativeTickerRows>;
 
+#[derive(Default)]
 pub struct DerivativeTickerRows {
-    /// The last index journaled per underlying (rows repeat it).
-    last_index: [f64; UNDERLYINGS_MAX as usize],
-}
-
-impl Default for DerivativeTickerRows {
-    fn default() -> Self {
-        DerivativeTickerRows {
-            last_index: [f64::NAN; UNDERLYINGS_MAX as usize],
-        }
-    }
+    index_levels: IndexLevels,
 }
 
 impl CsvRows for DerivativeTickerRows {
@@ -62,19 +54,13 @@ impl CsvRows for DerivativeTickerRows {
         }
         if let Some(price) = index {
             let underlying = mapped.definition.underlying;
-            let last = &mut self.last_index[usize::from(underlying.0)];
-            if *last != price {
-                *last = price;
-                out.push(Event {
-                    timestamp_ns,
-                    body: EventBody::IndexPrice(IndexPrice { underlying, price }),
-                });
-            }
+            self.index_levels
+                .push_if_changed(underlying, price, timestamp_ns, out);
         }
         out.push(Event {
             timestamp_ns,
             body: EventBody::Ticker(Ticker {
-                instrument: mapped.id,
+                instrument: mapped.definition.id,
                 mark_price,
                 mark_iv: 0.0,
                 forward: mark_price,

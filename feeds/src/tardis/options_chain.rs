@@ -95,7 +95,7 @@ impl CsvRows for OptionsChainRows {
         ] = greeks
         {
             view.set_quote(
-                mapped.id,
+                mapped.definition.id,
                 VenueQuote {
                     timestamp_ns,
                     delta,
@@ -109,7 +109,7 @@ impl CsvRows for OptionsChainRows {
         out.push(Event {
             timestamp_ns,
             body: EventBody::Ticker(Ticker {
-                instrument: mapped.id,
+                instrument: mapped.definition.id,
                 mark_price,
                 mark_iv: iv,
                 forward,
