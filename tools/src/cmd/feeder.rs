@@ -4,7 +4,6 @@
 //! run (`--resume`) skips what the journal already holds. Bookmarks fall between lines:
 //! every event of a line is journaled before the bookmark that counts the line.
 
-use std::collections::VecDeque;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -30,8 +29,9 @@ pub struct Feeder<R> {
     last_timestamp_ns: Option<u64>,
     /// Line of the last bookmark emitted.
     marked_line: u64,
-    pending: VecDeque<Event>,
-    scratch: Vec<Event>,
+    /// The current line's events (and bookmark), handed out from `next_pending` on.
+    pending: Vec<Event>,
+    next_pending: usize,
 }
 
 impl<R: BufRead> Feeder<R> {
@@ -49,8 +49,8 @@ impl<R: BufRead> Feeder<R> {
             lines_refused: 0,
             last_timestamp_ns: None,
             marked_line: resume_after_lines,
-            pending: VecDeque::new(),
-            scratch: Vec::new(),
+            pending: Vec::new(),
+            next_pending: 0,
         };
         let mut skip = resume_after_lines;
         if header_line && skip > 0 {
@@ -102,9 +102,12 @@ impl<R: BufRead> Iterator for Feeder<R> {
 
     fn next(&mut self) -> Option<Event> {
         loop {
-            if let Some(event) = self.pending.pop_front() {
-                return Some(event);
+            if let Some(event) = self.pending.get(self.next_pending) {
+                self.next_pending += 1;
+                return Some(*event);
             }
+            self.pending.clear();
+            self.next_pending = 0;
             let result = match self.lines.next_line() {
                 None => {
                     // End of input (or a read error): bookmark what was read, once.
@@ -121,23 +124,19 @@ impl<R: BufRead> Iterator for Feeder<R> {
                     counts.note(dropped);
                     Err(dropped)
                 }
-                Some(RawLine::Line(line)) => {
-                    self.scratch.clear();
-                    self.decoder.decode(line, &mut self.scratch)
-                }
+                Some(RawLine::Line(line)) => self.decoder.decode(line, &mut self.pending),
             };
             let line = self.lines.lines_read();
             if let Err(Dropped::Refused(reason)) = result {
                 self.lines_refused += 1;
                 tracing::warn!(line, reason = reason.name(), "input line refused");
             }
-            if let Some(last) = self.scratch.last() {
+            if let Some(last) = self.pending.last() {
                 self.last_timestamp_ns = Some(last.timestamp_ns);
             }
-            self.pending.extend(self.scratch.drain(..));
             if line - self.marked_line >= INPUT_POSITION_INTERVAL_LINES {
                 if let Some(mark) = self.bookmark() {
-                    self.pending.push_back(mark);
+                    self.pending.push(mark);
                 }
             }
         }

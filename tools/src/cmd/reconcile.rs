@@ -88,26 +88,6 @@ fn greeks_rows(market: &ShardState, account: &AccountState, venue: &VenueView) -
         .collect()
 }
 
-/// Positions of an account with their instruments' venue names (contracts, exact).
-pub fn positions_json(shards: &[ShardState], account: AccountId) -> Value {
-    let Some(state) = shards.iter().find_map(|s| s.accounts.get(&account)) else {
-        return json!([]);
-    };
-    let rows: Vec<Value> = state
-        .positions
-        .iter()
-        .filter(|(_, p)| !p.quantity.is_zero())
-        .map(|(id, p)| {
-            json!({
-                "instrument": id.0,
-                "instrument_name": shards[0].instruments.get(id).map(|i| i.definition.name.as_text()),
-                "quantity": p.quantity.to_string(),
-            })
-        })
-        .collect();
-    Value::Array(rows)
-}
-
 /// The comparison as JSON (`venue` in `keel run --json`).
 pub fn venue_json(shards: &[ShardState], venue: &VenueView, account_name: &str) -> Value {
     let Some((id, state)) = account(shards, account_name) else {
@@ -123,6 +103,7 @@ pub fn venue_json(shards: &[ShardState], venue: &VenueView, account_name: &str) 
             json!({
                 "currency": p.currency,
                 "venue_equity": p.equity,
+                "venue_balance": p.balance,
                 "keel_equity": keel,
                 "difference": keel.map(|k| k - p.equity),
                 "venue_initial_margin": p.initial_margin,

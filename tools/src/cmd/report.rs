@@ -53,6 +53,7 @@ fn index_of(shard: &ShardState, underlying: UnderlyingId) -> Option<f64> {
 struct AccountRow {
     id: AccountId,
     name: String,
+    positions: Vec<Value>,
     underlyings: Vec<Value>,
     realized_usd: Option<f64>,
     unrealized_usd: Option<f64>,
@@ -126,6 +127,22 @@ fn margin_rows(shard: &ShardState, id: AccountId, account: &AccountState) -> Vec
         .collect()
 }
 
+/// Open positions with their instruments' venue names; quantities in contracts, exact.
+fn positions_json(market: &ShardState, account: &AccountState) -> Vec<Value> {
+    account
+        .positions
+        .iter()
+        .filter(|(_, p)| !p.quantity.is_zero())
+        .map(|(id, p)| {
+            json!({
+                "instrument": id.0,
+                "instrument_name": market.instruments.get(id).map(|i| i.definition.name.as_text()),
+                "quantity": p.quantity.to_string(),
+            })
+        })
+        .collect()
+}
+
 fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
     let market = &shards[0];
     let mut rows = Vec::new();
@@ -181,6 +198,7 @@ fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
         rows.push(AccountRow {
             id,
             name: account.name.as_text(),
+            positions: positions_json(market, account),
             underlyings,
             realized_usd,
             unrealized_usd,
@@ -282,6 +300,7 @@ pub fn json_report(shards: &[ShardState], facts: &RunFacts<'_>) -> Value {
             json!({
                 "account": row.id.0,
                 "name": row.name,
+                "positions": row.positions,
                 "underlyings": row.underlyings,
                 "realized_pnl_usd": row.realized_usd,
                 "unrealized_pnl_usd": row.unrealized_usd,

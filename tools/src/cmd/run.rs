@@ -286,14 +286,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let mut report = json_report(&output.shards, &facts);
-        if let Some(accounts) = report["accounts"].as_array_mut() {
-            for account in accounts {
-                let id = keel_engine::events::AccountId(
-                    account["account"].as_u64().unwrap_or(u64::MAX) as u32,
-                );
-                account["positions"] = reconcile::positions_json(&output.shards, id);
-            }
-        }
         report["input_lines_rejected"] = serde_json::json!(bad_lines);
         report["ring_full_waits"] = serde_json::json!(output.ring_full_waits);
         report["input_position"] = serde_json::json!({
@@ -589,6 +581,7 @@ fn live(
     let (sender, receiver) = crossbeam::channel::bounded(pipeline_config.ring_size);
     let progress = Arc::new(InputProgress::default());
     let ws_progress = Arc::new(WsProgress::default());
+    let is_websocket = matches!(input, Input::Websocket { .. });
     // The engine stops on a signal; with a websocket, once the client has handed over its
     // last message (it stops on the signal itself), so nothing received is left behind.
     let (engine_stop, input_thread) = match input {
@@ -619,7 +612,6 @@ fn live(
             (done, thread)
         }
     };
-    let is_websocket = input_thread.thread().name() == Some("keel-websocket");
     pipeline_config.embed = server.clone();
     let clients = server.as_ref().map(|s| s.poller());
     let source = LiveSource::new(Some(receiver), clients, engine_stop);
