@@ -117,7 +117,8 @@ pub fn run_client(
         )),
         None => None,
     };
-    let mut delay_ms = config.reconnect_initial_ms.max(1);
+    let initial_ms = config.reconnect_initial_ms.max(1);
+    let mut delay_ms = initial_ms;
     runtime.block_on(async {
         loop {
             if stop.load(Ordering::Acquire) {
@@ -131,16 +132,22 @@ pub fn run_client(
                 progress: &progress,
                 recording: recording.as_mut(),
             };
-            match session.run(url).await {
+            let messages_before = progress.messages.load(Ordering::Relaxed);
+            let ended = session.run(url).await;
+            // A connection that delivered messages was a good one: back-off starts over.
+            if progress.messages.load(Ordering::Relaxed) > messages_before {
+                delay_ms = initial_ms;
+            }
+            match ended {
                 Ended::Stop => break,
                 Ended::Dropped(why) => {
                     tracing::warn!(%why, delay_ms, "websocket connection lost; reconnecting");
                 }
             }
             // Back off, but wake for a stop.
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(delay_ms);
-            while tokio::time::Instant::now() < deadline && !stop.load(Ordering::Acquire) {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(delay_ms)) => {}
+                () = wait_for(&stop) => {}
             }
             delay_ms = (delay_ms * 2).min(config.reconnect_max_ms.max(1));
         }
