@@ -208,7 +208,7 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             small_exponent = power < 1_000;
-            exponent += sign * power;
+            exponent = exponent.saturating_add(sign * power);
         }
         self.at = i;
         // 15 digits or fewer: below 2^53, so the mantissa is exact.
@@ -555,6 +555,8 @@ mod tests {
             "90343.17",
             "1E+2",
             "-1.5e-7",
+            "0.25e-99999999999999999999",
+            "12.5e99999999999999999999",
         ]
         .iter()
         .map(|t| t.to_string())
