@@ -905,4 +905,26 @@ mod tests {
         assert_eq!(view.portfolios[0].equity, 2.1);
         assert_eq!(view.positions[0].1.contracts, Decimal::from(-12));
     }
+
+    #[test]
+    fn hostile_decimals_are_refused_not_panicked_on() {
+        for text in [
+            "1e999999999999999999999",
+            "1e-99999999999999999999",
+            "1E+2147483648",
+            "-0.000000000000000000000000000001",
+            "99999999999999999999999999999999999",
+            "1.5e28",
+            "\"\"",
+            "\"1e\"",
+            "1e",
+        ] {
+            let raw = RawValue::from_string(text.to_string()).ok();
+            if let Some(raw) = raw {
+                let _ = decimal_of(&raw);
+            }
+        }
+        let exact = RawValue::from_string("0.1".to_string()).expect("json");
+        assert_eq!(decimal_of(&exact), Ok(Decimal::new(1, 1)));
+    }
 }
