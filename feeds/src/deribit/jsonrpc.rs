@@ -921,7 +921,11 @@ mod tests {
         ] {
             let raw = RawValue::from_string(text.to_string()).ok();
             if let Some(raw) = raw {
-                let _ = decimal_of(&raw);
+                let result = decimal_of(&raw);
+                // In range for a 96-bit decimal: the last two (the first rounds to the
+                // 28th place, far below any fee or price tick).
+                let in_range = matches!(text, "-0.000000000000000000000000000001" | "1.5e28");
+                assert_eq!(result.is_ok(), in_range, "{text}: {result:?}");
             }
         }
         let exact = RawValue::from_string("0.1".to_string()).expect("json");
