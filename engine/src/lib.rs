@@ -4,6 +4,7 @@
 //! (`engine/clippy.toml` makes clippy refuse them): the same events give the same state,
 //! bit for bit. The runtime around it (ring, threads, journal, snapshots) is `keel-runtime`.
 
+pub mod attribution;
 pub mod events;
 pub mod margin;
 pub mod pricing;

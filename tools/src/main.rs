@@ -32,6 +32,8 @@ enum Command {
     Import(cmd::import::ImportArgs),
     /// Rebuild the state from a journal and print the same report and state hash.
     Replay(cmd::replay::ReplayArgs),
+    /// Where an account's PnL came from between two points of a journal (attribution).
+    Explain(cmd::explain::ExplainArgs),
     /// Portfolio margin of a portfolio file (Deribit's pme/simulate shape), offline.
     Margin(cmd::margin::MarginArgs),
     /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Replay(args) => cmd::replay::run(&args),
+        Command::Explain(args) => cmd::explain::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Import(args) => cmd::import::run(&args),
         Command::Margin(args) => cmd::margin::run(&args),

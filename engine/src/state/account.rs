@@ -12,6 +12,7 @@ use super::contract_risk::ContractRisk;
 use super::instrument_state::InstrumentState;
 use super::position::Position;
 use super::sorted_map::SortedVecMap;
+use crate::attribution::AccountAttribution;
 use crate::events::{
     Currency, InstrumentId, InstrumentKind, Limits, MarginModel, Name, Settlement, UnderlyingId,
 };
@@ -59,6 +60,9 @@ pub struct AccountState {
     /// Standard-margin accounts: each position's margin as last computed (derived state,
     /// neither hashed nor imaged: rebuilt from the positions).
     pub standard_terms: StandardTerms,
+    /// PnL attribution: the step in progress and the sums since the day and the account
+    /// began.
+    pub attribution: AccountAttribution,
 }
 
 /// One position's standard margin, kept so a batch end recomputes only the positions
@@ -180,6 +184,7 @@ impl AccountState {
             transfer_ids: Vec::new(),
             rejected_events: 0,
             standard_terms: StandardTerms::default(),
+            attribution: AccountAttribution::default(),
         }
     }
 
@@ -221,12 +226,7 @@ impl AccountState {
     /// Equity in `currency`: collateral, fees, funding and realized PnL (the ledger) plus
     /// unrealized PnL at the marks.
     pub fn equity(&self, currency: Currency) -> f64 {
-        let cash = self
-            .cash
-            .get(&currency)
-            .and_then(|c| c.to_f64())
-            .unwrap_or(0.0);
-        cash + self.unrealized_pnl(currency)
+        equity_of(&self.cash, &self.risk, &self.entry_value, currency)
     }
 
     /// Adds `delta` (a position's change in contribution) to both aggregations.
@@ -237,13 +237,7 @@ impl AccountState {
 
     /// Unrealized PnL in `currency` (model value): market value − entry value.
     pub fn unrealized_pnl(&self, currency: Currency) -> f64 {
-        let market: f64 = self
-            .risk
-            .iter()
-            .filter(|((_, c), _)| *c == currency)
-            .map(|(_, risk)| risk.value)
-            .sum();
-        market - self.entry_value.get(&currency).copied().unwrap_or(0.0)
+        unrealized_of(&self.risk, &self.entry_value, currency)
     }
 
     /// Greeks per underlying, summed over currencies (`value` zeroed: it mixes units).
@@ -258,4 +252,29 @@ impl AccountState {
         }
         by_underlying
     }
+}
+
+/// Equity in `currency` from an account's parts (so a caller holding other fields
+/// mutably can read it): the ledger plus unrealized PnL.
+pub fn equity_of(
+    cash: &BTreeMap<Currency, Decimal>,
+    risk: &SortedVecMap<RiskKey, ContractRisk>,
+    entry_value: &BTreeMap<Currency, f64>,
+    currency: Currency,
+) -> f64 {
+    let cash = cash.get(&currency).and_then(|c| c.to_f64()).unwrap_or(0.0);
+    cash + unrealized_of(risk, entry_value, currency)
+}
+
+fn unrealized_of(
+    risk: &SortedVecMap<RiskKey, ContractRisk>,
+    entry_value: &BTreeMap<Currency, f64>,
+    currency: Currency,
+) -> f64 {
+    let market: f64 = risk
+        .iter()
+        .filter(|((_, c), _)| *c == currency)
+        .map(|(_, risk)| risk.value)
+        .sum();
+    market - entry_value.get(&currency).copied().unwrap_or(0.0)
 }

@@ -93,7 +93,39 @@ pub fn account_hash(id: AccountId, account: &AccountState) -> u128 {
     for id in &account.transfer_ids {
         h.update(&id.to_le_bytes());
     }
+    attribution(&mut h, &account.attribution);
     h.digest128()
+}
+
+/// PnL attribution: what later reports print, so replay must reproduce it too.
+fn attribution(h: &mut Xxh3, attribution: &crate::attribution::AccountAttribution) {
+    h.update(&attribution.day.to_le_bytes());
+    h.update(&attribution.usd_unconverted_steps.to_le_bytes());
+    for ((underlying, currency), pnl) in &attribution.keys {
+        h.update(&underlying.0.to_le_bytes());
+        h.update(&currency.code().to_le_bytes());
+        [pnl.step, pnl.day, pnl.day_usd, pnl.total, pnl.total_usd]
+            .iter()
+            .flat_map(|parts| parts.fields())
+            .for_each(|v| float(h, v));
+    }
+    for (currency, pnl) in &attribution.currencies {
+        h.update(&currency.code().to_le_bytes());
+        [
+            pnl.last_equity,
+            pnl.step_collateral,
+            pnl.day_actual,
+            pnl.day_actual_usd,
+            pnl.total_actual,
+            pnl.total_actual_usd,
+        ]
+        .iter()
+        .for_each(|v| float(h, *v));
+    }
+    for trade in &attribution.step_trades {
+        h.update(&trade.instrument.0.to_le_bytes());
+        float(h, trade.quantity);
+    }
 }
 
 /// Hash of the market state every shard holds (instruments, marks, index prices).

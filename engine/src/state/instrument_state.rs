@@ -20,6 +20,10 @@ pub struct InstrumentState {
     /// False when nobody held the instrument then: its Greeks are computed, from those
     /// same inputs, when somebody trades it (no work for the chain nobody holds).
     pub risk_current: bool,
+    /// The mark and model time `risk` was computed at (`None`: never valued): the start
+    /// of the next price move PnL attribution decomposes.
+    pub risk_mark: Option<Mark>,
+    pub risk_ns: u64,
     /// Margin inputs per contract; every holder's margin sums include
     /// `quantity × margin` (not valued while nobody holds it).
     pub margin: ContractMargin,
@@ -58,6 +62,19 @@ impl InstrumentState {
             &mark,
             self.margin.as_of_ns,
         )
+    }
+
+    /// `risk` with the mark and time it was computed at.
+    pub fn valuation(&self) -> crate::attribution::Valuation {
+        crate::attribution::Valuation {
+            risk: self.risk,
+            mark: self.risk_mark,
+            at_ns: self.risk_ns,
+        }
+    }
+
+    pub fn payoff(&self) -> crate::attribution::Payoff {
+        crate::attribution::Payoff::of(&self.definition, self.contract_size)
     }
 
     pub fn risk_key(&self) -> RiskKey {

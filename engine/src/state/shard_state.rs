@@ -24,6 +24,7 @@ use super::rejection::{RejectReason, RejectionCounts};
 use super::sorted_map::SortedVecMap;
 use super::trade_ids::TradeIdWindow;
 use super::validation;
+use crate::attribution::{PnlComponents, PriceMove, Valuation};
 use crate::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
 use crate::events::{
     AccountDefinition, AccountId, Collateral, Currency, Event, EventBody, Fill, Funding,
@@ -34,6 +35,7 @@ use crate::margin::{MarginError, ScenarioBatch};
 use crate::pricing::{GreeksColumns, OptionColumns};
 
 mod accounts;
+mod attribution;
 mod fills;
 mod market;
 mod parameters;
@@ -70,6 +72,9 @@ pub struct Scratch {
     pending: Vec<(InstrumentId, u32)>,
     /// The evaluation each batch end's accounts are evaluated into, one after another.
     evaluation: Evaluation,
+    /// Instruments revalued this batch end with holders, in id order: the price moves
+    /// PnL attribution decomposes.
+    moves: Vec<PriceMove>,
 }
 
 /// Instruments whose Greeks one batch-kernel pass computes at a batch end.
@@ -87,6 +92,7 @@ impl Default for Scratch {
             greeks_out: GreeksColumns::filled(GREEKS_BATCH_MAX, 0.0),
             pending: Vec::with_capacity(GREEKS_BATCH_MAX),
             evaluation: Evaluation::default(),
+            moves: Vec::with_capacity(GREEKS_BATCH_MAX),
         }
     }
 }

@@ -23,6 +23,7 @@ use super::position::Position;
 use super::rejection::RejectionCounts;
 use super::shard_state::ShardState;
 use super::trade_ids::TradeIdWindow;
+use crate::attribution::{AccountAttribution, CurrencyPnl, KeyPnl, StepTrade};
 use crate::events::{
     AccountId, Currency, Dec, InstrumentDefinition, InstrumentId, Limits, MarginModel, Name,
     RiskParams, UnderlyingId,
@@ -30,7 +31,7 @@ use crate::events::{
 use crate::margin::PmTotals;
 
 /// Version of the image layout; an image of another version is refused (full replay).
-pub const STATE_IMAGE_VERSION: u32 = 5;
+pub const STATE_IMAGE_VERSION: u32 = 6;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -88,6 +89,8 @@ struct InstrumentImage {
     mark: Option<Mark>,
     risk: ContractRisk,
     risk_current: bool,
+    risk_mark: Option<Mark>,
+    risk_ns: u64,
     margin: ContractMargin,
     mark_seq: u64,
     dirty: bool,
@@ -116,6 +119,16 @@ struct AccountImage {
     cause_seq: u64,
     transfer_ids: Vec<u64>,
     rejected_events: u64,
+    attribution: AttributionImage,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+struct AttributionImage {
+    day: u64,
+    keys: Vec<(UnderlyingId, Currency, KeyPnl)>,
+    currencies: Vec<(Currency, CurrencyPnl)>,
+    step_trades: Vec<StepTrade>,
+    usd_unconverted_steps: u64,
 }
 
 /// The state's image, ready for a snapshot file.
@@ -134,6 +147,8 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
                 mark: i.mark,
                 risk: i.risk,
                 risk_current: i.risk_current,
+                risk_mark: i.risk_mark,
+                risk_ns: i.risk_ns,
                 margin: i.margin,
                 mark_seq: i.mark_seq,
                 dirty: i.dirty,
@@ -212,7 +227,47 @@ fn account_image(id: AccountId, account: &AccountState) -> AccountImage {
         cause_seq: account.cause_seq,
         transfer_ids: account.transfer_ids.clone(),
         rejected_events: account.rejected_events,
+        attribution: attribution_image(&account.attribution),
     }
+}
+
+fn attribution_image(attribution: &AccountAttribution) -> AttributionImage {
+    AttributionImage {
+        day: attribution.day,
+        keys: attribution
+            .keys
+            .iter()
+            .map(|((u, c), pnl)| (*u, *c, *pnl))
+            .collect(),
+        currencies: attribution
+            .currencies
+            .iter()
+            .map(|(c, p)| (*c, *p))
+            .collect(),
+        step_trades: attribution.step_trades.clone(),
+        usd_unconverted_steps: attribution.usd_unconverted_steps,
+    }
+}
+
+/// Most step trades an image may hold for one account (a batch's fills and a release of
+/// parked fills are far fewer).
+const STEP_TRADES_IMAGE_MAX: usize = 1 << 16;
+
+fn restored_attribution(image: AttributionImage) -> Result<AccountAttribution, SnapshotError> {
+    if image.step_trades.len() > STEP_TRADES_IMAGE_MAX {
+        return Err(SnapshotError::Invalid("too many step trades".into()));
+    }
+    Ok(AccountAttribution {
+        day: image.day,
+        keys: image
+            .keys
+            .into_iter()
+            .map(|(u, c, p)| ((u, c), p))
+            .collect(),
+        currencies: image.currencies.into_iter().collect(),
+        step_trades: image.step_trades,
+        usd_unconverted_steps: image.usd_unconverted_steps,
+    })
 }
 
 fn decimal(value: Dec) -> Result<Decimal, SnapshotError> {
@@ -263,6 +318,8 @@ pub fn decode_state(
                 mark: i.mark,
                 risk: i.risk,
                 risk_current: i.risk_current,
+                risk_mark: i.risk_mark,
+                risk_ns: i.risk_ns,
                 margin: i.margin,
                 mark_seq: i.mark_seq,
                 dirty: i.dirty,
@@ -306,6 +363,7 @@ pub fn decode_state(
         }
         account.transfer_ids = a.transfer_ids;
         account.rejected_events = a.rejected_events;
+        account.attribution = restored_attribution(a.attribution)?;
         state.accounts.insert(a.id, account);
     }
     state.index_prices = image

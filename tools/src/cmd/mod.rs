@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod demo;
 pub mod deribit_ws;
+pub mod explain;
 pub mod feeder;
 pub mod import;
 pub mod iv;
@@ -10,6 +11,7 @@ pub mod journal;
 pub mod journal_identity;
 pub mod json_lines;
 pub mod margin;
+pub mod pnl_json;
 pub mod price;
 pub mod reconcile;
 pub mod replay;

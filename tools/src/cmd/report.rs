@@ -21,7 +21,7 @@ pub struct RunFacts<'a> {
 }
 
 /// Name of an underlying: the prefix of its instruments' names (`BTC-PERPETUAL` → BTC).
-fn underlying_name(shard: &ShardState, underlying: UnderlyingId) -> String {
+pub(crate) fn underlying_name(shard: &ShardState, underlying: UnderlyingId) -> String {
     shard
         .instruments
         .values()
@@ -64,7 +64,7 @@ struct AccountRow {
 }
 
 /// Name of a ledger currency.
-fn currency_name(shard: &ShardState, currency: Currency) -> String {
+pub(crate) fn currency_name(shard: &ShardState, currency: Currency) -> String {
     match currency {
         Currency::Quote => QUOTE_CURRENCY_NAME.to_string(),
         Currency::Coin(coin) => underlying_name(shard, coin),

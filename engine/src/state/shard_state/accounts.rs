@@ -69,6 +69,9 @@ impl ShardState {
                 .ok_or(RejectReason::Overflow)?;
             account.cash.insert(currency, new_cash);
             account.remember_transfer(collateral.transfer_id);
+            account
+                .attribution
+                .collateral(currency, amount.to_f64().unwrap_or(0.0));
             Ok(())
         })
     }

@@ -151,6 +151,18 @@ impl ShardState {
         account.cash.insert(currency, new_cash);
         account.realized_pnl.insert(currency, new_realized);
         let traded = signed.to_f64().unwrap_or(0.0);
+        let trade_value = price
+            .to_f64()
+            .and_then(|p| value_at(&instrument.definition, instrument.contract_size, p))
+            .unwrap_or(0.0);
+        account.attribution.trade(
+            fill.instrument,
+            instrument.risk_key(),
+            traded,
+            trade_value,
+            instrument.risk.value,
+            fee.to_f64().unwrap_or(0.0),
+        );
         let delta = instrument.risk * traded;
         account.add_risk(instrument.risk_key(), instrument.bucket_key(), delta);
         let margin = &instrument.margin;

@@ -44,6 +44,8 @@ impl ShardState {
                 mark: None,
                 risk: ContractRisk::ZERO,
                 risk_current: true, // no mark yet: nothing to value
+                risk_mark: None,
+                risk_ns: 0,
                 margin: ContractMargin::default(),
                 mark_seq: 0,
                 dirty: false,

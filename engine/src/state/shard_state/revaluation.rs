@@ -16,6 +16,7 @@ impl ShardState {
         self.install_staged_params();
         self.revalue_dirty_instruments();
         self.evaluate_dirty_accounts();
+        self.close_attribution_steps();
         self.expire_parked();
     }
 
@@ -33,6 +34,7 @@ impl ShardState {
         } = self;
         let now_ns = *now_ns;
         dirty.sort_unstable();
+        scratch.moves.clear();
         scratch.batch.clear();
         scratch.slots.clear();
         for chunk in dirty.chunks(GREEKS_BATCH_MAX) {
@@ -51,7 +53,29 @@ impl ShardState {
                     continue;
                 };
                 if instrument.holders.is_empty() {
-                    // Nobody holds it: value it (as of now) when somebody trades it.
+                    // Nobody holds it: value it (as of now) when somebody trades it. Its
+                    // value move is still recorded: an account that traded it in this
+                    // step and is flat now needs it, whichever shard holds who.
+                    let value = value_at(
+                        &instrument.definition,
+                        instrument.contract_size,
+                        mark.mark_price,
+                    );
+                    if let Some(value) = value {
+                        scratch.moves.push(PriceMove {
+                            instrument: id,
+                            payoff: instrument.payoff(),
+                            before: instrument.valuation(),
+                            after: Valuation {
+                                risk: ContractRisk {
+                                    value,
+                                    ..ContractRisk::ZERO
+                                },
+                                mark: Some(mark),
+                                at_ns: now_ns,
+                            },
+                        });
+                    }
                     instrument.risk_current = false;
                     instrument.margin = ContractMargin {
                         as_of: Some(mark),
@@ -118,16 +142,28 @@ impl ShardState {
                     continue;
                 };
                 let change = new_risk - instrument.risk;
+                let before = instrument.valuation();
                 instrument.risk = new_risk;
                 instrument.risk_current = true;
+                (instrument.risk_mark, instrument.risk_ns) = (Some(mark), now_ns);
+                let price_move = PriceMove {
+                    instrument: id,
+                    payoff: instrument.payoff(),
+                    before,
+                    after: instrument.valuation(),
+                };
                 let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
                 for (holder, &quantity) in instrument.holders.iter() {
                     let Some(account) = accounts.get_mut(holder) else {
                         continue;
                     };
                     account.add_risk(key, bucket, change * quantity);
+                    account
+                        .attribution
+                        .accrue(key, price_move.components(quantity));
                     touch(account, *holder, instrument.mark_seq, dirty_accounts);
                 }
+                scratch.moves.push(price_move);
                 let params = params_of(risk_params, instrument.definition.underlying);
                 let (contract, units) = pm_contract(
                     &instrument.definition,
@@ -164,6 +200,8 @@ impl ShardState {
         }
         flush_margin_batch(instruments, accounts, scratch, now_ns);
         dirty.clear();
+        // Passes 1 and 2 push in id order within a chunk, not across them.
+        scratch.moves.sort_unstable_by_key(|m| m.instrument);
     }
 
     /// Evaluates the accounts whose margin inputs changed, in id order; alerts for the
@@ -259,10 +297,19 @@ impl ShardState {
                     let change = risk - instrument.risk;
                     instrument.risk = risk;
                     instrument.risk_current = true;
+                    (instrument.risk_mark, instrument.risk_ns) =
+                        (instrument.margin.as_of, instrument.margin.as_of_ns);
                     let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
                     for (holder, &quantity) in instrument.holders.iter() {
                         if let Some(account) = accounts.get_mut(holder) {
                             account.add_risk(key, bucket, change * quantity);
+                            // A catch-up valuation (a failed one before): not a market
+                            // move of this step, so unexplained.
+                            let residual = PnlComponents {
+                                residual: change.value * quantity,
+                                ..PnlComponents::ZERO
+                            };
+                            account.attribution.accrue(key, residual);
                         }
                     }
                 }

@@ -34,6 +34,12 @@ impl ShardState {
                 .and_then(|paid| ledger(&account.cash, currency).checked_sub(paid));
             match paid {
                 Some(cash) => {
+                    let paid = quantity.checked_mul(rate).and_then(|p| p.to_f64());
+                    let funding = PnlComponents {
+                        funding: -paid.unwrap_or(0.0),
+                        ..PnlComponents::ZERO
+                    };
+                    account.attribution.accrue(instrument.risk_key(), funding);
                     account.cash.insert(currency, cash);
                     touch(account, *holder, self.seq, &mut self.dirty_accounts);
                 }
@@ -86,13 +92,30 @@ impl ShardState {
                     ledger(&account.realized_pnl, currency).checked_add(realized)?,
                 ))
             });
-            match ledgers {
+            let held = quantity.to_f64().unwrap_or(0.0);
+            let settled_value = settle_price
+                .to_f64()
+                .and_then(|p| value_at(&instrument.definition, instrument.contract_size, p));
+            let settlement = match ledgers {
                 Some((cash, realized_pnl)) => {
                     account.cash.insert(currency, cash);
                     account.realized_pnl.insert(currency, realized_pnl);
+                    match settled_value {
+                        Some(value) => held * (value - instrument.risk.value),
+                        None => entry_before - held * instrument.risk.value,
+                    }
                 }
-                None => self.ledger_overflows += 1,
-            }
+                None => {
+                    self.ledger_overflows += 1;
+                    // Closed without its PnL: the position's value and entry leave.
+                    entry_before - held * instrument.risk.value
+                }
+            };
+            let parts = PnlComponents {
+                settlement,
+                ..PnlComponents::ZERO
+            };
+            account.attribution.accrue(instrument.risk_key(), parts);
             *account.entry_value.entry(currency).or_default() -= entry_before;
             let closed = -quantity.to_f64().unwrap_or(0.0);
             account.add_risk(
@@ -115,6 +138,7 @@ impl ShardState {
         instrument.settled = true;
         instrument.dirty = false;
         instrument.risk = ContractRisk::ZERO;
+        (instrument.risk_mark, instrument.risk_ns) = (None, 0);
         instrument.margin = ContractMargin::default();
         Outcome::Applied
     }
