@@ -9,3 +9,4 @@ pub mod events;
 pub mod margin;
 pub mod pricing;
 pub mod state;
+pub mod stress;

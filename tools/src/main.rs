@@ -34,6 +34,8 @@ enum Command {
     Replay(cmd::replay::ReplayArgs),
     /// Where an account's PnL came from between two points of a journal (attribution).
     Explain(cmd::explain::ExplainArgs),
+    /// Accounts fully revalued under stress scenarios, margin re-run on the moved market.
+    Stress(cmd::stress::StressArgs),
     /// Portfolio margin of a portfolio file (Deribit's pme/simulate shape), offline.
     Margin(cmd::margin::MarginArgs),
     /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(&args),
         Command::Replay(args) => cmd::replay::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
+        Command::Stress(args) => cmd::stress::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Import(args) => cmd::import::run(&args),
         Command::Margin(args) => cmd::margin::run(&args),

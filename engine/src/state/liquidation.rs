@@ -20,7 +20,7 @@ use super::contract_margin::{add_totals, contract_margin, pm_contract};
 use super::contract_risk::{Mark, contract_risk, value_at};
 use super::instrument_state::InstrumentState;
 use super::shard_state::ShardState;
-use crate::events::{AccountId, Currency, InstrumentKind, MarginModel, UnderlyingId};
+use crate::events::{AccountId, Currency, MarginModel, UnderlyingId};
 use crate::margin::{PmTotals, ScenarioBatch, standard_margin};
 
 /// Bisection stops when the bracket is this narrow (a fraction of the underlying).
@@ -137,54 +137,14 @@ impl ShardState {
     }
 }
 
-/// An instrument's mark after a uniform move `s` of its underlying.
+/// An instrument's mark after a uniform move `s` of its underlying (vols and time as
+/// they are): the stress module's rule, with no vol move and no time step.
 pub fn moved_mark(instrument: &InstrumentState, s: f64, now_ns: u64) -> Option<Mark> {
-    let mark = instrument.mark?;
-    let factor = 1.0 + s;
-    let forward = mark.forward * factor;
-    let mark_price = if instrument.definition.kind == InstrumentKind::Option {
-        let moved = Mark { forward, ..mark };
-        let change = option_model_value(instrument, &moved, now_ns)?
-            - option_model_value(instrument, &mark, now_ns)?;
-        (mark.mark_price + change).max(0.0)
-    } else {
-        mark.mark_price * factor
+    let shock = crate::stress::Shock {
+        spot_move: s,
+        vol: crate::stress::VolShock::default(),
     };
-    Some(Mark {
-        forward,
-        mark_price,
-        ..mark
-    })
-}
-
-/// Black-76 value of one contract as quoted (coin for inverse options).
-fn option_model_value(instrument: &InstrumentState, mark: &Mark, now_ns: u64) -> Option<f64> {
-    let (contract, _) = pm_contract(
-        &instrument.definition,
-        instrument.contract_size,
-        instrument.strike,
-        mark,
-        now_ns,
-    );
-    let crate::margin::PmContract::Option {
-        kind,
-        strike,
-        years,
-        inverse,
-    } = contract
-    else {
-        return None;
-    };
-    let usd = crate::pricing::black76_price(&crate::pricing::OptionInputs {
-        kind,
-        forward: mark.forward,
-        strike,
-        years: years.max(0.0),
-        vol: mark.mark_iv,
-        rate: 0.0,
-    })
-    .ok()?;
-    Some(if inverse { usd / mark.forward } else { usd })
+    crate::stress::stressed_mark(instrument, &shock, now_ns, 0)
 }
 
 /// Equity and maintenance margin in `currency` with its underlyings moved by `s`, from a

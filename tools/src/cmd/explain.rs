@@ -26,7 +26,7 @@ use keel_runtime::FLAG_BATCH_END;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
 
-use super::pnl_json::{components_json, components_line};
+use super::pnl_json::{components_json, components_line, components_of};
 use super::report::{currency_name, underlying_name};
 
 /// Largest gap between the recomputation and the engine's accrual, relative to the
@@ -461,7 +461,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     )
 }
 
-fn resolve_account(state: &ShardState, name: &str) -> anyhow::Result<AccountId> {
+pub fn resolve_account(state: &ShardState, name: &str) -> anyhow::Result<AccountId> {
     if let Some(id) =
         keel_engine::events::Name::new(name).and_then(|n| state.account_id_by_name(&n))
     {
@@ -621,10 +621,10 @@ fn print(
                 a["actual_pnl_usd"].as_f64().unwrap_or(0.0),
                 a["unexplained_usd"].as_f64().unwrap_or(0.0),
             )?;
-            let usd: PnlComponents = parts_of(&a["components_usd"]);
+            let usd: PnlComponents = components_of(&a["components_usd"]);
             writeln!(out, "  {}", components_line(&usd, "USD"))?;
             for u in a["by_underlying"].as_array().into_iter().flatten() {
-                let coin = parts_of(&u["components"]);
+                let coin = components_of(&u["components"]);
                 let unit = u["currency"].as_str().unwrap_or_default();
                 writeln!(
                     out,
@@ -649,20 +649,4 @@ fn print(
         bail!("the recomputation and the engine's incremental accrual disagree");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Reads back a components object (what the table prints from the JSON it built).
-fn parts_of(value: &Value) -> PnlComponents {
-    let get = |name: &str| value[name].as_f64().unwrap_or(0.0);
-    PnlComponents {
-        delta: get("delta"),
-        gamma: get("gamma"),
-        vega: get("vega"),
-        theta: get("theta"),
-        new_trades: get("new_trades"),
-        fees: get("fees"),
-        funding: get("funding"),
-        settlement: get("settlement"),
-        residual: get("residual"),
-    }
 }

@@ -18,4 +18,6 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod sim;
+pub mod stress;
+pub mod stress_scenarios;
 pub mod what_if;

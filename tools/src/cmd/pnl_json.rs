@@ -23,3 +23,19 @@ pub fn components_line(parts: &PnlComponents, unit: &str) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Reads back a components object (tables print from the JSON they were built from).
+pub fn components_of(value: &Value) -> PnlComponents {
+    let get = |name: &str| value[name].as_f64().unwrap_or(0.0);
+    PnlComponents {
+        delta: get("delta"),
+        gamma: get("gamma"),
+        vega: get("vega"),
+        theta: get("theta"),
+        new_trades: get("new_trades"),
+        fees: get("fees"),
+        funding: get("funding"),
+        settlement: get("settlement"),
+        residual: get("residual"),
+    }
+}

@@ -5,11 +5,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use hdrhistogram::Histogram;
+use keel_engine::attribution::PnlComponents;
 use keel_engine::events::{AccountId, Currency, QUOTE_CURRENCY_NAME, UnderlyingId};
 use keel_engine::state::hash::combined_hash;
 use keel_engine::state::{AccountState, Alert, Condition, LiquidationPoint, Scope, ShardState};
+use keel_engine::stress::AccountStress;
 use rust_decimal::prelude::ToPrimitive;
 use serde_json::{Value, json};
+
+use super::pnl_json::{components_json, components_line, components_of};
+use super::stress::{WorstStress, worst_builtin};
 
 /// What the report covers besides the states.
 pub struct RunFacts<'a> {
@@ -61,6 +66,63 @@ struct AccountRow {
     state: &'static str,
     conditions: Vec<&'static str>,
     margin: Vec<Value>,
+    pnl_today: Value,
+    stress_historical: Value,
+    stress_worst: Value,
+}
+
+/// The account's PnL attribution since the start of its day (08:00 UTC), in USD, with
+/// the coin view per underlying; zeros when no step of the day has ended yet.
+fn pnl_today(market: &ShardState, account: &AccountState) -> Value {
+    let attribution = &account.attribution;
+    let current = attribution.is_current_day(market.now_ns);
+    let mut usd = PnlComponents::ZERO;
+    let mut by_underlying = Vec::new();
+    for ((underlying, currency), pnl) in &attribution.keys {
+        let (day, day_usd) = if current {
+            (pnl.day, pnl.day_usd)
+        } else {
+            (PnlComponents::ZERO, PnlComponents::ZERO)
+        };
+        usd += day_usd;
+        by_underlying.push(json!({
+            "underlying": underlying_name(market, *underlying),
+            "currency": currency_name(market, *currency),
+            "components": components_json(&day),
+        }));
+    }
+    let actual_usd: f64 = if current {
+        attribution
+            .currencies
+            .values()
+            .map(|c| c.day_actual_usd)
+            .sum()
+    } else {
+        0.0
+    };
+    json!({
+        "day": attribution.day,
+        "actual_pnl_usd": actual_usd,
+        "components_usd": components_json(&usd),
+        "by_underlying": by_underlying,
+    })
+}
+
+fn stress_worst_json(market: &ShardState, worst: Option<&(String, AccountStress)>) -> Value {
+    match worst {
+        None => Value::Null,
+        Some((scenario, row)) => json!({
+            "scenario": scenario,
+            "pnl_usd": row.pnl_usd,
+            "equity_after_usd": row.equity_after_usd,
+            "mm_after_usd": row.mm_after_usd,
+            "liquidated": row.liquidated,
+            "complete": row.complete,
+            "worst_position": row.worst_positions.first().map(|(id, _)| {
+                market.instruments.get(id).map(|i| i.definition.name.as_text())
+            }),
+        }),
+    }
 }
 
 /// Name of a ledger currency.
@@ -146,6 +208,7 @@ fn positions_json(market: &ShardState, account: &AccountState) -> Vec<Value> {
 fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
     let market = &shards[0];
     let mut rows = Vec::new();
+    let stress: BTreeMap<AccountId, WorstStress> = shards.iter().flat_map(worst_builtin).collect();
     let accounts: BTreeMap<AccountId, (&ShardState, &AccountState)> = shards
         .iter()
         .flat_map(|s| s.accounts.iter().map(move |(id, a)| (*id, (s, a))))
@@ -210,6 +273,12 @@ fn account_rows(shards: &[ShardState], only: Option<u32>) -> Vec<AccountRow> {
                 .map(|c| c.name())
                 .collect(),
             margin: margin_rows(shard, id, account),
+            pnl_today: pnl_today(market, account),
+            stress_historical: stress_worst_json(
+                market,
+                stress.get(&id).and_then(|w| w.historical.as_ref()),
+            ),
+            stress_worst: stress_worst_json(market, stress.get(&id).and_then(|w| w.any.as_ref())),
         });
     }
     rows
@@ -308,6 +377,9 @@ pub fn json_report(shards: &[ShardState], facts: &RunFacts<'_>) -> Value {
                 "state": row.state,
                 "conditions": row.conditions,
                 "margin": row.margin,
+                "pnl_today": row.pnl_today,
+                "stress_worst_historical": row.stress_historical,
+                "stress_worst_builtin": row.stress_worst,
             })
         })
         .collect();
@@ -379,6 +451,34 @@ pub fn print_table(
             usd(row.realized_usd),
             usd(row.unrealized_usd)
         )?;
+        let today = &row.pnl_today;
+        writeln!(
+            out,
+            "{:<8} PnL today {:.2} USD: {}",
+            row.id.0,
+            today["actual_pnl_usd"].as_f64().unwrap_or(0.0),
+            components_line(&components_of(&today["components_usd"]), "USD")
+        )?;
+        for (label, worst) in [
+            ("worst historical stress", &row.stress_historical),
+            ("worst built-in stress", &row.stress_worst),
+        ] {
+            let Some(worst) = worst.as_object() else {
+                continue;
+            };
+            writeln!(
+                out,
+                "{:<8} {label}: {} {:.2} USD{}",
+                row.id.0,
+                worst["scenario"].as_str().unwrap_or_default(),
+                worst["pnl_usd"].as_f64().unwrap_or(0.0),
+                if worst["liquidated"].as_bool() == Some(true) {
+                    ", would be LIQUIDATED"
+                } else {
+                    ", not liquidated"
+                }
+            )?;
+        }
     }
     writeln!(
         out,
