@@ -237,3 +237,81 @@ pub fn full_revaluation(listed: &[Listed], forward: f64) -> f64 {
     )
     .map_or(f64::NAN, |(_, _, breakdown)| breakdown.initial_margin)
 }
+
+/// The stress benchmark's scenario grid: 20 spot moves from −30 % to +30 % × 5 vol moves
+/// (−10 to +30 vol points), every underlying alike, no time step: 100 scenarios.
+pub fn stress_grid() -> Vec<(f64, f64)> {
+    let mut grid = Vec::with_capacity(100);
+    for i in 0..20 {
+        let spot_move = -0.30 + 0.60 * f64::from(i) / 19.0;
+        for vol_points in [-10.0, 0.0, 10.0, 20.0, 30.0] {
+            grid.push((spot_move, vol_points));
+        }
+    }
+    grid
+}
+
+/// The baseline of the stress benchmark: the book fully revalued from scratch under one
+/// scenario with scalar pricing — each option's value at the moved forward and shocked
+/// vol (vols sticky by strike, as the engine's stress moves them), the PnL against the
+/// book's marks, and the portfolio margin of the whole book on the moved market. Returns
+/// (PnL in coin, initial margin in coin).
+pub fn stressed_full_revaluation(listed: &[Listed], spot_move: f64, vol_points: f64) -> (f64, f64) {
+    let forward = INDEX * (1.0 + spot_move);
+    let mut pnl = 0.0;
+    let mut positions = Vec::with_capacity(listed.len() + 1);
+    for l in listed {
+        let years = (l.expiry_ns - T0) as f64 / YEAR_NS;
+        let (vol_now, shocked) = (
+            vol(l.strike, INDEX),
+            (vol(l.strike, INDEX) + vol_points / 100.0).max(0.01),
+        );
+        let usd = |forward: f64, vol: f64| {
+            black76_price(&OptionInputs {
+                kind: l.kind,
+                forward,
+                strike: l.strike,
+                years,
+                vol,
+                rate: 0.0,
+            })
+            .unwrap_or(0.0)
+        };
+        let before = mark_coin(l, INDEX);
+        let after = before + usd(forward, shocked) / forward - usd(INDEX, vol_now) / INDEX;
+        pnl += l.quantity * (after.max(0.0) - before);
+        positions.push(PmPosition {
+            contract: PmContract::Option {
+                kind: l.kind,
+                strike: l.strike,
+                years,
+                inverse: true,
+            },
+            quantity: l.quantity,
+            market: PmMarket {
+                index: forward,
+                forward,
+                vol: shocked,
+            },
+        });
+    }
+    // The perpetual: 5,000 contracts of 10 USD, coin value −N/P.
+    pnl += 5_000.0 * 10.0 * (1.0 / INDEX - 1.0 / forward);
+    positions.push(PmPosition {
+        contract: PmContract::InverseFuture { years: 0.0 },
+        quantity: 5_000.0 * 10.0 / forward,
+        market: PmMarket {
+            index: forward,
+            forward,
+            vol: 0.0,
+        },
+    });
+    let im = evaluate_portfolio(
+        &positions,
+        forward,
+        &PmParams::BTC,
+        &OrderMargins::default(),
+    )
+    .map_or(f64::NAN, |(_, _, breakdown)| breakdown.initial_margin);
+    (pnl, im)
+}

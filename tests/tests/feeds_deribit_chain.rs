@@ -263,3 +263,113 @@ fn account_greeks_equal_the_sum_of_deribits_own_greeks() {
         );
     }
 }
+
+/// PnL attribution on real moves: a book held from one snapshot to the next (every option
+/// listed in both, alternately long and short one contract), its price PnL decomposed by
+/// the engine's rule (`decompose_move`, the function the accrual uses) from the Greeks at
+/// the first snapshot. The snapshots are months apart, further than the engine's clock
+/// admits in one journal (7 days a step), so each is its own state; the rule is the same.
+/// Prints the residual against the price PnL (docs/ANALYTICS.md states the figures).
+#[test]
+fn attribution_residual_on_real_moves_between_the_snapshots() {
+    use keel_engine::attribution::{PnlComponents, Valuation, decompose_move};
+    use keel_engine::state::contract_risk::{ContractRisk, value_at};
+
+    let Some(data) = keel_tests::shared_data_dir("attribution_residual_on_real_moves") else {
+        return;
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(data.join("deribit"))
+        .expect("deribit data")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("deribit_options_snapshot_"))
+        })
+        .collect();
+    paths.sort();
+    let chains: Vec<Chain> = paths.iter().map(|p| load(p)).collect();
+    let labels: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            let name = p.file_stem().and_then(|n| n.to_str()).unwrap_or_default();
+            name.trim_start_matches("deribit_options_snapshot_")
+                .to_string()
+        })
+        .collect();
+    for (n, pair) in chains.windows(2).enumerate() {
+        let (a, b) = (&pair[0].state, &pair[1].state);
+        for coin in ["BTC", "ETH"] {
+            let mut parts = PnlComponents::ZERO;
+            let (mut price_pnl, mut held) = (0.0, 0);
+            for instrument in a.instruments.values() {
+                let name = instrument.definition.name;
+                if instrument.definition.kind != InstrumentKind::Option
+                    || !name.as_text().starts_with(coin)
+                {
+                    continue;
+                }
+                let Some(id) = b.instrument_id_by_name(&name) else {
+                    continue;
+                };
+                let later = &b.instruments[&id];
+                let (Some(mark_a), Some(mark_b)) = (instrument.mark, later.mark) else {
+                    continue;
+                };
+                // Valued at the first snapshot as a batch end values it.
+                let Some(risk_a) = contract_risk(
+                    &instrument.definition,
+                    instrument.contract_size,
+                    instrument.strike,
+                    &mark_a,
+                    a.now_ns,
+                ) else {
+                    continue;
+                };
+                let Some(value_b) =
+                    value_at(&later.definition, later.contract_size, mark_b.mark_price)
+                else {
+                    continue;
+                };
+                let before = Valuation {
+                    risk: risk_a,
+                    mark: Some(mark_a),
+                    at_ns: a.now_ns,
+                };
+                let after = Valuation {
+                    risk: ContractRisk {
+                        value: value_b,
+                        ..ContractRisk::ZERO
+                    },
+                    mark: Some(mark_b),
+                    at_ns: b.now_ns,
+                };
+                let quantity = if held % 2 == 0 { 1.0 } else { -1.0 };
+                held += 1;
+                let step = decompose_move(quantity, instrument.payoff(), &before, &after);
+                parts += step;
+                price_pnl += quantity * (value_b - risk_a.value);
+            }
+            assert!(held > 0, "{coin}: no option listed in both snapshots");
+            assert!(
+                (parts.sum() - price_pnl).abs() <= 1e-9 * parts.gross().max(1.0),
+                "parts add up to the price PnL"
+            );
+            let greeks_gross =
+                parts.delta.abs() + parts.gamma.abs() + parts.vega.abs() + parts.theta.abs();
+            println!(
+                "{coin} {} -> {}: {held} options, price PnL {price_pnl:.4} {coin}, delta {:.4}, gamma {:.4}, \
+                 vega {:.4}, theta {:.4}, residual {:.4} ({:.1} % of the price PnL, {:.1} % of Σ|Greek terms|)",
+                labels[n],
+                labels[n + 1],
+                parts.delta,
+                parts.gamma,
+                parts.vega,
+                parts.theta,
+                parts.residual,
+                100.0 * parts.residual / price_pnl.abs().max(1e-12),
+                100.0 * parts.residual.abs() / greeks_gross.max(1e-12),
+            );
+        }
+    }
+}

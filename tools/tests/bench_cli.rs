@@ -156,6 +156,20 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
     );
     assert_eq!(embed["what_ifs_answered_by_engine"], 900);
 
+    let stress = bench(&["stress", "--scenarios", "2"]);
+    assert_positive(
+        &stress,
+        &[
+            "ms_per_100_scenarios",
+            "baseline_ms_per_100_scenarios",
+            "us_per_scenario",
+            "ratio",
+            "options",
+            "scenarios",
+        ],
+    );
+    assert_eq!(stress["scenarios"], 2);
+    assert!(stress["agreement_gap_relative_max"].as_f64().expect("gap") <= 1e-9);
     let feeds = bench(&["feeds", "--lines", "200"]);
     for format in [
         "deribit",

@@ -1,4 +1,4 @@
-//! `keel bench <apply|tick|pipeline|replay|pricing|journal|embed|feeds> [--json]`: the headline
+//! `keel bench <apply|tick|pipeline|replay|pricing|journal|embed|feeds|stress> [--json]`: the headline
 //! figures, each with a baseline measured in the same run and the ratio, as one flat JSON
 //! object (units last in every name). Each finishes in under a minute by default.
 
@@ -9,6 +9,7 @@ mod journal;
 mod pipeline;
 mod pricing;
 mod replay;
+mod stress;
 mod tick;
 
 use std::process::ExitCode;
@@ -44,6 +45,9 @@ enum BenchCommand {
     /// Every input decoder (Deribit, Keel JSON lines, Tardis, chain snapshots) vs plain
     /// serde_json::Value / csv-crate parsing of the same lines.
     Feeds(feeds::FeedsArgs),
+    /// The 500-option book under 100 stress scenarios, margin included, vs the scalar
+    /// pricer from scratch.
+    Stress(stress::StressArgs),
     /// The client process of `keel bench embed` (started by it).
     #[command(hide = true)]
     EmbedClient(embed::EmbedClientArgs),
@@ -78,6 +82,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCommand::Journal(a) => journal::run(a)?,
         BenchCommand::Embed(a) => embed::run(a)?,
         BenchCommand::Feeds(a) => feeds::run(a)?,
+        BenchCommand::Stress(a) => stress::run(a)?,
         BenchCommand::EmbedClient(a) => {
             embed::run_client(a)?;
             return Ok(ExitCode::SUCCESS);
