@@ -76,10 +76,18 @@ fn demo_report_has_every_field_and_replay_reproduces_it() {
         let actual = today["actual_pnl_usd"].as_f64().expect("actual");
         let parts = today["components_usd"].as_object().expect("components");
         let sum: f64 = parts.values().map(|v| v.as_f64().expect("number")).sum();
-        let gross: f64 = parts.values().map(|v| v.as_f64().unwrap_or(0.0).abs()).sum();
+        let gross: f64 = parts
+            .values()
+            .map(|v| v.as_f64().unwrap_or(0.0).abs())
+            .sum();
         assert!((actual - sum).abs() <= 1e-9 * gross.max(1.0), "{today}");
         let worst = &account["stress_worst_historical"];
-        assert!(worst["scenario"].as_str().expect("scenario").starts_with("historical"));
+        assert!(
+            worst["scenario"]
+                .as_str()
+                .expect("scenario")
+                .starts_with("historical")
+        );
         assert!(worst["pnl_usd"].as_f64().is_some());
     }
     // Margin per account and currency, and the trading state.
