@@ -4,8 +4,8 @@
 
 use std::hint::black_box;
 
-use keel_benches::option_book::{ACCOUNT, book, state, stress_grid};
-use keel_engine::stress::{Scenario, Shock, StressRun, VolShock};
+use keel_benches::option_book::{ACCOUNT, book, state, stress_grid, stress_scenarios};
+use keel_engine::stress::StressRun;
 
 fn main() {
     let rounds: usize = std::env::args()
@@ -14,21 +14,7 @@ fn main() {
         .unwrap_or(20);
     let listed = book();
     let shard = state(&listed);
-    let scenarios: Vec<Scenario> = stress_grid()
-        .into_iter()
-        .map(|(spot_move, points)| Scenario {
-            name: String::new(),
-            shocks: Vec::new(),
-            others: Some(Shock {
-                spot_move,
-                vol: VolShock {
-                    points,
-                    ..VolShock::default()
-                },
-            }),
-            time_step_ns: 0,
-        })
-        .collect();
+    let scenarios = stress_scenarios(&stress_grid());
     let mut run = StressRun::new(&shard, &[ACCOUNT]);
     let mut rows = Vec::new();
     let start = std::time::Instant::now();

@@ -215,7 +215,13 @@ pub fn positions(listed: &[Listed], forward: f64) -> Vec<PmPosition> {
             },
         })
         .collect();
-    positions.push(PmPosition {
+    positions.push(perpetual_position(forward));
+    positions
+}
+
+/// The book's perpetual (5,000 contracts of 10 USD) as a margin position at `forward`.
+fn perpetual_position(forward: f64) -> PmPosition {
+    PmPosition {
         contract: PmContract::InverseFuture { years: 0.0 },
         quantity: 5_000.0 * 10.0 / forward,
         market: PmMarket {
@@ -223,8 +229,7 @@ pub fn positions(listed: &[Listed], forward: f64) -> Vec<PmPosition> {
             forward,
             vol: 0.0,
         },
-    });
-    positions
+    }
 }
 
 pub fn full_revaluation(listed: &[Listed], forward: f64) -> f64 {
@@ -249,6 +254,25 @@ pub fn stress_grid() -> Vec<(f64, f64)> {
         }
     }
     grid
+}
+
+/// The grid as engine scenarios (every underlying alike, vol points flat across tenors).
+pub fn stress_scenarios(grid: &[(f64, f64)]) -> Vec<keel_engine::stress::Scenario> {
+    use keel_engine::stress::{Scenario, Shock, VolShock};
+    grid.iter()
+        .map(|&(spot_move, points)| Scenario {
+            name: format!("{spot_move:+.3} {points:+}"),
+            shocks: Vec::new(),
+            others: Some(Shock {
+                spot_move,
+                vol: VolShock {
+                    points,
+                    ..VolShock::default()
+                },
+            }),
+            time_step_ns: 0,
+        })
+        .collect()
 }
 
 /// The baseline of the stress benchmark: the book fully revalued from scratch under one
@@ -297,15 +321,7 @@ pub fn stressed_full_revaluation(listed: &[Listed], spot_move: f64, vol_points: 
     }
     // The perpetual: 5,000 contracts of 10 USD, coin value −N/P.
     pnl += 5_000.0 * 10.0 * (1.0 / INDEX - 1.0 / forward);
-    positions.push(PmPosition {
-        contract: PmContract::InverseFuture { years: 0.0 },
-        quantity: 5_000.0 * 10.0 / forward,
-        market: PmMarket {
-            index: forward,
-            forward,
-            vol: 0.0,
-        },
-    });
+    positions.push(perpetual_position(forward));
     let im = evaluate_portfolio(
         &positions,
         forward,

@@ -25,17 +25,8 @@ fn explain(journal: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("one JSON object")
 }
 
-const COMPONENTS: [&str; 9] = [
-    "delta",
-    "gamma",
-    "vega",
-    "theta",
-    "new_trades",
-    "fees",
-    "funding",
-    "settlement",
-    "residual",
-];
+/// The components `--json` prints, as the engine names them.
+const COMPONENTS: [&str; 9] = keel_engine::attribution::COMPONENT_NAMES;
 
 fn components_sum(account: &Value) -> f64 {
     COMPONENTS

@@ -8,11 +8,11 @@ use std::hint::black_box;
 
 use clap::Args;
 use keel_benches::option_book::{
-    ACCOUNT, BTC, book, state, stress_grid, stressed_full_revaluation,
+    ACCOUNT, BTC, book, state, stress_grid, stress_scenarios, stressed_full_revaluation,
 };
 use keel_benches::paired;
 use keel_engine::events::Currency;
-use keel_engine::stress::{AccountStress, Scenario, Shock, StressRun, VolShock};
+use keel_engine::stress::{AccountStress, StressRun};
 
 use super::Figures;
 
@@ -38,21 +38,7 @@ pub fn run(args: &StressArgs) -> anyhow::Result<Figures> {
         .take(args.scenarios)
         .copied()
         .collect();
-    let scenarios: Vec<Scenario> = grid
-        .iter()
-        .map(|&(spot_move, points)| Scenario {
-            name: format!("{spot_move:+.3} {points:+}"),
-            shocks: Vec::new(),
-            others: Some(Shock {
-                spot_move,
-                vol: VolShock {
-                    points,
-                    ..VolShock::default()
-                },
-            }),
-            time_step_ns: 0,
-        })
-        .collect();
+    let scenarios = stress_scenarios(&grid);
     let mut rows: Vec<AccountStress> = Vec::with_capacity(scenarios.len());
     let mut run = StressRun::new(&shard, &[ACCOUNT]);
     let mut ours = || {
