@@ -24,6 +24,9 @@ pub struct InstrumentState {
     /// of the next price move PnL attribution decomposes.
     pub risk_mark: Option<Mark>,
     pub risk_ns: u64,
+    /// An account of this shard traded it in the step in progress: its price move is
+    /// recorded at the batch end even if nobody holds it then (attribution needs it).
+    pub traded_in_step: bool,
     /// Margin inputs per contract; every holder's margin sums include
     /// `quantity × margin` (not valued while nobody holds it).
     pub margin: ContractMargin,

@@ -320,6 +320,8 @@ pub fn decode_state(
                 risk_current: i.risk_current,
                 risk_mark: i.risk_mark,
                 risk_ns: i.risk_ns,
+                // Set again below from the accounts' step trades.
+                traded_in_step: false,
                 margin: i.margin,
                 mark_seq: i.mark_seq,
                 dirty: i.dirty,
@@ -364,6 +366,11 @@ pub fn decode_state(
         account.transfer_ids = a.transfer_ids;
         account.rejected_events = a.rejected_events;
         account.attribution = restored_attribution(a.attribution)?;
+        for trade in &account.attribution.step_trades {
+            if let Some(instrument) = state.instruments.get_mut(&trade.instrument) {
+                instrument.traded_in_step = true;
+            }
+        }
         state.accounts.insert(a.id, account);
     }
     state.index_prices = image

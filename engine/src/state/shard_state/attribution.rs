@@ -2,14 +2,15 @@
 //! where the PnL does: fills, funding, settlement, revaluation).
 
 use super::*;
-use crate::state::account::equity_of;
 
 impl ShardState {
     /// Closes the attribution step of every account the batch end evaluated (every
-    /// account whose equity could have moved is among them: each such event touches it).
+    /// account whose equity could have moved is among them: each such event touches it),
+    /// right after the evaluation, whose equity per currency it reads.
     pub(super) fn close_attribution_steps(&mut self) {
         let ShardState {
             accounts,
+            instruments,
             index_prices,
             scratch,
             now_ns,
@@ -20,16 +21,22 @@ impl ShardState {
             let Some(account) = accounts.get_mut(id) else {
                 continue;
             };
+            for trade in &account.attribution.step_trades {
+                if let Some(instrument) = instruments.get_mut(&trade.instrument) {
+                    instrument.traded_in_step = false;
+                }
+            }
             let AccountState {
                 cash,
-                risk,
-                entry_value,
+                margin,
                 attribution,
                 ..
             } = account;
-            let currencies = cash
-                .keys()
-                .map(|&currency| (currency, equity_of(cash, risk, entry_value, currency)));
+            // The evaluation just computed each currency's equity from this same state.
+            let currencies = margin
+                .iter()
+                .filter(|(currency, _)| cash.contains_key(currency))
+                .map(|(&currency, m)| (currency, m.equity));
             attribution.close_step(*now_ns, &scratch.moves, index, currencies);
         }
     }

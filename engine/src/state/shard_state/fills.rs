@@ -155,6 +155,7 @@ impl ShardState {
             .to_f64()
             .and_then(|p| value_at(&instrument.definition, instrument.contract_size, p))
             .unwrap_or(0.0);
+        instrument.traded_in_step = true;
         account.attribution.trade(
             fill.instrument,
             instrument.risk_key(),

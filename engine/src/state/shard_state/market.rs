@@ -46,6 +46,7 @@ impl ShardState {
                 risk_current: true, // no mark yet: nothing to value
                 risk_mark: None,
                 risk_ns: 0,
+                traded_in_step: false,
                 margin: ContractMargin::default(),
                 mark_seq: 0,
                 dirty: false,

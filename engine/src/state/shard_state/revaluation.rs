@@ -53,14 +53,15 @@ impl ShardState {
                     continue;
                 };
                 if instrument.holders.is_empty() {
-                    // Nobody holds it: value it (as of now) when somebody trades it. Its
-                    // value move is still recorded: an account that traded it in this
-                    // step and is flat now needs it, whichever shard holds who.
+                    // Nobody holds it: value it (as of now) when somebody trades it. If an
+                    // account traded it in this step (and is flat now), its value move is
+                    // recorded: that account's attribution needs it, whoever holds what.
                     let value = value_at(
                         &instrument.definition,
                         instrument.contract_size,
                         mark.mark_price,
-                    );
+                    )
+                    .filter(|_| instrument.traded_in_step);
                     if let Some(value) = value {
                         scratch.moves.push(PriceMove {
                             instrument: id,
