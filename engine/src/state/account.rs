@@ -226,7 +226,12 @@ impl AccountState {
     /// Equity in `currency`: collateral, fees, funding and realized PnL (the ledger) plus
     /// unrealized PnL at the marks.
     pub fn equity(&self, currency: Currency) -> f64 {
-        equity_of(&self.cash, &self.risk, &self.entry_value, currency)
+        let cash = self
+            .cash
+            .get(&currency)
+            .and_then(|c| c.to_f64())
+            .unwrap_or(0.0);
+        cash + self.unrealized_pnl(currency)
     }
 
     /// Adds `delta` (a position's change in contribution) to both aggregations.
@@ -237,7 +242,13 @@ impl AccountState {
 
     /// Unrealized PnL in `currency` (model value): market value − entry value.
     pub fn unrealized_pnl(&self, currency: Currency) -> f64 {
-        unrealized_of(&self.risk, &self.entry_value, currency)
+        let market: f64 = self
+            .risk
+            .iter()
+            .filter(|((_, c), _)| *c == currency)
+            .map(|(_, risk)| risk.value)
+            .sum();
+        market - self.entry_value.get(&currency).copied().unwrap_or(0.0)
     }
 
     /// Greeks per underlying, summed over currencies (`value` zeroed: it mixes units).
@@ -252,29 +263,4 @@ impl AccountState {
         }
         by_underlying
     }
-}
-
-/// Equity in `currency` from an account's parts (so a caller holding other fields
-/// mutably can read it): the ledger plus unrealized PnL.
-pub fn equity_of(
-    cash: &BTreeMap<Currency, Decimal>,
-    risk: &SortedVecMap<RiskKey, ContractRisk>,
-    entry_value: &BTreeMap<Currency, f64>,
-    currency: Currency,
-) -> f64 {
-    let cash = cash.get(&currency).and_then(|c| c.to_f64()).unwrap_or(0.0);
-    cash + unrealized_of(risk, entry_value, currency)
-}
-
-fn unrealized_of(
-    risk: &SortedVecMap<RiskKey, ContractRisk>,
-    entry_value: &BTreeMap<Currency, f64>,
-    currency: Currency,
-) -> f64 {
-    let market: f64 = risk
-        .iter()
-        .filter(|((_, c), _)| *c == currency)
-        .map(|(_, risk)| risk.value)
-        .sum();
-    market - entry_value.get(&currency).copied().unwrap_or(0.0)
 }

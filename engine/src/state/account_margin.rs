@@ -11,7 +11,7 @@ use rust_decimal::prelude::ToPrimitive;
 use super::account::{AccountState, RiskKey, StandardTerms, StandardTotal};
 use super::alerts::Scope;
 use super::contract_margin::pm_contract;
-use super::contract_risk::ContractRisk;
+use super::contract_risk::{ContractRisk, Mark};
 use super::id_map::IdMap;
 use super::instrument_state::InstrumentState;
 use super::sorted_map::SortedVecMap;
@@ -295,13 +295,23 @@ fn position_standard_margin(
     quantity: f64,
     market: &MarginMarket<'_>,
 ) -> Option<(f64, f64)> {
-    let mark = instrument.mark?;
+    position_standard_margin_at(instrument, &instrument.mark?, quantity, market)
+}
+
+/// Standard margin of one position were the instrument marked at `mark` (a stressed
+/// market's, for instance); `None` when it cannot be computed.
+pub fn position_standard_margin_at(
+    instrument: &InstrumentState,
+    mark: &Mark,
+    quantity: f64,
+    market: &MarginMarket<'_>,
+) -> Option<(f64, f64)> {
     let index = market.index(instrument.definition.underlying)?;
     let (contract, units) = pm_contract(
         &instrument.definition,
         instrument.contract_size,
         instrument.strike,
-        &mark,
+        mark,
         market.now_ns,
     );
     let per_unit_mark = mark.mark_price / instrument.contract_size;
@@ -371,29 +381,39 @@ pub fn refresh_standard_terms(account: &mut AccountState, market: &MarginMarket<
                 .get(id)
                 .and_then(|instrument| position_standard_margin(instrument, term.quantity, market));
         }
-        let slot = match totals.iter().position(|t| t.currency == term.currency) {
-            Some(slot) => slot,
-            None => {
-                totals.push(StandardTotal {
-                    currency: term.currency,
-                    initial_margin: 0.0,
-                    maintenance_margin: 0.0,
-                    complete: true,
-                });
-                totals.len() - 1
-            }
-        };
-        let total = &mut totals[slot];
-        match term.margin {
-            Some((im, mm)) => {
-                total.initial_margin += im;
-                total.maintenance_margin += mm;
-            }
-            None => total.complete = false,
-        }
+        add_standard_term(totals, term.currency, term.margin);
     }
     totals.sort_by_key(|t| t.currency);
     *moved_underlyings = 0;
+}
+
+/// Adds one position's standard margin (`None`: it could not be computed, so the
+/// currency's total is incomplete) to its currency's total, created on first use.
+pub fn add_standard_term(
+    totals: &mut Vec<StandardTotal>,
+    currency: Currency,
+    margin: Option<(f64, f64)>,
+) {
+    let slot = match totals.iter().position(|t| t.currency == currency) {
+        Some(slot) => slot,
+        None => {
+            totals.push(StandardTotal {
+                currency,
+                initial_margin: 0.0,
+                maintenance_margin: 0.0,
+                complete: true,
+            });
+            totals.len() - 1
+        }
+    };
+    let total = &mut totals[slot];
+    match margin {
+        Some((im, mm)) => {
+            total.initial_margin += im;
+            total.maintenance_margin += mm;
+        }
+        None => total.complete = false,
+    }
 }
 
 /// Evaluates an account: margin per currency, limit checks, conditions. Allocates

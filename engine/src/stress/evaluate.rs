@@ -12,10 +12,11 @@ use super::scenario::{Scenario, ScenarioError};
 use super::stressed_market::stressed_mark;
 use crate::attribution::usd_rate;
 use crate::events::{AccountId, Currency, InstrumentId, MarginModel, UnderlyingId};
-use crate::margin::{PmTotals, ScenarioBatch, standard_margin};
+use crate::margin::{PmTotals, ScenarioBatch};
 use crate::state::account::{RiskKey, StandardTerms, StandardTotal};
 use crate::state::account_margin::{
-    Condition, CurrencyMargin, Evaluation, MarginInputs, MarginMarket, evaluate_into, params_of,
+    Condition, CurrencyMargin, Evaluation, MarginInputs, MarginMarket, add_standard_term,
+    evaluate_into, params_of, position_standard_margin_at,
 };
 use crate::state::contract_margin::{
     ContractMargin, add_totals, future_margin, option_margin, pm_contract, scenario_option,
@@ -276,38 +277,9 @@ impl<'a> StressRun<'a> {
                     None => complete = false,
                 },
                 MarginModel::Standard => {
-                    let slot = match standard.iter().position(|t| t.currency == currency) {
-                        Some(slot) => slot,
-                        None => {
-                            standard.push(StandardTotal {
-                                currency,
-                                initial_margin: 0.0,
-                                maintenance_margin: 0.0,
-                                complete: true,
-                            });
-                            standard.len() - 1
-                        }
-                    };
-                    let total = &mut standard[slot];
-                    let index = market.index(instrument.definition.underlying);
-                    let (contract, units) = pm_contract(
-                        &instrument.definition,
-                        instrument.contract_size,
-                        instrument.strike,
-                        &stressed.mark,
-                        market.now_ns,
-                    );
-                    let margin = index.and_then(|index| {
-                        let per_unit = stressed.mark.mark_price / instrument.contract_size;
-                        standard_margin(&contract, quantity * units, index, per_unit).ok()
-                    });
-                    match margin {
-                        Some(m) => {
-                            total.initial_margin += m.initial_margin;
-                            total.maintenance_margin += m.maintenance_margin;
-                        }
-                        None => total.complete = false,
-                    }
+                    let margin =
+                        position_standard_margin_at(instrument, &stressed.mark, quantity, market);
+                    add_standard_term(&mut standard, currency, margin);
                 }
             }
         }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use hdrhistogram::Histogram;
-use keel_engine::attribution::PnlComponents;
+use keel_engine::attribution::{PnlComponents, usd_rate};
 use keel_engine::events::{AccountId, Currency, QUOTE_CURRENCY_NAME, UnderlyingId};
 use keel_engine::state::hash::combined_hash;
 use keel_engine::state::{AccountState, Alert, Condition, LiquidationPoint, Scope, ShardState};
@@ -45,10 +45,7 @@ pub(crate) fn underlying_name(shard: &ShardState, underlying: UnderlyingId) -> S
 /// USD value of an amount in a ledger currency (coins at the last index price);
 /// `None` without an index price (never a silent 0).
 fn to_usd(shard: &ShardState, currency: Currency, amount: f64) -> Option<f64> {
-    match currency {
-        Currency::Quote => Some(amount),
-        Currency::Coin(coin) => index_of(shard, coin).map(|price| amount * price),
-    }
+    usd_rate(currency, |coin| index_of(shard, coin)).map(|rate| amount * rate)
 }
 
 fn index_of(shard: &ShardState, underlying: UnderlyingId) -> Option<f64> {
