@@ -60,15 +60,27 @@ pub struct StepTrade {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PriceMove {
     pub instrument: InstrumentId,
-    pub payoff: Payoff,
-    pub before: Valuation,
-    pub after: Valuation,
+    /// The move of one contract, decomposed once (every term is linear in the quantity,
+    /// so each holder's is this scaled).
+    unit: PnlComponents,
 }
 
 impl PriceMove {
+    pub fn new(
+        instrument: InstrumentId,
+        payoff: Payoff,
+        before: &Valuation,
+        after: &Valuation,
+    ) -> PriceMove {
+        PriceMove {
+            instrument,
+            unit: decompose_move(1.0, payoff, before, after),
+        }
+    }
+
     /// The price PnL of `quantity` contracts held through this move, decomposed.
     pub fn components(&self, quantity: f64) -> PnlComponents {
-        decompose_move(quantity, self.payoff, &self.before, &self.after)
+        self.unit * quantity
     }
 }
 
@@ -143,8 +155,7 @@ impl AccountAttribution {
             let Ok(found) = moves.binary_search_by_key(&trade.instrument, |m| m.instrument) else {
                 continue;
             };
-            let m = &moves[found];
-            let traded = decompose_move(trade.quantity, m.payoff, &m.before, &m.after);
+            let traded = moves[found].components(trade.quantity);
             let mut correction = traded * -1.0;
             correction.new_trades += traded.sum();
             self.keys.entry_or_default(trade.key).step += correction;

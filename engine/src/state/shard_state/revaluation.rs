@@ -63,19 +63,19 @@ impl ShardState {
                     )
                     .filter(|_| instrument.traded_in_step);
                     if let Some(value) = value {
-                        scratch.moves.push(PriceMove {
-                            instrument: id,
-                            payoff: instrument.payoff(),
-                            before: instrument.valuation(),
-                            after: Valuation {
-                                risk: ContractRisk {
-                                    value,
-                                    ..ContractRisk::ZERO
-                                },
-                                mark: Some(mark),
-                                at_ns: now_ns,
+                        let after = Valuation {
+                            risk: ContractRisk {
+                                value,
+                                ..ContractRisk::ZERO
                             },
-                        });
+                            mark: Some(mark),
+                            at_ns: now_ns,
+                        };
+                        let before = instrument.valuation();
+                        let payoff = instrument.payoff();
+                        scratch
+                            .moves
+                            .push(PriceMove::new(id, payoff, &before, &after));
                     }
                     instrument.risk_current = false;
                     instrument.margin = ContractMargin {
@@ -147,12 +147,8 @@ impl ShardState {
                 instrument.risk = new_risk;
                 instrument.risk_current = true;
                 (instrument.risk_mark, instrument.risk_ns) = (Some(mark), now_ns);
-                let price_move = PriceMove {
-                    instrument: id,
-                    payoff: instrument.payoff(),
-                    before,
-                    after: instrument.valuation(),
-                };
+                let price_move =
+                    PriceMove::new(id, instrument.payoff(), &before, &instrument.valuation());
                 let (key, bucket) = (instrument.risk_key(), instrument.bucket_key());
                 for (holder, &quantity) in instrument.holders.iter() {
                     let Some(account) = accounts.get_mut(holder) else {
