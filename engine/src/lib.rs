@@ -10,3 +10,4 @@ pub mod margin;
 pub mod pricing;
 pub mod state;
 pub mod stress;
+pub mod surface;

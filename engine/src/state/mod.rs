@@ -18,6 +18,7 @@ pub mod rejection;
 pub mod shard_state;
 pub mod snapshot;
 pub mod sorted_map;
+pub mod surface_quotes;
 pub mod trade_ids;
 pub mod validation;
 pub mod what_if;
