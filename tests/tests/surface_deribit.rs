@@ -47,7 +47,11 @@ fn every_real_expiry_fits_without_arbitrage() {
     let mut rmses = Vec::new();
     let mut refused = 0;
     for path in paths {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("test input")
+            .to_string_lossy()
+            .into_owned();
         let state = load(&path);
         let (surface, rows) = state.fit_surface();
         assert!(rows.len() >= 20, "{name}: {} expiries", rows.len());

@@ -36,6 +36,9 @@ enum Command {
     Explain(cmd::explain::ExplainArgs),
     /// Accounts fully revalued under stress scenarios, margin re-run on the moved market.
     Stress(cmd::stress::StressArgs),
+    /// The volatility surface at a point of a journal: SVI parameters, fit errors,
+    /// arbitrage checks, and SVG plots of the smiles.
+    Surface(cmd::surface::SurfaceArgs),
     /// Portfolio margin of a portfolio file (Deribit's pme/simulate shape), offline.
     Margin(cmd::margin::MarginArgs),
     /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Replay(args) => cmd::replay::run(&args),
         Command::Explain(args) => cmd::explain::run(&args),
         Command::Stress(args) => cmd::stress::run(&args),
+        Command::Surface(args) => cmd::surface::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Import(args) => cmd::import::run(&args),
         Command::Margin(args) => cmd::margin::run(&args),

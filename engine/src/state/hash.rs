@@ -134,7 +134,12 @@ pub fn market_hash(state: &ShardState) -> u128 {
     for (id, instrument) in &state.instruments {
         h.update(&id.0.to_le_bytes());
         h.update(&instrument.definition.name.0);
-        h.update(&[u8::from(instrument.settled), u8::from(instrument.dirty)]);
+        h.update(&[
+            u8::from(instrument.settled),
+            u8::from(instrument.dirty),
+            instrument.mark_source as u8,
+            u8::from(instrument.mark_suspect),
+        ]);
         if let Some(mark) = instrument.mark {
             h.update(&mark.timestamp_ns.to_le_bytes());
             [mark.mark_price, mark.mark_iv, mark.forward]
@@ -193,7 +198,50 @@ pub fn market_hash(state: &ShardState) -> u128 {
         h.update(&name.0);
     }
     h.update(&state.revaluation_failures.to_le_bytes());
+    surface(&mut h, &state.surface);
     h.digest128()
+}
+
+/// The surface decides refits, flags and model marks: every smile with the figures the
+/// flag threshold reads, the expiries due, and the counters.
+fn surface(h: &mut Xxh3, surface: &super::surface_state::SurfaceState) {
+    for (&(underlying, expiry_ns), smile) in &surface.surface.smiles {
+        h.update(&underlying.0.to_le_bytes());
+        h.update(&expiry_ns.to_le_bytes());
+        h.update(&smile.fitted_ns.to_le_bytes());
+        let p = smile.fit.params;
+        let f = &smile.fit;
+        [
+            p.a,
+            p.b,
+            p.rho,
+            p.m,
+            p.sigma,
+            f.years,
+            f.rmse_vol_points,
+            f.max_error_vol_points,
+            f.worst_log_moneyness,
+            f.k_min,
+            f.k_max,
+            smile.forward,
+        ]
+        .iter()
+        .for_each(|v| float(h, *v));
+        h.update(&(f.points as u64).to_le_bytes());
+    }
+    for (&(underlying, expiry_ns), entry) in surface.expiries.iter().filter(|(_, e)| e.due) {
+        h.update(&underlying.0.to_le_bytes());
+        h.update(&expiry_ns.to_le_bytes());
+        h.update(&[u8::from(entry.coverage_grew)]);
+    }
+    for count in [
+        surface.surface.accepted_fits,
+        surface.surface.refused_fits,
+        surface.bad_marks,
+        surface.model_marks,
+    ] {
+        h.update(&count.to_le_bytes());
+    }
 }
 
 /// The state hash of a set of shards that together hold every account: the market

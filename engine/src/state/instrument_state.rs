@@ -4,6 +4,7 @@ use super::account::{BucketKey, RiskKey};
 use super::contract_margin::ContractMargin;
 use super::contract_risk::{ContractRisk, Mark, contract_risk};
 use super::sorted_map::SortedVecMap;
+use super::surface_state::MarkSource;
 use crate::events::{AccountId, Currency, InstrumentDefinition, InstrumentKind, Settlement};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -37,6 +38,11 @@ pub struct InstrumentState {
     pub dirty: bool,
     /// Settled at expiry: no more fills or marks.
     pub settled: bool,
+    /// Where `mark` came from: the venue, or the surface (no or a stale venue mark).
+    pub mark_source: MarkSource,
+    /// The venue's last mark was far from the surface (a bad-oracle signal): kept as
+    /// the mark (the venue margins on it) but left out of the next fit.
+    pub mark_suspect: bool,
     /// Accounts with a non-zero position, and the position in contracts as f64 (a copy of
     /// the exact decimal, refreshed whenever it changes, so revaluation never converts).
     pub holders: SortedVecMap<AccountId, f64>,

@@ -19,6 +19,7 @@ pub mod shard_state;
 pub mod snapshot;
 pub mod sorted_map;
 pub mod surface_quotes;
+pub mod surface_state;
 pub mod trade_ids;
 pub mod validation;
 pub mod what_if;

@@ -22,6 +22,7 @@ use super::instrument_state::InstrumentState;
 use super::parking::{ParkedFill, Parking};
 use super::rejection::{RejectReason, RejectionCounts};
 use super::sorted_map::SortedVecMap;
+use super::surface_state::{MarkSource, SurfaceState};
 use super::trade_ids::TradeIdWindow;
 use super::validation;
 use crate::attribution::{PnlComponents, PriceMove, Valuation};
@@ -41,6 +42,7 @@ mod market;
 mod parameters;
 mod revaluation;
 mod settlement;
+mod surface;
 
 pub(crate) use fills::entry_value;
 
@@ -161,6 +163,8 @@ pub struct ShardState {
     /// Underlyings whose index moved since the last batch end, with the event's sequence.
     index_moves: Vec<(UnderlyingId, u64)>,
     pub alerts: AlertLog,
+    /// The volatility surface, refitted at batch ends.
+    pub surface: SurfaceState,
     /// Parameters received since the last batch end (in force from it).
     staged_params: Vec<RiskParams>,
     scratch: Scratch,
@@ -196,6 +200,7 @@ impl ShardState {
             dirty_accounts: Vec::new(),
             index_moves: Vec::with_capacity(usize::from(UNDERLYINGS_MAX)),
             alerts: AlertLog::default(),
+            surface: SurfaceState::default(),
             staged_params: Vec::new(),
             scratch: Scratch::default(),
         }

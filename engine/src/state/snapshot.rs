@@ -22,6 +22,7 @@ use super::parking::{ParkedFill, Parking};
 use super::position::Position;
 use super::rejection::RejectionCounts;
 use super::shard_state::ShardState;
+use super::surface_state::{MarkSource, SurfaceState};
 use super::trade_ids::TradeIdWindow;
 use crate::attribution::{AccountAttribution, CurrencyPnl, KeyPnl, StepTrade};
 use crate::events::{
@@ -29,9 +30,10 @@ use crate::events::{
     RiskParams, UnderlyingId,
 };
 use crate::margin::PmTotals;
+use crate::surface::{ExpirySmile, SmileFit, SviParams};
 
 /// Version of the image layout; an image of another version is refused (full replay).
-pub const STATE_IMAGE_VERSION: u32 = 6;
+pub const STATE_IMAGE_VERSION: u32 = 7;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum SnapshotError {
@@ -79,6 +81,35 @@ struct ShardImage {
     index_moves: Vec<(UnderlyingId, u64)>,
     staged_params: Vec<RiskParams>,
     alerts: AlertLog,
+    surface: SurfaceImage,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+struct SurfaceImage {
+    smiles: Vec<SmileImage>,
+    /// Due expiries, and whether their coverage grew.
+    due: Vec<(UnderlyingId, u64, bool)>,
+    accepted_fits: u64,
+    refused_fits: u64,
+    bad_marks: u64,
+    model_marks: u64,
+}
+
+#[derive(Archive, Serialize, Deserialize)]
+struct SmileImage {
+    underlying: UnderlyingId,
+    expiry_ns: u64,
+    /// a, b, ρ, m, σ.
+    params: [f64; 5],
+    years: f64,
+    points: u64,
+    rmse_vol_points: f64,
+    max_error_vol_points: f64,
+    worst_log_moneyness: f64,
+    k_min: f64,
+    k_max: f64,
+    forward: f64,
+    fitted_ns: u64,
 }
 
 #[derive(Archive, Serialize, Deserialize)]
@@ -95,6 +126,8 @@ struct InstrumentImage {
     mark_seq: u64,
     dirty: bool,
     settled: bool,
+    mark_source: MarkSource,
+    mark_suspect: bool,
     holders: Vec<AccountId>,
 }
 
@@ -153,6 +186,8 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
                 mark_seq: i.mark_seq,
                 dirty: i.dirty,
                 settled: i.settled,
+                mark_source: i.mark_source,
+                mark_suspect: i.mark_suspect,
                 holders: i.holders.keys().copied().collect(),
             })
             .collect(),
@@ -184,6 +219,7 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
         index_moves: state.index_moves().to_vec(),
         staged_params: state.staged_params().to_vec(),
         alerts: state.alerts.clone(),
+        surface: surface_image(&state.surface),
     };
     rkyv::to_bytes::<rancor::Error>(&image).map_err(|e| SnapshotError::Invalid(e.to_string()))
 }
@@ -326,6 +362,8 @@ pub fn decode_state(
                 mark_seq: i.mark_seq,
                 dirty: i.dirty,
                 settled: i.settled,
+                mark_source: i.mark_source,
+                mark_suspect: i.mark_suspect,
                 // Quantities are restored from the positions below.
                 holders: i.holders.into_iter().map(|h| (h, 0.0)).collect(),
             },
@@ -406,5 +444,91 @@ pub fn decode_state(
         &image.staged_params,
     );
     state.alerts = image.alerts.restored();
+    restore_surface(&mut state, image.surface);
     Ok(state)
+}
+
+fn surface_image(surface: &SurfaceState) -> SurfaceImage {
+    SurfaceImage {
+        smiles: surface
+            .surface
+            .smiles
+            .iter()
+            .map(|(&(underlying, expiry_ns), s)| {
+                let p = s.fit.params;
+                SmileImage {
+                    underlying,
+                    expiry_ns,
+                    params: [p.a, p.b, p.rho, p.m, p.sigma],
+                    years: s.fit.years,
+                    points: s.fit.points as u64,
+                    rmse_vol_points: s.fit.rmse_vol_points,
+                    max_error_vol_points: s.fit.max_error_vol_points,
+                    worst_log_moneyness: s.fit.worst_log_moneyness,
+                    k_min: s.fit.k_min,
+                    k_max: s.fit.k_max,
+                    forward: s.forward,
+                    fitted_ns: s.fitted_ns,
+                }
+            })
+            .collect(),
+        due: surface
+            .expiries
+            .iter()
+            .filter(|(_, e)| e.due)
+            .map(|(&(u, e), entry)| (u, e, entry.coverage_grew))
+            .collect(),
+        accepted_fits: surface.surface.accepted_fits,
+        refused_fits: surface.surface.refused_fits,
+        bad_marks: surface.bad_marks,
+        model_marks: surface.model_marks,
+    }
+}
+
+/// The surface from its image; the per-expiry option lists from the instruments.
+fn restore_surface(state: &mut ShardState, image: SurfaceImage) {
+    let surface = &mut state.surface;
+    for s in image.smiles {
+        let [a, b, rho, m, sigma] = s.params;
+        let fit = SmileFit {
+            params: SviParams {
+                a,
+                b,
+                rho,
+                m,
+                sigma,
+            },
+            years: s.years,
+            points: usize::try_from(s.points).unwrap_or(usize::MAX),
+            rmse_vol_points: s.rmse_vol_points,
+            max_error_vol_points: s.max_error_vol_points,
+            worst_log_moneyness: s.worst_log_moneyness,
+            k_min: s.k_min,
+            k_max: s.k_max,
+            arbitrage: None,
+        };
+        let smile = ExpirySmile {
+            fit,
+            forward: s.forward,
+            fitted_ns: s.fitted_ns,
+        };
+        surface
+            .surface
+            .smiles
+            .insert((s.underlying, s.expiry_ns), smile);
+    }
+    surface.surface.accepted_fits = image.accepted_fits;
+    surface.surface.refused_fits = image.refused_fits;
+    surface.bad_marks = image.bad_marks;
+    surface.model_marks = image.model_marks;
+    for instrument in state.instruments.values() {
+        if instrument.definition.kind == crate::events::InstrumentKind::Option {
+            state.surface.add_option(&instrument.definition);
+        }
+    }
+    for (underlying, expiry_ns, coverage_grew) in image.due {
+        state
+            .surface
+            .mark_due((underlying, expiry_ns), coverage_grew);
+    }
 }

@@ -2,6 +2,7 @@
 
 use super::contract_risk::YEAR_NS;
 use super::shard_state::ShardState;
+use super::surface_state::MarkSource;
 use crate::events::{InstrumentKind, OptionRight, UnderlyingId};
 use crate::surface::{ExpiryQuotes, OptionQuote, VolSurface};
 
@@ -35,10 +36,13 @@ impl ShardState {
         scratch.clear();
         for instrument in self.instruments.values() {
             let d = &instrument.definition;
+            // Venue marks only, and not those flagged far from the surface.
             if d.kind != InstrumentKind::Option
                 || d.underlying != underlying
                 || d.expiry_ns != expiry_ns
                 || instrument.settled
+                || instrument.mark_source != MarkSource::Venue
+                || instrument.mark_suspect
             {
                 continue;
             }

@@ -18,8 +18,11 @@ pub const FIT_POINTS_MIN: usize = 5;
 pub const FIT_POINTS_MAX: usize = 256;
 /// Nelder-Mead iterations per start.
 const ITERATIONS_MAX: usize = 300;
-/// Simplex spread (objective) at which a start has converged.
-const CONVERGED: f64 = 1e-16;
+/// Simplex spread (objective, relative) at which a start has converged.
+const CONVERGED: f64 = 1e-12;
+/// Simplex size in (m, σ) at which a start has converged (log-moneyness units: far
+/// below anything a quote can resolve).
+const SIMPLEX_SIZE_MIN: f64 = 1e-6;
 /// Weight of the arbitrage penalty (squared negative density, squared calendar gap in
 /// total variance × [`CALENDAR_PENALTY_SCALE`]) against the weighted mean squared error
 /// in total variance (about 1e-8 for a good fit): any violation dominates.
@@ -141,19 +144,20 @@ pub fn fit_smile(
         .iter()
         .min_by(|x, y| x.total_variance.total_cmp(&y.total_variance))
         .map_or(0.0, |p| p.log_moneyness);
-    let mut best: Option<(f64, SviParams)> = None;
-    let mut consider = |candidate: Option<(f64, SviParams)>| {
-        if let Some((value, params)) = candidate
-            && best.is_none_or(|(b, _)| value < b)
-        {
-            best = Some((value, params));
-        }
+    let better = |best: Option<(f64, SviParams)>, candidate: Option<(f64, SviParams)>| match (
+        best, candidate,
+    ) {
+        (Some((b, _)), Some((value, _))) if value >= b => best,
+        (best, None) => best,
+        (_, candidate) => candidate,
     };
-    if let Some(start) = start {
-        consider(problem.minimize(start.m, start.sigma));
-    }
-    for sigma in [0.05, 0.2, 0.6] {
-        consider(problem.minimize(k_at_min, sigma));
+    // A warm start alone, when it lands free of the penalty; else the fixed starts too.
+    let mut best = start.and_then(|start| problem.minimize(start.m, start.sigma));
+    let warm_clean = best.is_some_and(|(_, params)| problem.penalty(&params) == 0.0);
+    if !warm_clean {
+        for sigma in [0.05, 0.2, 0.6] {
+            best = better(best, problem.minimize(k_at_min, sigma));
+        }
     }
     let (_, params) = best.ok_or(FitError::NoFit)?;
     let params = lift_to_calendar(params, bounds, k_min, k_max);
@@ -283,7 +287,16 @@ impl Problem<'_> {
                     simplex.swap(i, j);
                 }
             }
-            if values[2] - values[0] <= CONVERGED * (1.0 + values[0].abs()) {
+            let size = (1..3)
+                .map(|i| {
+                    (simplex[i][0] - simplex[0][0])
+                        .abs()
+                        .max((simplex[i][1] - simplex[0][1]).abs())
+                })
+                .fold(0.0, f64::max);
+            if values[2] - values[0] <= CONVERGED * (1.0 + values[0].abs())
+                || size < SIMPLEX_SIZE_MIN
+            {
                 break;
             }
             let centroid = [
@@ -345,6 +358,15 @@ impl Problem<'_> {
         let Some((error, params)) = self.inner(m, sigma) else {
             return (f64::INFINITY, None);
         };
+        let penalty = self.penalty(&params);
+        (
+            error / self.weight_sum + PENALTY_WEIGHT * penalty,
+            Some(params),
+        )
+    }
+
+    /// Squared arbitrage violations on the coarse grid (0: none found there).
+    fn penalty(&self, params: &SviParams) -> f64 {
         let mut penalty = 0.0;
         for k in self.penalty_grid.points() {
             let w = params.total_variance(k);
@@ -366,10 +388,7 @@ impl Problem<'_> {
                 penalty += gap * gap * CALENDAR_PENALTY_SCALE;
             }
         }
-        (
-            error / self.weight_sum + PENALTY_WEIGHT * penalty,
-            Some(params),
-        )
+        penalty
     }
 
     /// The exact weighted least squares in (a, d, c) for fixed (m, σ), constrained to

@@ -20,4 +20,5 @@ pub mod run;
 pub mod sim;
 pub mod stress;
 pub mod stress_scenarios;
+pub mod surface;
 pub mod what_if;

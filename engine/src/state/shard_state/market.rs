@@ -51,9 +51,14 @@ impl ShardState {
                 mark_seq: 0,
                 dirty: false,
                 settled: false,
+                mark_source: MarkSource::Venue,
+                mark_suspect: false,
                 holders: SortedVecMap::new(),
             },
         );
+        if is_option {
+            self.surface.add_option(definition);
+        }
         self.release_parked();
         Outcome::Applied
     }
@@ -129,8 +134,26 @@ impl ShardState {
         ) {
             return Outcome::Rejected(RejectReason::UnpricedMark);
         }
+        let first_venue_mark = instrument.mark.is_none();
         instrument.mark = Some(mark);
+        instrument.mark_source = MarkSource::Venue;
         instrument.mark_seq = self.seq;
+        if instrument.definition.kind == InstrumentKind::Option {
+            let key = (
+                instrument.definition.underlying,
+                instrument.definition.expiry_ns,
+            );
+            let bad = self.surface.is_bad_mark(
+                key.0,
+                key.1,
+                instrument.strike,
+                ticker.forward,
+                ticker.mark_iv,
+            );
+            instrument.mark_suspect = bad == Some(true);
+            self.surface.bad_marks += u64::from(instrument.mark_suspect);
+            self.surface.mark_due(key, first_venue_mark);
+        }
         if !instrument.dirty {
             instrument.dirty = true;
             self.dirty.push(ticker.instrument);

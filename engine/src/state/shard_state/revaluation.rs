@@ -14,6 +14,7 @@ impl ShardState {
     /// after warm-up.
     pub fn end_of_batch(&mut self) {
         self.install_staged_params();
+        self.refresh_surface();
         self.revalue_dirty_instruments();
         self.evaluate_dirty_accounts();
         self.close_attribution_steps();

@@ -1,0 +1,92 @@
+//! `keel surface` on a demo journal: a row per live expiry with the documented fields,
+//! every accepted smile free of arbitrage and close to the synthetic marks, one SVG per
+//! smile with `--plot`, and a bad flag is a one-line error.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn keel(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("keel runs")
+}
+
+#[test]
+fn surface_prints_every_expiry_and_plots_each_smile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = dir.path().join("demo");
+    let journal = journal.to_str().expect("utf-8");
+    let demo = keel(&["demo", "--events", "20000", "--data-dir", journal]);
+    assert!(demo.status.success());
+
+    let plots = dir.path().join("plots");
+    let output = keel(&[
+        "surface",
+        "--journal",
+        journal,
+        "--json",
+        "--plot",
+        plots.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let rows = rows.as_array().expect("a list of rows");
+    // Two underlyings × ten option expiries, none expired within 20,000 events.
+    assert_eq!(rows.len(), 20, "{rows:?}");
+    for row in rows {
+        for field in [
+            "underlying",
+            "expiry",
+            "params",
+            "rmse_vol_points",
+            "max_error_vol_points",
+        ] {
+            assert!(!row[field].is_null(), "{field} in {row}");
+        }
+        assert_eq!(row["arbitrage_free"], Value::Bool(true), "{row}");
+        // The synthetic chain is marked on a smooth smile: SVI fits it within a vol point.
+        assert!(
+            row["max_error_vol_points"].as_f64().expect("test input") < 1.0,
+            "{row}"
+        );
+        for p in ["a", "b", "rho", "m", "sigma"] {
+            assert!(
+                row["params"][p].as_f64().is_some_and(f64::is_finite),
+                "{row}"
+            );
+        }
+    }
+    let svgs = std::fs::read_dir(&plots)
+        .expect("plot dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "svg"))
+        .count();
+    assert_eq!(svgs, 20);
+
+    let btc = keel(&[
+        "surface",
+        "--journal",
+        journal,
+        "--underlying",
+        "BTC",
+        "--json",
+    ]);
+    let btc: Value = serde_json::from_slice(&btc.stdout).expect("JSON");
+    assert_eq!(btc.as_array().map(Vec::len), Some(10));
+
+    let table = keel(&["surface", "--journal", journal]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("fits accepted"), "{text}");
+
+    let bad = keel(&["surface", "--journal", journal, "--underlying", "DOGE"]);
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("DOGE"), "{stderr}");
+}
