@@ -11,7 +11,7 @@ use keel_feeds::venue_map::VenueMap;
 
 /// Bounds on the measured figures (docs/ANALYTICS.md), with a margin of about 2.
 const MEDIAN_RMSE_VOL_POINTS_MAX: f64 = 0.6;
-const REFUSED_MAX: usize = 4;
+const REFUSED_MAX: usize = 6;
 
 fn load(path: &std::path::Path) -> ShardState {
     let text = std::fs::read_to_string(path).expect("snapshot");

@@ -229,10 +229,13 @@ fn surface(h: &mut Xxh3, surface: &super::surface_state::SurfaceState) {
         .for_each(|v| float(h, *v));
         h.update(&(f.points as u64).to_le_bytes());
     }
-    for (&(underlying, expiry_ns), entry) in surface.expiries.iter().filter(|(_, e)| e.due) {
+    for (&(underlying, expiry_ns), entry) in &surface.expiries {
         h.update(&underlying.0.to_le_bytes());
         h.update(&expiry_ns.to_le_bytes());
-        h.update(&[u8::from(entry.coverage_grew)]);
+        h.update(&[u8::from(entry.due)]);
+        h.update(&entry.attempted_ns.to_le_bytes());
+        h.update(&entry.venue_marked.to_le_bytes());
+        h.update(&entry.venue_marked_at_attempt.to_le_bytes());
     }
     for count in [
         surface.surface.accepted_fits,

@@ -87,8 +87,9 @@ struct ShardImage {
 #[derive(Archive, Serialize, Deserialize)]
 struct SurfaceImage {
     smiles: Vec<SmileImage>,
-    /// Due expiries, and whether their coverage grew.
-    due: Vec<(UnderlyingId, u64, bool)>,
+    /// Per expiry with a defined option: due, last attempt (ns), venue-marked options
+    /// now and at the last attempt.
+    expiries: Vec<(UnderlyingId, u64, bool, u64, u32, u32)>,
     accepted_fits: u64,
     refused_fits: u64,
     bad_marks: u64,
@@ -472,11 +473,19 @@ fn surface_image(surface: &SurfaceState) -> SurfaceImage {
                 }
             })
             .collect(),
-        due: surface
+        expiries: surface
             .expiries
             .iter()
-            .filter(|(_, e)| e.due)
-            .map(|(&(u, e), entry)| (u, e, entry.coverage_grew))
+            .map(|(&(u, e), x)| {
+                (
+                    u,
+                    e,
+                    x.due,
+                    x.attempted_ns,
+                    x.venue_marked,
+                    x.venue_marked_at_attempt,
+                )
+            })
             .collect(),
         accepted_fits: surface.surface.accepted_fits,
         refused_fits: surface.surface.refused_fits,
@@ -526,9 +535,12 @@ fn restore_surface(state: &mut ShardState, image: SurfaceImage) {
             state.surface.add_option(&instrument.definition);
         }
     }
-    for (underlying, expiry_ns, coverage_grew) in image.due {
-        state
-            .surface
-            .mark_due((underlying, expiry_ns), coverage_grew);
+    for (underlying, expiry_ns, due, attempted_ns, marked, marked_at) in image.expiries {
+        if let Some(entry) = state.surface.expiries.get_mut(&(underlying, expiry_ns)) {
+            entry.due = due;
+            entry.attempted_ns = attempted_ns;
+            entry.venue_marked = marked;
+            entry.venue_marked_at_attempt = marked_at;
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::surface::{ExpiryQuotes, OptionQuote, VolSurface};
 
 /// An expiry whose venue marks changed is refitted at the first batch end at least this
 /// long (event time) after its last fit; an expiry never fitted, at the first batch end.
-pub const SURFACE_REFIT_INTERVAL_NS: u64 = 10_000_000_000;
+pub const SURFACE_REFIT_INTERVAL_NS: u64 = 30_000_000_000;
 /// A venue mark older than this (event time) is stale: the option is marked from the
 /// surface until the venue marks it again.
 pub const MODEL_MARK_STALE_NS: u64 = 300_000_000_000;
@@ -40,13 +40,28 @@ pub struct ExpiryEntry {
     /// The expiry's options, in id order (derived from the definitions: not hashed or
     /// imaged).
     pub options: Vec<InstrumentId>,
-    /// Venue marks arrived since its last fit.
+    /// Venue marks arrived since its last refit attempt.
     pub due: bool,
-    /// Among them, the first venue mark of an option: the quotes cover more strikes than
-    /// the last fit saw, so it is refitted at the next batch end, interval or not (a
-    /// chain's marks arrive over the first batches; the first fit must not stand for 10 s
-    /// on a handful of strikes).
-    pub coverage_grew: bool,
+    /// Event time of the last refit attempt, accepted or refused (0: none).
+    pub attempted_ns: u64,
+    /// Options that received a venue mark where they had none (or a model mark).
+    pub venue_marked: u32,
+    /// `venue_marked` at the last attempt: when it has grown by a quarter since, the
+    /// expiry is refitted at the next batch end, interval or not (a chain's marks arrive
+    /// over the first batches; the first fit must not stand for 30 s on a handful of
+    /// strikes).
+    pub venue_marked_at_attempt: u32,
+}
+
+impl ExpiryEntry {
+    /// Whether the expiry is refitted at a batch end at `now_ns`.
+    pub fn refit_due(&self, now_ns: u64) -> bool {
+        let never = self.attempted_ns == 0;
+        let interval = now_ns >= self.attempted_ns.saturating_add(SURFACE_REFIT_INTERVAL_NS);
+        let grown = self.venue_marked
+            >= self.venue_marked_at_attempt + (self.venue_marked_at_attempt / 4).max(1);
+        self.due && (never || interval || grown)
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -88,17 +103,13 @@ impl SurfaceState {
         }
     }
 
-    /// A venue mark arrived for an option of the expiry (`first`: the option's first).
+    /// A venue mark arrived for an option of the expiry (`first`: where it had none or
+    /// a model mark).
     pub fn mark_due(&mut self, key: ExpiryKey, first: bool) {
         if let Some(entry) = self.expiries.get_mut(&key) {
             entry.due = true;
-            entry.coverage_grew |= first;
+            entry.venue_marked = entry.venue_marked.saturating_add(u32::from(first));
         }
-    }
-
-    /// The expiries due for a refit, in key order.
-    pub fn due(&self) -> impl Iterator<Item = ExpiryKey> + '_ {
-        self.expiries.iter().filter(|(_, e)| e.due).map(|(k, _)| *k)
     }
 
     /// Whether a venue mark's IV is far from the surface: `None` without a smile, or

@@ -26,13 +26,19 @@ const SIMPLEX_SIZE_MIN: f64 = 1e-6;
 /// Weight of the arbitrage penalty (squared negative density, squared calendar gap in
 /// total variance × [`CALENDAR_PENALTY_SCALE`]) against the weighted mean squared error
 /// in total variance (about 1e-8 for a good fit): any violation dominates.
-const PENALTY_WEIGHT: f64 = 1.0;
+const PENALTY_WEIGHT: f64 = 100.0;
 const CALENDAR_PENALTY_SCALE: f64 = 100.0;
 /// The penalty starts below this density (not at 0), so the optimum stays clear of the
 /// boundary instead of touching it from outside by round-off.
 const DENSITY_MARGIN: f64 = 1e-4;
 /// Points of the coarse grid the penalty scans.
-const PENALTY_POINTS: usize = 41;
+const PENALTY_POINTS: usize = 25;
+/// Wing-slope bounds (below Lee's 2) tried in turn when a fit keeps a negative density.
+/// One: each is a penalized search on every refit of such a smile; three (1, 0.5, 0.25)
+/// rescued one more of the 74 real expiries and cost the demo mix 5 % per event.
+const WING_SLOPE_FALLBACKS: [f64; 1] = [1.0];
+/// The fixed starts' σ (each at the quotes' lowest-variance strike for m).
+const START_SIGMAS: [f64; 3] = [0.05, 0.2, 0.6];
 /// Bounds of σ (log-moneyness units).
 const SIGMA_MIN: f64 = 1e-3;
 const SIGMA_MAX: f64 = 4.0;
@@ -132,11 +138,13 @@ pub fn fit_smile(
         (lo.min(p.log_moneyness), hi.max(p.log_moneyness))
     });
     let grid = CheckGrid::around(k_min, k_max);
-    let problem = Problem {
+    let mut problem = Problem {
         points,
         weight_sum: points.iter().map(|p| p.weight).sum(),
         bounds,
         penalty_grid: grid.coarse(PENALTY_POINTS),
+        hot: None,
+        wing_slope_max: WING_SLOPE_MAX,
         m_range: (k_min - 1.0, k_max + 1.0),
         k_range: (k_min, k_max),
     };
@@ -151,12 +159,44 @@ pub fn fit_smile(
         (best, None) => best,
         (_, candidate) => candidate,
     };
-    // A warm start alone, when it lands free of the penalty; else the fixed starts too.
-    let mut best = start.and_then(|start| problem.minimize(start.m, start.sigma));
-    let warm_clean = best.is_some_and(|(_, params)| problem.penalty(&params) == 0.0);
-    if !warm_clean {
-        for sigma in [0.05, 0.2, 0.6] {
-            best = better(best, problem.minimize(k_at_min, sigma));
+    // The least-squares fit first, without the penalty (its scan costs more than the
+    // fit): a warm start alone when it lands free of arbitrage, else the fixed starts
+    // too. Only a fit that violates is searched again with the penalty on.
+    // Clean: no penalty on the coarse grid, and no negative density on the fine one.
+    let violation = |problem: &Problem, best: Option<(f64, SviParams)>| {
+        let (_, params) = best?;
+        let worst = grid
+            .points()
+            .map(|k| (params.density_condition(k), k))
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .filter(|(g, _)| *g < DENSITY_MARGIN);
+        match worst {
+            Some((_, k)) => Some(Some(k)),
+            None => (problem.penalty(&params) > 0.0).then_some(None),
+        }
+    };
+    let mut best = start.and_then(|start| problem.minimize(start.m, start.sigma, false));
+    if best.is_none() || violation(&problem, best).is_some() {
+        for sigma in START_SIGMAS {
+            best = better(best, problem.minimize(k_at_min, sigma, false));
+        }
+    }
+    if let (Some(hot), Some((_, from))) = (violation(&problem, best), best) {
+        // The fine grid's worst point joins the penalty's scan: a dip narrower than the
+        // coarse grid's step is then seen.
+        problem.hot = hot;
+        best = problem.minimize(from.m, from.sigma, true).or(best);
+    }
+    // Still a negative density (in practice in an extrapolated wing): flatter wings,
+    // Lee's bound on the wing slope tightened.
+    for cap in WING_SLOPE_FALLBACKS {
+        let Some((_, from)) = best.filter(|_| violation(&problem, best).is_some()) else {
+            break;
+        };
+        problem.wing_slope_max = cap;
+        let capped = problem.minimize(from.m, from.sigma, true);
+        if violation(&problem, capped).is_none() {
+            best = capped;
         }
     }
     let (_, params) = best.ok_or(FitError::NoFit)?;
@@ -264,6 +304,10 @@ struct Problem<'a> {
     weight_sum: f64,
     bounds: &'a CalendarBounds,
     penalty_grid: CheckGrid,
+    /// A log moneyness the penalty scans besides its grid (the fine check's worst).
+    hot: Option<f64>,
+    /// Bound on b·(1 + |ρ|) the least squares keeps to (Lee's 2, or tighter).
+    wing_slope_max: f64,
     m_range: (f64, f64),
     /// The quoted log-moneyness range.
     k_range: (f64, f64),
@@ -271,14 +315,14 @@ struct Problem<'a> {
 
 impl Problem<'_> {
     /// Nelder-Mead over (m, σ) from a start; the best objective and its parameters.
-    fn minimize(&self, m: f64, sigma: f64) -> Option<(f64, SviParams)> {
+    fn minimize(&self, m: f64, sigma: f64, penalized: bool) -> Option<(f64, SviParams)> {
         let sigma = sigma.clamp(SIGMA_MIN, SIGMA_MAX);
         let mut simplex = [
             [m, sigma],
             [m + 0.1, sigma],
             [m, (sigma * 1.5).min(SIGMA_MAX)],
         ];
-        let mut values = simplex.map(|x| self.objective(x).0);
+        let mut values = simplex.map(|x| self.objective(x, penalized).0);
         for _ in 0..ITERATIONS_MAX {
             // Order best first (three points: a fixed sort network, no allocation).
             for (i, j) in [(0, 1), (1, 2), (0, 1)] {
@@ -310,10 +354,10 @@ impl Problem<'_> {
                 ]
             };
             let reflected = along(-1.0);
-            let reflected_value = self.objective(reflected).0;
+            let reflected_value = self.objective(reflected, penalized).0;
             if reflected_value < values[0] {
                 let expanded = along(-2.0);
-                let expanded_value = self.objective(expanded).0;
+                let expanded_value = self.objective(expanded, penalized).0;
                 (simplex[2], values[2]) = if expanded_value < reflected_value {
                     (expanded, expanded_value)
                 } else {
@@ -327,7 +371,7 @@ impl Problem<'_> {
                 } else {
                     along(0.5)
                 };
-                let contracted_value = self.objective(contracted).0;
+                let contracted_value = self.objective(contracted, penalized).0;
                 if contracted_value < values[2].min(reflected_value) {
                     (simplex[2], values[2]) = (contracted, contracted_value);
                 } else {
@@ -336,19 +380,19 @@ impl Problem<'_> {
                             (simplex[0][0] + simplex[i][0]) / 2.0,
                             (simplex[0][1] + simplex[i][1]) / 2.0,
                         ];
-                        values[i] = self.objective(simplex[i]).0;
+                        values[i] = self.objective(simplex[i], penalized).0;
                     }
                 }
             }
         }
         let best = (0..3).min_by(|&i, &j| values[i].total_cmp(&values[j]))?;
-        let (value, params) = self.objective(simplex[best]);
+        let (value, params) = self.objective(simplex[best], penalized);
         params.map(|p| (value, p))
     }
 
-    /// Weighted mean squared error in total variance plus the arbitrage penalty, at the
-    /// best (a, d, c) for this (m, σ); infinite outside the search box.
-    fn objective(&self, [m, sigma]: [f64; 2]) -> (f64, Option<SviParams>) {
+    /// Weighted mean squared error in total variance (plus the arbitrage penalty when
+    /// `penalized`), at the best (a, d, c) for this (m, σ); infinite outside the box.
+    fn objective(&self, [m, sigma]: [f64; 2], penalized: bool) -> (f64, Option<SviParams>) {
         if !(m.is_finite() && (SIGMA_MIN..=SIGMA_MAX).contains(&sigma))
             || m < self.m_range.0
             || m > self.m_range.1
@@ -358,7 +402,11 @@ impl Problem<'_> {
         let Some((error, params)) = self.inner(m, sigma) else {
             return (f64::INFINITY, None);
         };
-        let penalty = self.penalty(&params);
+        let penalty = if penalized {
+            self.penalty(&params)
+        } else {
+            0.0
+        };
         (
             error / self.weight_sum + PENALTY_WEIGHT * penalty,
             Some(params),
@@ -368,7 +416,11 @@ impl Problem<'_> {
     /// Squared arbitrage violations on the coarse grid (0: none found there).
     fn penalty(&self, params: &SviParams) -> f64 {
         let mut penalty = 0.0;
-        for k in self.penalty_grid.points() {
+        // The grid, and the smile's vertex region, where the curvature (and so a
+        // narrow dip of the density between grid points) is.
+        let (m, s) = (params.m, params.sigma);
+        let vertex = [m - s, m - s / 2.0, m, m + s / 2.0, m + s];
+        for k in self.penalty_grid.points().chain(vertex).chain(self.hot) {
             let w = params.total_variance(k);
             let density = if w > 0.0 {
                 (params.density_condition(k) - DENSITY_MARGIN).min(0.0)
@@ -402,7 +454,7 @@ impl Problem<'_> {
             let z = (y * y + 1.0).sqrt();
             s.add(p.weight, y, z, p.total_variance);
         }
-        let cap = WING_SLOPE_MAX * sigma;
+        let cap = self.wing_slope_max * sigma;
         let mut best: Option<(f64, [f64; 3])> = None;
         let mut consider = |x: [f64; 3]| {
             let (a, d, c) = (x[0], x[1], x[2]);

@@ -134,7 +134,8 @@ impl ShardState {
         ) {
             return Outcome::Rejected(RejectReason::UnpricedMark);
         }
-        let first_venue_mark = instrument.mark.is_none();
+        let first_venue_mark =
+            instrument.mark.is_none() || instrument.mark_source == MarkSource::Model;
         instrument.mark = Some(mark);
         instrument.mark_source = MarkSource::Venue;
         instrument.mark_seq = self.seq;

@@ -1,39 +1,36 @@
 //! Batch-end surface work: refit the expiries whose venue marks changed (each at most
-//! once per [`SURFACE_REFIT_INTERVAL_NS`] of event time), then mark from the surface the
-//! options of a refitted expiry whose venue mark is missing or stale.
+//! once per `SURFACE_REFIT_INTERVAL_NS` of event time, unless its marks cover a quarter
+//! more options than at the last attempt), then mark from the surface the options of a
+//! refitted expiry whose venue mark is missing or stale.
 
 use super::*;
 use crate::events::Settlement;
 use crate::pricing::{OptionInputs, OptionKind, black76_price};
 use crate::state::contract_risk::YEAR_NS;
-use crate::state::surface_state::{ExpiryKey, MODEL_MARK_STALE_NS, SURFACE_REFIT_INTERVAL_NS};
+use crate::state::surface_state::{ExpiryEntry, ExpiryKey, MODEL_MARK_STALE_NS};
 use crate::surface::OptionQuote;
 
 impl ShardState {
     pub(super) fn refresh_surface(&mut self) {
         let now_ns = self.now_ns;
-        let mut next = self.surface.due().next();
+        let due_now = |e: &ExpiryEntry| e.refit_due(now_ns);
+        let mut next = self
+            .surface
+            .expiries
+            .iter()
+            .find(|(_, e)| due_now(e))
+            .map(|(k, _)| *k);
         while let Some(key) = next {
             next = self
                 .surface
                 .expiries
                 .range((std::ops::Bound::Excluded(key), std::ops::Bound::Unbounded))
-                .find(|(_, e)| e.due)
+                .find(|(_, e)| due_now(e))
                 .map(|(k, _)| *k);
-            let last_fit_ns = self.surface.surface.smiles.get(&key).map(|s| s.fitted_ns);
-            let coverage_grew = self
-                .surface
-                .expiries
-                .get(&key)
-                .is_some_and(|e| e.coverage_grew);
-            let waiting =
-                last_fit_ns.is_some_and(|t| now_ns < t.saturating_add(SURFACE_REFIT_INTERVAL_NS));
-            if waiting && !coverage_grew {
-                continue; // stays due
-            }
             if let Some(entry) = self.surface.expiries.get_mut(&key) {
                 entry.due = false;
-                entry.coverage_grew = false;
+                entry.attempted_ns = now_ns;
+                entry.venue_marked_at_attempt = entry.venue_marked;
             }
             if key.1 <= now_ns {
                 continue;
