@@ -39,6 +39,8 @@ enum Command {
     /// The volatility surface at a point of a journal: SVI parameters, fit errors,
     /// arbitrage checks, and SVG plots of the smiles.
     Surface(cmd::surface::SurfaceArgs),
+    /// The largest quantity an account may trade in an instrument, and what binds.
+    Size(cmd::size::SizeArgs),
     /// Portfolio margin of a portfolio file (Deribit's pme/simulate shape), offline.
     Margin(cmd::margin::MarginArgs),
     /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         Command::Explain(args) => cmd::explain::run(&args),
         Command::Stress(args) => cmd::stress::run(&args),
         Command::Surface(args) => cmd::surface::run(&args),
+        Command::Size(args) => cmd::size::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Import(args) => cmd::import::run(&args),
         Command::Margin(args) => cmd::margin::run(&args),

@@ -170,6 +170,17 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
     );
     assert_eq!(stress["scenarios"], 2);
     assert!(stress["agreement_gap_relative_max"].as_f64().expect("gap") <= 1e-9);
+    let size = bench(&["size"]);
+    assert_positive(
+        &size,
+        &[
+            "us_per_query",
+            "baseline_us_per_query",
+            "ratio",
+            "what_ifs_per_query",
+            "queries",
+        ],
+    );
     let feeds = bench(&["feeds", "--lines", "200"]);
     for format in [
         "deribit",

@@ -16,6 +16,7 @@ pub mod parking;
 pub mod position;
 pub mod rejection;
 pub mod shard_state;
+pub mod sizing;
 pub mod snapshot;
 pub mod sorted_map;
 pub mod surface_quotes;

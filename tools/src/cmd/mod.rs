@@ -18,6 +18,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod sim;
+pub mod size;
 pub mod stress;
 pub mod stress_scenarios;
 pub mod surface;

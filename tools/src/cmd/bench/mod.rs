@@ -9,6 +9,7 @@ mod journal;
 mod pipeline;
 mod pricing;
 mod replay;
+mod size;
 mod stress;
 mod tick;
 
@@ -48,6 +49,8 @@ enum BenchCommand {
     /// The 500-option book under 100 stress scenarios, margin included, vs the scalar
     /// pricer from scratch.
     Stress(stress::StressArgs),
+    /// Position sizing on the 500-option book vs plain bisection on the what-if.
+    Size(size::SizeArgs),
     /// The client process of `keel bench embed` (started by it).
     #[command(hide = true)]
     EmbedClient(embed::EmbedClientArgs),
@@ -83,6 +86,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         BenchCommand::Embed(a) => embed::run(a)?,
         BenchCommand::Feeds(a) => feeds::run(a)?,
         BenchCommand::Stress(a) => stress::run(a)?,
+        BenchCommand::Size(a) => size::run(a)?,
         BenchCommand::EmbedClient(a) => {
             embed::run_client(a)?;
             return Ok(ExitCode::SUCCESS);

@@ -1,0 +1,112 @@
+//! `keel size` on a demo journal: the documented JSON fields, a quantity that is a whole
+//! number of lots, a named binding constraint; bad flags are one-line errors.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn keel(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(args)
+        .output()
+        .expect("keel runs")
+}
+
+#[test]
+fn size_answers_with_the_binding_constraint() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let journal = dir.path().join("demo");
+    let journal = journal.to_str().expect("utf-8");
+    assert!(
+        keel(&["demo", "--events", "20000", "--data-dir", journal])
+            .status
+            .success()
+    );
+
+    let size = |extra: &[&str]| {
+        let mut args = vec!["size", "--journal", journal, "--json"];
+        args.extend_from_slice(extra);
+        let output = keel(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).expect("JSON")
+    };
+    let answer = size(&[
+        "--account",
+        "account-2",
+        "--instrument",
+        "BTC-PERPETUAL",
+        "--side",
+        "sell",
+    ]);
+    let max: f64 = answer["max_quantity"]
+        .as_str()
+        .expect("a decimal string")
+        .parse()
+        .expect("a number");
+    assert!(max > 0.0 && max.fract() == 0.0, "{answer}");
+    assert_eq!(answer["binding"], "initial_margin", "{answer}");
+
+    // A stress budget of 0 % beyond nothing: the crash already costs the book more.
+    let budget = size(&[
+        "--account",
+        "account-2",
+        "--instrument",
+        "BTC-PERPETUAL",
+        "--side",
+        "buy",
+        "--stress-shock",
+        "BTC:spot=-30%",
+        "--max-loss-pct",
+        "0",
+    ]);
+    assert_eq!(budget["binding"], "stress_budget", "{budget}");
+    assert_eq!(budget["max_quantity"], "0", "{budget}");
+
+    for bad in [
+        vec![
+            "--account",
+            "nobody",
+            "--instrument",
+            "BTC-PERPETUAL",
+            "--side",
+            "buy",
+        ],
+        vec![
+            "--account",
+            "account-2",
+            "--instrument",
+            "NOPE",
+            "--side",
+            "buy",
+        ],
+        vec![
+            "--account",
+            "account-2",
+            "--instrument",
+            "BTC-PERPETUAL",
+            "--side",
+            "up",
+        ],
+        vec![
+            "--account",
+            "account-2",
+            "--instrument",
+            "BTC-PERPETUAL",
+            "--side",
+            "buy",
+            "--lot",
+            "-1",
+        ],
+    ] {
+        let mut args = vec!["size", "--journal", journal];
+        args.extend_from_slice(&bad);
+        let output = keel(&args);
+        assert!(!output.status.success(), "{bad:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{bad:?}: {stderr}");
+    }
+}
