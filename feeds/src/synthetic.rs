@@ -9,8 +9,8 @@ use rust_decimal::prelude::FromPrimitive;
 
 use keel_engine::events::{
     AccountDefinition, AccountId, Collateral, Currency, DEFAULT_MARGIN_CALL_RATIO, Dec, Event,
-    EventBody, Fill, IndexPrice, InstrumentDefinition, InstrumentId, InstrumentKind, Limits,
-    MarginModel, Name, OptionRight, RiskParams, Settlement, SettlementPrice, Side, Ticker,
+    EventBody, Fill, HedgeBands, IndexPrice, InstrumentDefinition, InstrumentId, InstrumentKind,
+    Limits, MarginModel, Name, OptionRight, RiskParams, Settlement, SettlementPrice, Side, Ticker,
     UnderlyingId,
 };
 use keel_engine::margin::PmParams;
@@ -244,6 +244,18 @@ impl SyntheticMarket {
                     max_abs_gamma_usd: gamma,
                     min_margin_ratio: min_ratio,
                     margin_call_ratio: DEFAULT_MARGIN_CALL_RATIO,
+                }));
+            }
+            // Every account has target bands (hedge proposals bring it back inside):
+            // delta in coin and vega in USD, per underlying.
+            for (underlying, delta, vega) in [(0, 10.0, 20_000.0), (1, 25.0, 5_000.0)] {
+                self.push(EventBody::HedgeBands(HedgeBands {
+                    account: AccountId(id),
+                    underlying: UnderlyingId(underlying),
+                    delta_min_coin: -delta,
+                    delta_max_coin: delta,
+                    vega_max_abs_usd: vega,
+                    gamma_max_abs_usd: 0.0,
                 }));
             }
             for (currency, amount) in [(UnderlyingId(0), 500), (UnderlyingId(1), 15_000)] {

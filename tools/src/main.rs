@@ -41,6 +41,8 @@ enum Command {
     Surface(cmd::surface::SurfaceArgs),
     /// The largest quantity an account may trade in an instrument, and what binds.
     Size(cmd::size::SizeArgs),
+    /// The trades that would bring an account back inside its target bands.
+    Hedge(cmd::hedge::HedgeArgs),
     /// Portfolio margin of a portfolio file (Deribit's pme/simulate shape), offline.
     Margin(cmd::margin::MarginArgs),
     /// Black-76 price and Greeks of one option, or of JSON lines on stdin.
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Stress(args) => cmd::stress::run(&args),
         Command::Surface(args) => cmd::surface::run(&args),
         Command::Size(args) => cmd::size::run(&args),
+        Command::Hedge(args) => cmd::hedge::run(&args),
         Command::Run(args) => cmd::run::run(&args),
         Command::Import(args) => cmd::import::run(&args),
         Command::Margin(args) => cmd::margin::run(&args),

@@ -25,6 +25,7 @@ pub fn kind_of(body: &EventBody) -> u16 {
         EventBody::RiskParams(_) => 9,
         EventBody::Limits(_) => 10,
         EventBody::InputPosition(_) => 11,
+        EventBody::HedgeBands(_) => 12,
     }
 }
 
@@ -42,6 +43,7 @@ pub fn kind_name(kind: u16) -> &'static str {
         9 => "risk_params",
         10 => "limits",
         11 => "input_position",
+        12 => "hedge_bands",
         _ => "unknown",
     }
 }

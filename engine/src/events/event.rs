@@ -55,6 +55,7 @@ pub enum EventBody {
     RiskParams(RiskParams),
     Limits(Limits),
     InputPosition(InputPosition),
+    HedgeBands(HedgeBands),
 }
 
 #[derive(
@@ -324,4 +325,37 @@ pub struct Limits {
     pub min_margin_ratio: f64,
     /// Equity / maintenance margin below this raises a margin call (0: never).
     pub margin_call_ratio: f64,
+}
+
+/// An account's target band for one underlying: where its Greeks should stay. Leaving
+/// it raises a band alert at a batch end, and Keel proposes trades that bring the
+/// account back to the band's middle (docs/ANALYTICS.md). Keel proposes; it never
+/// trades. Delta in coin: `delta_min_coin == delta_max_coin == 0` means no delta band;
+/// vega and gamma bands are ± the value (USD), 0 meaning none. A later event for the same
+/// account and underlying replaces it.
+#[derive(
+    Archive,
+    Serialize,
+    Deserialize,
+    serde::Serialize,
+    serde::Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+)]
+#[rkyv(derive(Debug))]
+pub struct HedgeBands {
+    pub account: AccountId,
+    pub underlying: UnderlyingId,
+    pub delta_min_coin: f64,
+    pub delta_max_coin: f64,
+    pub vega_max_abs_usd: f64,
+    pub gamma_max_abs_usd: f64,
+}
+
+impl HedgeBands {
+    pub fn has_delta_band(&self) -> bool {
+        !(self.delta_min_coin == 0.0 && self.delta_max_coin == 0.0)
+    }
 }

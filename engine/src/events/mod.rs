@@ -12,7 +12,8 @@ pub use currency::{CURRENCIES_MAX, Currency, QUOTE_CURRENCY_NAME};
 pub use decimal::Dec;
 pub use event::{
     AccountDefinition, Collateral, DEFAULT_MARGIN_CALL_RATIO, Event, EventBody, Fill, Funding,
-    IndexPrice, InputPosition, Limits, MarginModel, RiskParams, SettlementPrice, Side, Ticker,
+    HedgeBands, IndexPrice, InputPosition, Limits, MarginModel, RiskParams, SettlementPrice, Side,
+    Ticker,
 };
 pub use ids::{AccountId, InstrumentId, Name, UnderlyingId};
 pub use instrument::{InstrumentDefinition, InstrumentKind, OptionRight, Settlement};

@@ -14,7 +14,8 @@ use super::position::Position;
 use super::sorted_map::SortedVecMap;
 use crate::attribution::AccountAttribution;
 use crate::events::{
-    Currency, InstrumentId, InstrumentKind, Limits, MarginModel, Name, Settlement, UnderlyingId,
+    Currency, HedgeBands, InstrumentId, InstrumentKind, Limits, MarginModel, Name, Settlement,
+    UnderlyingId,
 };
 use crate::margin::PmTotals;
 
@@ -41,6 +42,11 @@ pub struct AccountState {
     /// Σ quantity × value at average entry, per ledger currency: unrealized = market − this.
     pub entry_value: BTreeMap<Currency, f64>,
     pub limits: Option<Limits>,
+    /// Target bands per underlying (hedge proposals).
+    pub hedge_bands: SortedVecMap<UnderlyingId, HedgeBands>,
+    /// Underlyings whose band the account was outside at its last evaluation, a bit
+    /// per id: a band alert is raised when one leaves it.
+    pub hedge_out_of_band: u64,
     pub margin_model: MarginModel,
     /// Portfolio-margin sums per (underlying, currency): Σ quantity × contract margin.
     pub pm_totals: BTreeMap<RiskKey, PmTotals>,
@@ -174,6 +180,8 @@ impl AccountState {
             buckets: SortedVecMap::new(),
             entry_value: BTreeMap::new(),
             limits: None,
+            hedge_bands: SortedVecMap::new(),
+            hedge_out_of_band: 0,
             margin_model,
             pm_totals: BTreeMap::new(),
             margin: BTreeMap::new(),

@@ -50,6 +50,18 @@ pub fn account_hash(id: AccountId, account: &AccountState) -> u128 {
         float(&mut h, *value);
     }
     h.update(&[account.margin_model as u8]);
+    for bands in account.hedge_bands.values() {
+        h.update(&bands.underlying.0.to_le_bytes());
+        [
+            bands.delta_min_coin,
+            bands.delta_max_coin,
+            bands.vega_max_abs_usd,
+            bands.gamma_max_abs_usd,
+        ]
+        .iter()
+        .for_each(|v| float(&mut h, *v));
+    }
+    h.update(&account.hedge_out_of_band.to_le_bytes());
     for ((underlying, currency), totals) in &account.pm_totals {
         h.update(&underlying.0.to_le_bytes());
         h.update(&currency.code().to_le_bytes());

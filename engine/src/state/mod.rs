@@ -9,6 +9,8 @@ pub mod contract_margin;
 pub mod contract_risk;
 pub mod driver;
 pub mod hash;
+pub mod hedge;
+pub mod hedge_bands;
 pub mod id_map;
 pub mod instrument_state;
 pub mod liquidation;

@@ -17,6 +17,7 @@ use super::contract_margin::{
     scenario_option,
 };
 use super::contract_risk::{ContractRisk, Mark, contract_priceable, contract_risk, value_at};
+use super::hedge_bands::{self, BandAlertLog};
 use super::id_map::IdMap;
 use super::instrument_state::InstrumentState;
 use super::parking::{ParkedFill, Parking};
@@ -163,6 +164,8 @@ pub struct ShardState {
     /// Underlyings whose index moved since the last batch end, with the event's sequence.
     index_moves: Vec<(UnderlyingId, u64)>,
     pub alerts: AlertLog,
+    /// Accounts leaving their hedge bands.
+    pub band_alerts: BandAlertLog,
     /// The volatility surface, refitted at batch ends.
     pub surface: SurfaceState,
     /// Parameters received since the last batch end (in force from it).
@@ -201,6 +204,7 @@ impl ShardState {
             index_moves: Vec::with_capacity(usize::from(UNDERLYINGS_MAX)),
             alerts: AlertLog::default(),
             surface: SurfaceState::default(),
+            band_alerts: BandAlertLog::default(),
             staged_params: Vec::new(),
             scratch: Scratch::default(),
         }
@@ -335,6 +339,12 @@ impl ShardState {
                 account.limits = Some(*limits);
                 Ok(())
             }),
+            EventBody::HedgeBands(bands) => self.with_account(bands.account, |account| {
+                account.hedge_bands.insert(bands.underlying, *bands);
+                // Judged afresh at the next batch end against the new band.
+                account.hedge_out_of_band &= !(1u64 << bands.underlying.0);
+                Ok(())
+            }),
         }
     }
 
@@ -400,6 +410,7 @@ fn account_of(body: &EventBody) -> Option<AccountId> {
         EventBody::Fill(fill) => Some(fill.account),
         EventBody::Collateral(collateral) => Some(collateral.account),
         EventBody::Limits(limits) => Some(limits.account),
+        EventBody::HedgeBands(bands) => Some(bands.account),
         _ => None,
     }
 }

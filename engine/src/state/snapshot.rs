@@ -17,6 +17,7 @@ use super::account_margin::{CurrencyMargin, TradingState};
 use super::alerts::AlertLog;
 use super::contract_margin::ContractMargin;
 use super::contract_risk::{ContractRisk, Mark};
+use super::hedge_bands::{BandAlert, BandAlertLog};
 use super::instrument_state::InstrumentState;
 use super::parking::{ParkedFill, Parking};
 use super::position::Position;
@@ -26,8 +27,8 @@ use super::surface_state::{MarkSource, SurfaceState};
 use super::trade_ids::TradeIdWindow;
 use crate::attribution::{AccountAttribution, CurrencyPnl, KeyPnl, StepTrade};
 use crate::events::{
-    AccountId, Currency, Dec, InstrumentDefinition, InstrumentId, Limits, MarginModel, Name,
-    RiskParams, UnderlyingId,
+    AccountId, Currency, Dec, HedgeBands, InstrumentDefinition, InstrumentId, Limits, MarginModel,
+    Name, RiskParams, UnderlyingId,
 };
 use crate::margin::PmTotals;
 use crate::surface::{ExpirySmile, SmileFit, SviParams};
@@ -82,6 +83,8 @@ struct ShardImage {
     staged_params: Vec<RiskParams>,
     alerts: AlertLog,
     surface: SurfaceImage,
+    band_alerts_total: u64,
+    band_alerts: Vec<BandAlert>,
 }
 
 #[derive(Archive, Serialize, Deserialize)]
@@ -144,6 +147,8 @@ struct AccountImage {
     buckets: Vec<(UnderlyingId, u64, ContractRisk)>,
     entry_value: Vec<(Currency, f64)>,
     limits: Option<Limits>,
+    hedge_bands: Vec<HedgeBands>,
+    hedge_out_of_band: u64,
     margin_model: MarginModel,
     pm_totals: Vec<(UnderlyingId, Currency, PmTotals)>,
     margin: Vec<(Currency, CurrencyMargin)>,
@@ -221,6 +226,8 @@ pub fn encode_state(state: &ShardState) -> Result<AlignedVec, SnapshotError> {
         staged_params: state.staged_params().to_vec(),
         alerts: state.alerts.clone(),
         surface: surface_image(&state.surface),
+        band_alerts_total: state.band_alerts.total,
+        band_alerts: state.band_alerts.recent().copied().collect(),
     };
     rkyv::to_bytes::<rancor::Error>(&image).map_err(|e| SnapshotError::Invalid(e.to_string()))
 }
@@ -251,6 +258,8 @@ fn account_image(id: AccountId, account: &AccountState) -> AccountImage {
             .collect(),
         entry_value: account.entry_value.iter().map(|(u, v)| (*u, *v)).collect(),
         limits: account.limits,
+        hedge_bands: account.hedge_bands.values().copied().collect(),
+        hedge_out_of_band: account.hedge_out_of_band,
         margin_model: account.margin_model,
         pm_totals: account
             .pm_totals
@@ -389,6 +398,10 @@ pub fn decode_state(
         account.buckets = a.buckets.into_iter().map(|(u, e, r)| ((u, e), r)).collect();
         account.entry_value = a.entry_value.into_iter().collect();
         account.limits = a.limits;
+        for bands in a.hedge_bands {
+            account.hedge_bands.insert(bands.underlying, bands);
+        }
+        account.hedge_out_of_band = a.hedge_out_of_band;
         account.pm_totals = a
             .pm_totals
             .into_iter()
@@ -446,6 +459,7 @@ pub fn decode_state(
     );
     state.alerts = image.alerts.restored();
     restore_surface(&mut state, image.surface);
+    state.band_alerts = BandAlertLog::restored(image.band_alerts_total, image.band_alerts);
     Ok(state)
 }
 

@@ -223,6 +223,24 @@ pub fn fields_ok(event: &Event) -> Result<(), RejectReason> {
             }
         }
         EventBody::InputPosition(_) => Ok(()),
+        EventBody::HedgeBands(bands) => {
+            let values = [
+                bands.delta_min_coin,
+                bands.delta_max_coin,
+                bands.vega_max_abs_usd,
+                bands.gamma_max_abs_usd,
+            ];
+            let ordered = bands.delta_min_coin <= bands.delta_max_coin;
+            if values.iter().any(|v| !v.is_finite())
+                || !ordered
+                || bands.vega_max_abs_usd < 0.0
+                || bands.gamma_max_abs_usd < 0.0
+                || bands.underlying.0 >= crate::events::ids::UNDERLYINGS_MAX
+            {
+                return Err(RejectReason::InvalidLimits);
+            }
+            Ok(())
+        }
         EventBody::Limits(limits) => {
             let values = [
                 limits.max_abs_delta_coin,

@@ -5,6 +5,7 @@ pub mod demo;
 pub mod deribit_ws;
 pub mod explain;
 pub mod feeder;
+pub mod hedge;
 pub mod import;
 pub mod iv;
 pub mod journal;

@@ -214,6 +214,7 @@ impl ShardState {
             dirty_accounts,
             index_moves,
             alerts,
+            band_alerts,
             scratch,
             ..
         } = self;
@@ -255,6 +256,7 @@ impl ShardState {
             }
             account.conditions = evaluation.conditions;
             account.trading_state = evaluation.state();
+            hedge_bands::judge(account, id, band_alerts);
         }
     }
 
