@@ -192,7 +192,12 @@ impl AccountState {
             transfer_ids: Vec::new(),
             rejected_events: 0,
             standard_terms: StandardTerms::default(),
-            attribution: AccountAttribution::default(),
+            attribution: AccountAttribution {
+                // A step's trades come from at most one batch of events (fills released
+                // from parking are the rare exception that may grow it).
+                step_trades: Vec::with_capacity(crate::state::BATCH_EVENTS_MAX as usize),
+                ..AccountAttribution::default()
+            },
         }
     }
 

@@ -21,11 +21,22 @@ pub struct BandAlert {
     pub gamma_usd: f64,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct BandAlertLog {
     pub total: u64,
     recent: Vec<BandAlert>,
     next: usize,
+}
+
+/// Reserved in full up front: raising an alert at a batch end never allocates.
+impl Default for BandAlertLog {
+    fn default() -> Self {
+        BandAlertLog {
+            total: 0,
+            recent: Vec::with_capacity(BAND_ALERTS_RECENT_MAX),
+            next: 0,
+        }
+    }
 }
 
 /// Equal when the count and the alerts, oldest first, are (wherever the ring starts).
@@ -59,7 +70,6 @@ impl BandAlertLog {
     /// From an image's fields (oldest first).
     pub fn restored(total: u64, alerts: Vec<BandAlert>) -> BandAlertLog {
         let mut log = BandAlertLog::default();
-        log.recent.reserve(BAND_ALERTS_RECENT_MAX);
         for alert in alerts {
             log.push(alert);
         }

@@ -356,6 +356,7 @@ impl ShardState {
     /// Sets the instruments awaiting revaluation (restoring a snapshot).
     pub(crate) fn restore_dirty_instruments(&mut self, dirty: &[InstrumentId]) {
         self.dirty.clear();
+        self.dirty.reserve(self.instruments.len().max(dirty.len()));
         self.dirty.extend_from_slice(dirty);
     }
 

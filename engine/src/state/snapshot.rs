@@ -303,6 +303,8 @@ fn restored_attribution(image: AttributionImage) -> Result<AccountAttribution, S
     if image.step_trades.len() > STEP_TRADES_IMAGE_MAX {
         return Err(SnapshotError::Invalid("too many step trades".into()));
     }
+    let mut step_trades = image.step_trades;
+    step_trades.reserve((super::BATCH_EVENTS_MAX as usize).saturating_sub(step_trades.len()));
     Ok(AccountAttribution {
         day: image.day,
         keys: image
@@ -311,7 +313,7 @@ fn restored_attribution(image: AttributionImage) -> Result<AccountAttribution, S
             .map(|(u, c, p)| ((u, c), p))
             .collect(),
         currencies: image.currencies.into_iter().collect(),
-        step_trades: image.step_trades,
+        step_trades,
         usd_unconverted_steps: image.usd_unconverted_steps,
     })
 }

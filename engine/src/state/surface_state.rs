@@ -101,6 +101,13 @@ impl SurfaceState {
         if let Err(at) = ids.binary_search(&definition.id) {
             ids.insert(at, definition.id);
         }
+        // A refit's working memory holds any expiry's quotes without growing at a
+        // batch end.
+        let options = ids.len();
+        self.scratch
+            .reserve(options.saturating_sub(self.scratch.len()));
+        self.quotes
+            .reserve(options.min(crate::surface::fit::FIT_POINTS_MAX));
     }
 
     /// A venue mark arrived for an option of the expiry (`first`: where it had none or

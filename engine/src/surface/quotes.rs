@@ -52,6 +52,15 @@ impl Default for ExpiryQuotes {
 }
 
 impl ExpiryQuotes {
+    /// Room for `points` points in every vector.
+    pub fn reserve(&mut self, points: usize) {
+        let more = points.saturating_sub(self.points.len());
+        self.points.reserve(more);
+        self.instruments.reserve(more);
+        self.strikes.reserve(more);
+        self.quoted_vols.reserve(more);
+    }
+
     /// Builds the points from `quotes` (any order), keeping at most
     /// [`FIT_POINTS_MAX`] strikes nearest the money. Reuses its vectors.
     pub fn build(

@@ -59,6 +59,11 @@ impl ShardState {
         if is_option {
             self.surface.add_option(definition);
         }
+        // Every instrument can be marked in one batch (model marks mark a whole expiry
+        // at once): the queue never grows at a batch end.
+        let instruments = self.instruments.len();
+        self.dirty
+            .reserve(instruments.saturating_sub(self.dirty.len()));
         self.release_parked();
         Outcome::Applied
     }
