@@ -20,6 +20,7 @@ use keel_engine::events::{
     AccountId, Currency, Event, EventBody, InstrumentId, UnderlyingId, decode,
 };
 use keel_engine::state::contract_risk::{ContractRisk, value_at};
+use keel_engine::state::surface_state::MarkSource;
 use keel_engine::state::{Outcome, ShardState, ends_batch};
 use keel_journal::JournalReader;
 use keel_runtime::FLAG_BATCH_END;
@@ -480,8 +481,18 @@ fn end_step(
     recomputed: &mut BTreeMap<AccountId, Window>,
     in_window: bool,
 ) {
-    let marked: Vec<InstrumentId> = state.dirty_instruments().to_vec();
+    let mut marked: Vec<InstrumentId> = state.dirty_instruments().to_vec();
     state.finish_batch();
+    // The batch end itself marks options from the volatility surface (model marks,
+    // docs/ANALYTICS.md): those are new marks of this step too.
+    let seq = state.seq;
+    for (id, instrument) in state.instruments.iter() {
+        let model_marked =
+            instrument.mark_source == MarkSource::Model && instrument.mark_seq == seq;
+        if model_marked && !marked.contains(id) {
+            marked.push(*id);
+        }
+    }
     for (id, step) in std::mem::take(steps) {
         if in_window {
             close_step(state, id, step, &marked, recomputed.entry(id).or_default());
