@@ -7,22 +7,12 @@
 use keel_engine::events::{
     AccountId, Dec, Event, EventBody, Fill, InstrumentId, InstrumentKind, Side,
 };
-use keel_engine::state::sizing::{Binding, SizingQuery, StressBudget};
-use keel_engine::state::{Condition, ShardState, WhatIf};
+use keel_engine::state::sizing::{Binding, SIZING_CONSTRAINTS, SizingQuery, StressBudget};
+use keel_engine::state::{ShardState, WhatIf};
 use keel_engine::stress::{Scenario, Shock, StressRun};
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
-
-const CONSTRAINTS: [Condition; 7] = [
-    Condition::BelowInitialMargin,
-    Condition::MarginRatioLimit,
-    Condition::DeltaLimit,
-    Condition::VegaLimit,
-    Condition::GammaLimit,
-    Condition::Liquidation,
-    Condition::MarginUnavailable,
-];
 
 fn synthetic_state(events: usize) -> ShardState {
     let market = SyntheticMarket::new(SyntheticConfig {
@@ -69,7 +59,7 @@ fn after_fill(
 }
 
 fn breached(state: &ShardState, account: AccountId) -> u8 {
-    let mask = CONSTRAINTS.iter().fold(0, |m, c| m | c.bit());
+    let mask = SIZING_CONSTRAINTS.iter().fold(0, |m, c| m | c.bit());
     state.accounts[&account].conditions & mask
 }
 

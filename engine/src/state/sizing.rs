@@ -26,7 +26,7 @@ pub const SIZING_EVALUATIONS_MAX: u32 = 64;
 
 /// What the quantity must keep: every condition of the what-if that is a breach of
 /// margin or of a limit.
-const CONSTRAINTS: [Condition; 7] = [
+pub const SIZING_CONSTRAINTS: [Condition; 7] = [
     Condition::BelowInitialMargin,
     Condition::MarginRatioLimit,
     Condition::DeltaLimit,
@@ -319,9 +319,9 @@ fn secant_probe(good: u64, headroom: f64, slope: f64, cap: u64) -> u64 {
     }
 }
 
-/// The first constraint breached among `conditions`, in [`CONSTRAINTS`] order.
+/// The first constraint breached among `conditions`, in [`SIZING_CONSTRAINTS`] order.
 fn breach(conditions: u8) -> Option<Binding> {
-    CONSTRAINTS
+    SIZING_CONSTRAINTS
         .into_iter()
         .find(|c| conditions & c.bit() != 0)
         .map(Binding::Condition)

@@ -6,7 +6,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::bail;
 use clap::Args;
 use keel_engine::events::UnderlyingId;
 use keel_engine::state::ShardState;
@@ -35,15 +34,7 @@ pub struct HedgeArgs {
 }
 
 pub fn run(args: &HedgeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.journal.is_dir(),
-        "{} is not a directory",
-        args.journal.display()
-    );
-    let (shards, _) = keel_runtime::replay(&args.journal, args.to, 1)?;
-    let Some(state) = shards.first() else {
-        bail!("no state rebuilt");
-    };
+    let state = &super::replayed_state(&args.journal, args.to)?;
     let account = resolve_account(state, &args.account)?;
     let proposal = state.hedge_proposal(account)?;
     let mut out = std::io::stdout().lock();

@@ -51,16 +51,8 @@ pub struct SizeArgs {
 }
 
 pub fn run(args: &SizeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.journal.is_dir(),
-        "{} is not a directory",
-        args.journal.display()
-    );
     let side = parse_side(&args.side)?;
-    let (shards, _) = keel_runtime::replay(&args.journal, args.to, 1)?;
-    let Some(state) = shards.first() else {
-        bail!("no state rebuilt");
-    };
+    let state = &super::replayed_state(&args.journal, args.to)?;
     let account = resolve_account(state, &args.account)?;
     let instrument = Name::new(&args.instrument)
         .and_then(|n| state.instrument_id_by_name(&n))

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use keel_engine::events::UnderlyingId;
 use keel_engine::state::ShardState;
@@ -46,15 +46,7 @@ struct Row {
 }
 
 pub fn run(args: &SurfaceArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.journal.is_dir(),
-        "{} is not a directory",
-        args.journal.display()
-    );
-    let (shards, _) = keel_runtime::replay(&args.journal, args.to, 1)?;
-    let Some(state) = shards.first() else {
-        bail!("no state rebuilt");
-    };
+    let state = &super::replayed_state(&args.journal, args.to)?;
     let only = match &args.underlying {
         Some(name) => Some(
             underlying_by_name(state, name)

@@ -9,8 +9,8 @@ use clap::Args;
 use keel_benches::option_book::{ACCOUNT, PERPETUAL, book, state};
 use keel_benches::paired;
 use keel_engine::events::{InstrumentId, Side};
-use keel_engine::state::sizing::{SIZING_LOTS_MAX, SizingQuery};
-use keel_engine::state::{Condition, HypotheticalFill, ShardState, WhatIf};
+use keel_engine::state::sizing::{SIZING_CONSTRAINTS, SIZING_LOTS_MAX, SizingQuery};
+use keel_engine::state::{HypotheticalFill, ShardState, WhatIf};
 use rust_decimal::Decimal;
 
 use super::Figures;
@@ -91,17 +91,7 @@ fn query(instrument: InstrumentId, side: Side, lot: Decimal) -> SizingQuery {
 
 /// The baseline: bisection on [0, SIZING_LOTS_MAX] with the same what-if rule.
 fn bisection(shard: &ShardState, q: &SizingQuery, scratch: &mut WhatIf) -> anyhow::Result<u64> {
-    let constraints = [
-        Condition::BelowInitialMargin,
-        Condition::MarginRatioLimit,
-        Condition::DeltaLimit,
-        Condition::VegaLimit,
-        Condition::GammaLimit,
-        Condition::Liquidation,
-        Condition::MarginUnavailable,
-    ]
-    .iter()
-    .fold(0u8, |m, c| m | c.bit());
+    let constraints = SIZING_CONSTRAINTS.iter().fold(0u8, |m, c| m | c.bit());
     let mut feasible = |lots: u64| -> anyhow::Result<bool> {
         let fill = HypotheticalFill {
             instrument: q.instrument,
