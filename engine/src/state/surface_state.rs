@@ -44,7 +44,8 @@ pub struct ExpiryEntry {
     pub due: bool,
     /// Event time of the last refit attempt, accepted or refused (0: none).
     pub attempted_ns: u64,
-    /// Options that received a venue mark where they had none (or a model mark).
+    /// Options on a venue mark (one more when a venue mark replaces none or a model
+    /// mark, one fewer when a model mark replaces a stale one).
     pub venue_marked: u32,
     /// `venue_marked` at the last attempt: when it has grown by a quarter since, the
     /// expiry is refitted at the next batch end, interval or not (a chain's marks arrive

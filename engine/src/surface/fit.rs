@@ -107,8 +107,8 @@ pub enum FitError {
     NoFit,
 }
 
-/// Fits `points` (years to expiry `years`), starting from `start` when given (a warm
-/// start from the previous fit) as well as from fixed starts.
+/// Fits `points` (years to expiry `years`): from `start` when given (the previous fit),
+/// from the fixed starts as well when that is missing or not clean.
 pub fn fit_smile(
     points: &[SmilePoint],
     years: f64,
@@ -160,9 +160,9 @@ pub fn fit_smile(
         (_, candidate) => candidate,
     };
     // The least-squares fit first, without the penalty (its scan costs more than the
-    // fit): a warm start alone when it lands free of arbitrage, else the fixed starts
-    // too. Only a fit that violates is searched again with the penalty on.
-    // Clean: no penalty on the coarse grid, and no negative density on the fine one.
+    // fit): a warm start alone when it lands clean, else the fixed starts too. Only a
+    // fit that violates is searched again with the penalty on. Clean: no penalty on the
+    // coarse grid, and no density below the margin on the fine one.
     let violation = |problem: &Problem, best: Option<(f64, SviParams)>| {
         let (_, params) = best?;
         let worst = grid

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use super::fit::{CalendarBounds, FitError, Neighbour, SmileFit, fit_smile};
+use super::fit::{CalendarBounds, FitError, Neighbour, SmileFit, check_smile, fit_smile};
 use super::quotes::ExpiryQuotes;
-use super::svi::Arbitrage;
+use super::svi::{Arbitrage, CheckGrid};
 use crate::events::UnderlyingId;
 
 /// One expiry's accepted smile.
@@ -20,6 +20,16 @@ pub struct ExpirySmile {
 }
 
 impl ExpirySmile {
+    /// Implied volatility (fraction) at a strike, at the moneyness against the smile's
+    /// own forward (the IV is what persists between fits).
+    pub fn implied_vol_at_strike(&self, strike: f64) -> Option<f64> {
+        let k = (strike / self.forward).ln();
+        self.fit
+            .params
+            .implied_vol(k, self.fit.years)
+            .filter(|v| v.is_finite())
+    }
+
     pub fn neighbour(&self) -> Neighbour {
         Neighbour {
             params: self.fit.params,
@@ -80,7 +90,7 @@ impl VolSurface {
     /// The nearest accepted, unexpired expiries on either side. Their total variance is
     /// as of their own fit; refits keep neighbours within the refit interval of each
     /// other, where the decay of total variance is far below the fit error.
-    fn calendar_bounds(
+    pub fn calendar_bounds(
         &self,
         underlying: UnderlyingId,
         expiry_ns: u64,
@@ -102,21 +112,19 @@ impl VolSurface {
         CalendarBounds { shorter, longer }
     }
 
-    /// The surface's implied volatility (fraction) for a strike of an expiry, at the
-    /// smile's moneyness against its own forward (the IV is what persists between fits);
-    /// `None` without an accepted smile.
-    pub fn implied_vol(
-        &self,
-        underlying: UnderlyingId,
-        expiry_ns: u64,
-        strike: f64,
-    ) -> Option<f64> {
-        let smile = self.smiles.get(&(underlying, expiry_ns))?;
-        let k = (strike / smile.forward).ln();
-        smile
-            .fit
-            .params
-            .implied_vol(k, smile.fit.years)
-            .filter(|v| v.is_finite())
+    /// An accepted smile checked again as it stands now: butterfly on its fine grid, and
+    /// calendar against its accepted, unexpired neighbours (`None`: no such smile).
+    pub fn recheck(&self, key: (UnderlyingId, u64), now_ns: u64) -> Option<Result<(), Arbitrage>> {
+        let smile = self.smiles.get(&key)?;
+        let bounds = self.calendar_bounds(key.0, key.1, now_ns);
+        let fit = &smile.fit;
+        let grid = CheckGrid::around(fit.k_min, fit.k_max);
+        Some(check_smile(
+            &fit.params,
+            &grid,
+            fit.k_min,
+            fit.k_max,
+            &bounds,
+        ))
     }
 }

@@ -11,8 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use keel_engine::events::UnderlyingId;
 use keel_engine::state::ShardState;
-use keel_engine::surface::fit::check_smile;
-use keel_engine::surface::{CalendarBounds, CheckGrid, ExpiryQuotes, ExpirySmile};
+use keel_engine::surface::{ExpiryQuotes, ExpirySmile};
 use serde_json::{Value, json};
 
 use super::report::underlying_name;
@@ -124,33 +123,18 @@ pub fn run(args: &SurfaceArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Every live expiry with options, in order, with its accepted smile (if any) checked
-/// again against its accepted neighbours.
+/// again as it stands (`VolSurface::recheck`).
 fn surface_rows(state: &ShardState, only: Option<UnderlyingId>) -> Vec<Row> {
-    let smiles = &state.surface.surface.smiles;
     let mut rows = Vec::new();
     for &(underlying, expiry_ns) in state.surface.expiries.keys() {
         if only.is_some_and(|u| u != underlying) || expiry_ns <= state.now_ns {
             continue;
         }
-        let smile = smiles.get(&(underlying, expiry_ns)).copied();
-        let live = |(key, _): &(&(UnderlyingId, u64), &ExpirySmile)| {
-            key.0 == underlying && key.1 > state.now_ns
-        };
-        let bounds = CalendarBounds {
-            shorter: smiles
-                .range(..(underlying, expiry_ns))
-                .rev()
-                .find(live)
-                .map(|(_, s)| s.neighbour()),
-            longer: smiles
-                .range((underlying, expiry_ns + 1)..)
-                .find(live)
-                .map(|(_, s)| s.neighbour()),
-        };
-        let arbitrage_free = smile.is_some_and(|s| {
-            let grid = CheckGrid::around(s.fit.k_min, s.fit.k_max);
-            check_smile(&s.fit.params, &grid, s.fit.k_min, s.fit.k_max, &bounds).is_ok()
-        });
+        let surface = &state.surface.surface;
+        let smile = surface.smiles.get(&(underlying, expiry_ns)).copied();
+        let arbitrage_free = surface
+            .recheck((underlying, expiry_ns), state.now_ns)
+            .is_some_and(|checked| checked.is_ok());
         rows.push(Row {
             underlying,
             expiry_ns,

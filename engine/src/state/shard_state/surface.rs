@@ -4,11 +4,9 @@
 //! refitted expiry whose venue mark is missing or stale.
 
 use super::*;
-use crate::events::Settlement;
-use crate::pricing::{OptionInputs, OptionKind, black76_price};
-use crate::state::contract_risk::YEAR_NS;
+use crate::state::surface_quotes::collect_quotes;
 use crate::state::surface_state::{ExpiryEntry, ExpiryKey, MODEL_MARK_STALE_NS};
-use crate::surface::OptionQuote;
+use crate::stress::stressed_market::option_model_value;
 
 impl ShardState {
     pub(super) fn refresh_surface(&mut self) {
@@ -45,39 +43,21 @@ impl ShardState {
 
     /// The expiry's venue marks that are not flagged, into `surface.quotes`.
     fn gather_quotes(&mut self, key: ExpiryKey) {
-        let ShardState {
-            instruments,
-            surface,
-            now_ns,
+        let SurfaceState {
+            expiries,
+            scratch,
+            quotes,
             ..
-        } = self;
-        surface.scratch.clear();
-        for id in surface
-            .expiries
-            .get(&key)
-            .into_iter()
-            .flat_map(|e| &e.options)
-        {
-            let Some(instrument) = instruments.get(id) else {
-                continue;
-            };
-            let usable = !instrument.settled
-                && instrument.mark_source == MarkSource::Venue
-                && !instrument.mark_suspect;
-            if let Some(mark) = instrument.mark.filter(|_| usable) {
-                surface.scratch.push(OptionQuote {
-                    instrument: *id,
-                    strike: instrument.strike,
-                    is_call: instrument.definition.right == crate::events::OptionRight::Call,
-                    mark_iv: mark.mark_iv,
-                    forward: mark.forward,
-                });
-            }
-        }
-        let years = (key.1 as f64 - *now_ns as f64) / YEAR_NS;
-        surface
-            .quotes
-            .build(key.0, key.1, years, &mut surface.scratch);
+        } = &mut self.surface;
+        let options = expiries.get(&key).map_or(&[][..], |e| &e.options[..]);
+        collect_quotes(
+            &self.instruments,
+            options,
+            key,
+            self.now_ns,
+            scratch,
+            quotes,
+        );
     }
 
     /// Model marks for the expiry's options without a fresh venue mark. A model mark
@@ -95,7 +75,7 @@ impl ShardState {
         let Some(smile) = surface.surface.smiles.get(&key) else {
             return;
         };
-        let years = (key.1 as f64 - *now_ns as f64) / YEAR_NS;
+        let mut replaced_venue_marks = 0u32;
         for id in surface
             .expiries
             .get(&key)
@@ -115,34 +95,21 @@ impl ShardState {
             if instrument.settled || !stale {
                 continue;
             }
-            let k = (instrument.strike / smile.forward).ln();
-            let Some(vol) = smile.fit.params.implied_vol(k, smile.fit.years) else {
+            let Some(vol) = smile.implied_vol_at_strike(instrument.strike) else {
                 continue;
             };
-            let kind = match instrument.definition.right {
-                crate::events::OptionRight::Call => OptionKind::Call,
-                crate::events::OptionRight::Put => OptionKind::Put,
-            };
-            let inputs = OptionInputs {
-                kind,
-                forward: smile.forward,
-                strike: instrument.strike,
-                years,
-                vol,
-                rate: 0.0,
-            };
-            let Ok(usd) = black76_price(&inputs) else {
-                continue;
-            };
-            let mark_price = match instrument.definition.settlement {
-                Settlement::Inverse => usd / smile.forward,
-                Settlement::Linear => usd,
-            };
-            let mark = Mark {
+            let model = Mark {
                 timestamp_ns: instrument.mark.map_or(0, |m| m.timestamp_ns),
-                mark_price,
+                mark_price: 0.0,
                 mark_iv: vol,
                 forward: smile.forward,
+            };
+            let Some(mark_price) = option_model_value(instrument, &model, *now_ns) else {
+                continue;
+            };
+            let mark = Mark {
+                mark_price,
+                ..model
             };
             let priceable = contract_priceable(
                 &instrument.definition,
@@ -154,6 +121,9 @@ impl ShardState {
             if !priceable {
                 continue;
             }
+            // A stale venue mark gives way: the expiry covers one venue mark fewer.
+            replaced_venue_marks +=
+                u32::from(instrument.mark.is_some() && instrument.mark_source == MarkSource::Venue);
             instrument.mark = Some(mark);
             instrument.mark_source = MarkSource::Model;
             instrument.mark_suspect = false;
@@ -163,6 +133,9 @@ impl ShardState {
                 instrument.dirty = true;
                 dirty.push(*id);
             }
+        }
+        if let Some(entry) = surface.expiries.get_mut(&key) {
+            entry.venue_marked = entry.venue_marked.saturating_sub(replaced_venue_marks);
         }
     }
 }
