@@ -237,3 +237,38 @@ fn a_stress_budget_caps_the_loss_of_book_and_trade_under_its_scenario() {
     );
     assert!(loss_share(&beyond) > share, "{}", loss_share(&beyond));
 }
+
+#[test]
+fn a_lot_too_large_to_multiply_is_a_bound_not_a_panic() {
+    let state = synthetic_state(30_000);
+    let account = AccountId(1);
+    // The cheapest marked option: buying it costs almost no margin, so the search grows
+    // the quantity until lots × lot no longer fits a decimal.
+    let instrument = state
+        .instruments
+        .values()
+        .filter(|i| {
+            i.definition.kind == InstrumentKind::Option
+                && !i.settled
+                && i.mark.is_some_and(|m| m.mark_price > 0.0)
+        })
+        .min_by(|a, b| {
+            let price = |i: &keel_engine::state::instrument_state::InstrumentState| {
+                i.mark.map_or(f64::MAX, |m| m.mark_price)
+            };
+            price(a).total_cmp(&price(b))
+        })
+        .map(|i| i.definition.id)
+        .expect("an option");
+    let query = SizingQuery {
+        account,
+        instrument,
+        side: Side::Buy,
+        lot: Decimal::from_i128_with_scale(10_i128.pow(26), 0),
+        stress: None,
+    };
+    let sizing = state
+        .max_quantity(&query, &mut WhatIf::default())
+        .expect("an answer, not a panic");
+    assert!(sizing.max_quantity >= Decimal::ZERO, "{sizing:?}");
+}

@@ -61,7 +61,8 @@ pub enum Binding {
     Condition(Condition),
     /// One more lot would lose more than the stress budget.
     StressBudget,
-    /// The search bound [`SIZING_LOTS_MAX`] (nothing else binds below it).
+    /// The search bound: [`SIZING_LOTS_MAX`] lots, or the largest quantity a decimal
+    /// holds (nothing else binds below it).
     LotsMax,
 }
 
@@ -132,7 +133,10 @@ impl ShardState {
             if stress_lots.is_some_and(|cap| lots > cap) {
                 return Ok(Some(Binding::StressBudget));
             }
-            let quantity = query.lot * Decimal::from(lots);
+            // A quantity no decimal holds is beyond any bound.
+            let Some(quantity) = quantity_of(query.lot, lots) else {
+                return Ok(Some(Binding::LotsMax));
+            };
             let fill = HypotheticalFill {
                 instrument: query.instrument,
                 side: query.side,
@@ -202,7 +206,7 @@ impl ShardState {
         }
         let Some((mut bad_lots, mut h_bad, mut binding)) = bad else {
             return Ok(Sizing {
-                max_quantity: query.lot * Decimal::from(good),
+                max_quantity: quantity_of(query.lot, good).ok_or(SizingError::InvalidLot)?,
                 lots: good,
                 binding: if good >= SIZING_LOTS_MAX {
                     Binding::LotsMax
@@ -238,7 +242,7 @@ impl ShardState {
             }
         }
         Ok(Sizing {
-            max_quantity: query.lot * Decimal::from(good),
+            max_quantity: quantity_of(query.lot, good).ok_or(SizingError::InvalidLot)?,
             lots: good,
             binding,
             already_breached: false,
@@ -317,6 +321,11 @@ fn secant_probe(good: u64, headroom: f64, slope: f64, cap: u64) -> u64 {
     } else {
         cap
     }
+}
+
+/// `lots` lots of `lot` contracts, when a decimal holds it.
+fn quantity_of(lot: Decimal, lots: u64) -> Option<Decimal> {
+    lot.checked_mul(Decimal::from(lots))
 }
 
 /// The first constraint breached among `conditions`, in [`SIZING_CONSTRAINTS`] order.
