@@ -20,11 +20,11 @@ use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
 use thiserror::Error;
 
 use super::account_margin::{Condition, for_each_underlying};
-use super::contract_risk::{ContractRisk, YEAR_NS};
+use super::contract_risk::ContractRisk;
 use super::hedge_bands::outside;
 use super::shard_state::ShardState;
 use super::what_if::{HypotheticalFill, WHAT_IF_FILLS_MAX, WhatIf, WhatIfError};
-use crate::attribution::usd_rate;
+use crate::attribution::{DAY_NS, usd_rate};
 use crate::events::{
     AccountId, HedgeBands, InstrumentId, InstrumentKind, OptionRight, Side, UnderlyingId,
 };
@@ -143,9 +143,9 @@ impl ShardState {
             // Vega and gamma legs.
             let mut delta_after = greeks.delta_coin;
             for (instrument, quantity, purpose) in self.option_legs(bands, &greeks, &mut proposal) {
-                let risk = self.contract_greeks(instrument);
-                delta_after += risk.delta_coin * quantity;
-                push_trade(
+                // The delta of what is actually proposed: whole lots, none if the query
+                // is full.
+                let traded = push_trade(
                     &mut proposal,
                     &mut fills,
                     instrument,
@@ -153,6 +153,7 @@ impl ShardState {
                     HEDGE_OPTION_LOT,
                     purpose,
                 );
+                delta_after += self.contract_greeks(instrument).delta_coin * traded;
             }
             // Delta leg, the options' delta included.
             let delta_out = bands.has_delta_band()
@@ -165,7 +166,7 @@ impl ShardState {
             for (id, instrument) in self.instruments.iter() {
                 let d = &instrument.definition;
                 let dated = d.kind == InstrumentKind::Future
-                    && d.expiry_ns > self.now_ns.saturating_add(86_400_000_000_000);
+                    && d.expiry_ns > self.now_ns.saturating_add(DAY_NS);
                 let usable = d.underlying == u
                     && !instrument.settled
                     && instrument.mark.is_some()
@@ -196,14 +197,16 @@ impl ShardState {
                 }
             }
             match best {
-                Some((_, id, quantity)) => push_trade(
-                    &mut proposal,
-                    &mut fills,
-                    id,
-                    quantity,
-                    HEDGE_FUTURE_LOT,
-                    HedgePurpose::Delta,
-                ),
+                Some((_, id, quantity)) => {
+                    push_trade(
+                        &mut proposal,
+                        &mut fills,
+                        id,
+                        quantity,
+                        HEDGE_FUTURE_LOT,
+                        HedgePurpose::Delta,
+                    );
+                }
                 None => proposal
                     .unhedged
                     .push((u, "no perpetual or future to hedge delta with")),
@@ -312,7 +315,7 @@ impl ShardState {
         min_days: f64,
     ) -> Option<InstrumentId> {
         let forward = self.index_prices.get(&underlying)?.1;
-        let days = |expiry_ns: u64| (expiry_ns as f64 - self.now_ns as f64) / YEAR_NS * 365.0;
+        let days = |expiry_ns: u64| (expiry_ns as f64 - self.now_ns as f64) / DAY_NS as f64;
         let usable = |i: &&super::instrument_state::InstrumentState| {
             let d = &i.definition;
             d.kind == InstrumentKind::Option
@@ -365,6 +368,8 @@ fn fill_of(instrument: InstrumentId, contracts: f64, lot: Decimal) -> Option<Hyp
     })
 }
 
+/// Adds `contracts` (signed) of `instrument` in whole lots to the proposal; the signed
+/// contracts added (0: under one lot, or the query is full).
 fn push_trade(
     proposal: &mut HedgeProposal,
     fills: &mut Vec<HypotheticalFill>,
@@ -372,18 +377,25 @@ fn push_trade(
     contracts: f64,
     lot: Decimal,
     purpose: HedgePurpose,
-) {
+) -> f64 {
     if fills.len() >= WHAT_IF_FILLS_MAX {
-        return;
+        return 0.0;
     }
-    if let Some(fill) = fill_of(instrument, contracts, lot) {
-        proposal.trades.push(ProposedTrade {
-            instrument,
-            side: fill.side,
-            quantity: fill.quantity,
-            purpose,
-        });
-        fills.push(fill);
+    let Some(fill) = fill_of(instrument, contracts, lot) else {
+        return 0.0;
+    };
+    proposal.trades.push(ProposedTrade {
+        instrument,
+        side: fill.side,
+        quantity: fill.quantity,
+        purpose,
+    });
+    fills.push(fill);
+    let traded = fill.quantity.to_f64().unwrap_or(0.0);
+    if fill.side == Side::Buy {
+        traded
+    } else {
+        -traded
     }
 }
 
