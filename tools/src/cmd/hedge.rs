@@ -53,8 +53,6 @@ pub fn run(args: &HedgeArgs) -> anyhow::Result<ExitCode> {
     }
     for bands in a.hedge_bands.values() {
         let name = underlying_name(state, bands.underlying);
-        let before = greeks(&proposal.before, bands.underlying);
-        let after = greeks(&proposal.after.greeks, bands.underlying);
         writeln!(
             out,
             "{name}: band delta [{}, {}] coin, |vega| <= {} USD, |gamma| <= {} USD (0: none)",
@@ -63,30 +61,25 @@ pub fn run(args: &HedgeArgs) -> anyhow::Result<ExitCode> {
             bands.vega_max_abs_usd,
             bands.gamma_max_abs_usd
         )?;
-        writeln!(
-            out,
-            "  now   delta {:>12.4} coin  vega {:>12.2} USD  gamma {:>10.4} USD  {}",
-            before.delta_coin,
-            before.vega_usd,
-            before.gamma_usd,
-            if proposal.outside_before.contains(&bands.underlying) {
-                "OUTSIDE"
-            } else {
-                "inside"
-            }
-        )?;
-        writeln!(
-            out,
-            "  after delta {:>12.4} coin  vega {:>12.2} USD  gamma {:>10.4} USD  {}",
-            after.delta_coin,
-            after.vega_usd,
-            after.gamma_usd,
-            if proposal.outside_after.contains(&bands.underlying) {
-                "OUTSIDE"
-            } else {
-                "inside"
-            }
-        )?;
+        let sides = [
+            ("now  ", &proposal.before, &proposal.outside_before),
+            ("after", &proposal.after.greeks, &proposal.outside_after),
+        ];
+        for (when, list, outside) in sides {
+            let g = greeks(list, bands.underlying);
+            writeln!(
+                out,
+                "  {when} delta {:>12.4} coin  vega {:>12.2} USD  gamma {:>10.4} USD  {}",
+                g.delta_coin,
+                g.vega_usd,
+                g.gamma_usd,
+                if outside.contains(&bands.underlying) {
+                    "OUTSIDE"
+                } else {
+                    "inside"
+                }
+            )?;
+        }
     }
     if proposal.trades.is_empty() {
         writeln!(out, "no trades: every band holds")?;
