@@ -31,6 +31,37 @@ pub fn shared_data_dir(test_name: &str) -> Option<PathBuf> {
     }
 }
 
+/// The Deribit option-chain snapshots in the shared data, in time order.
+pub fn chain_snapshot_paths(data: &std::path::Path) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(data.join("deribit"))
+        .expect("deribit data")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("deribit_options_snapshot_"))
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// One shard after `events` of the default synthetic market (eight accounts) from
+/// `seed`, every event stepped and a final batch end.
+pub fn synthetic_state(seed: u64, events: usize) -> keel_engine::state::ShardState {
+    let market = keel_feeds::SyntheticMarket::new(keel_feeds::SyntheticConfig {
+        seed,
+        accounts: 8,
+        ..keel_feeds::SyntheticConfig::default()
+    });
+    let mut state = keel_engine::state::ShardState::new(0, 1);
+    for (i, event) in market.take(events).enumerate() {
+        state.step(i as u64 + 1, &event);
+    }
+    state.finish_batch();
+    state
+}
+
 /// Median of a non-empty sample (sorts in place); `NaN` for an empty one.
 pub fn median(values: &mut [f64]) -> f64 {
     if values.is_empty() {

@@ -65,27 +65,12 @@ fn load(path: &std::path::Path) -> Chain {
     }
 }
 
-/// The chain snapshots in the shared data, in time order.
-fn snapshot_paths(data: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut paths: Vec<_> = std::fs::read_dir(data.join("deribit"))
-        .expect("deribit data")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("deribit_options_snapshot_"))
-        })
-        .collect();
-    paths.sort();
-    paths
-}
-
 #[test]
 fn account_greeks_equal_the_sum_of_deribits_own_greeks() {
     let Some(data) = keel_tests::shared_data_dir("account_greeks_equal_deribits") else {
         return;
     };
-    let paths = snapshot_paths(&data);
+    let paths = keel_tests::chain_snapshot_paths(&data);
     assert_eq!(paths.len(), 3);
     // Per contract, by time to expiry: [under a day, a day or more].
     let (mut delta_gaps, mut vega_gaps) = ([Vec::new(), Vec::new()], [Vec::new(), Vec::new()]);
@@ -284,7 +269,7 @@ fn attribution_residual_on_real_moves_between_the_snapshots() {
     let Some(data) = keel_tests::shared_data_dir("attribution_residual_on_real_moves") else {
         return;
     };
-    let paths = snapshot_paths(&data);
+    let paths = keel_tests::chain_snapshot_paths(&data);
     let chains: Vec<Chain> = paths.iter().map(|p| load(p)).collect();
     let labels: Vec<String> = paths
         .iter()

@@ -10,22 +10,11 @@ use keel_engine::events::{
 use keel_engine::state::sizing::{Binding, SIZING_CONSTRAINTS, SizingQuery, StressBudget};
 use keel_engine::state::{ShardState, WhatIf};
 use keel_engine::stress::{Scenario, Shock, StressRun};
-use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 
 fn synthetic_state(events: usize) -> ShardState {
-    let market = SyntheticMarket::new(SyntheticConfig {
-        seed: 11,
-        accounts: 8,
-        ..SyntheticConfig::default()
-    });
-    let mut state = ShardState::new(0, 1);
-    for (i, event) in market.take(events).enumerate() {
-        state.step(i as u64 + 1, &event);
-    }
-    state.finish_batch();
-    state
+    keel_tests::synthetic_state(11, events)
 }
 
 /// `state` after the account trades `quantity` at the mark and a batch end.

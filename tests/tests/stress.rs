@@ -7,20 +7,9 @@ use keel_engine::events::{
 };
 use keel_engine::state::{LiquidationPoint, ShardState};
 use keel_engine::stress::{Scenario, Shock, StressRun, VolShock, builtin_scenarios, stressed_mark};
-use keel_feeds::{SyntheticConfig, SyntheticMarket};
 
 fn synthetic_state(events: usize) -> ShardState {
-    let market = SyntheticMarket::new(SyntheticConfig {
-        seed: 7,
-        accounts: 8,
-        ..SyntheticConfig::default()
-    });
-    let mut state = ShardState::new(0, 1);
-    for (i, event) in market.take(events).enumerate() {
-        state.step(i as u64 + 1, &event);
-    }
-    state.finish_batch();
-    state
+    keel_tests::synthetic_state(7, events)
 }
 
 fn relative(a: f64, b: f64) -> f64 {

@@ -33,16 +33,7 @@ fn every_real_expiry_fits_without_arbitrage() {
     let Some(data) = keel_tests::shared_data_dir("surface_fits_on_real_chains") else {
         return;
     };
-    let mut paths: Vec<_> = std::fs::read_dir(data.join("deribit"))
-        .expect("deribit data")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("deribit_options_snapshot_"))
-        })
-        .collect();
-    paths.sort();
+    let paths = keel_tests::chain_snapshot_paths(&data);
     assert_eq!(paths.len(), 3);
     let mut rmses = Vec::new();
     let mut refused = 0;
