@@ -5,6 +5,9 @@
 //!   (what a batch end runs for an expiry whose marks changed).
 //! - cold fit: the same quotes from the fixed starts only (a fitter without memory).
 //!   Baseline of the paired line: the cold fit.
+//! - regit-svi: the same quotes and weights through `regit_svi::calibrate_slice` (its
+//!   default: multi-start quasi-explicit, then a Levenberg-Marquardt polish), the
+//!   maintained crate the fit was compared with (docs/ANALYTICS.md).
 
 use std::hint::black_box;
 
@@ -35,18 +38,49 @@ fn main() {
     let cold = || {
         fit_smile(&moved.points, moved.years, &bounds, None).map_or(f64::NAN, |f| f.rmse_vol_points)
     };
+    let regit_quotes: Vec<regit_svi::market::quote::Quote> = moved
+        .points
+        .iter()
+        .map(|p| regit_svi::market::quote::Quote::new(p.log_moneyness, p.total_variance, p.weight))
+        .collect::<Result<_, _>>()
+        .expect("valid quotes");
+    let regit = || {
+        regit_svi::calibration::calibrate_slice(&regit_quotes).map_or(f64::NAN, |f| {
+            let s = f.slice();
+            let params = keel_engine::surface::SviParams {
+                a: s.a(),
+                b: s.b(),
+                rho: s.rho(),
+                m: s.m(),
+                sigma: s.sigma(),
+            };
+            let squares: f64 = moved
+                .points
+                .iter()
+                .map(|p| {
+                    let quoted = (p.total_variance / moved.years).sqrt();
+                    let fitted =
+                        (params.total_variance(p.log_moneyness).max(0.0) / moved.years).sqrt();
+                    ((fitted - quoted) * 100.0).powi(2)
+                })
+                .sum();
+            (squares / moved.points.len() as f64).sqrt()
+        })
+    };
     println!(
-        "expiry: {} strikes, {:.3} years; rmse {:.4} vol points (warm), {:.4} (cold)",
+        "expiry: {} strikes, {:.3} years; rmse {:.4} vol points (warm), {:.4} (cold), {:.4} (regit-svi)",
         moved.points.len(),
         moved.years,
         warm(),
-        cold()
+        cold(),
+        regit()
     );
     let mut criterion = Criterion::default().configure_from_args();
     {
         let mut group = criterion.benchmark_group("surface");
         group.bench_function("refit_expiry_warm", |b| b.iter(|| black_box(warm())));
         group.bench_function("fit_expiry_cold", |b| b.iter(|| black_box(cold())));
+        group.bench_function("fit_expiry_regit_svi", |b| b.iter(|| black_box(regit())));
         group.finish();
     }
     criterion.final_summary();
@@ -56,5 +90,12 @@ fn main() {
         warm,
         cold,
         "cold fit from fixed starts",
+    );
+    paired::compare(
+        "SVI cold fit of one 50-strike expiry",
+        1,
+        cold,
+        regit,
+        "regit-svi calibrate_slice",
     );
 }

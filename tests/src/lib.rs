@@ -46,6 +46,26 @@ pub fn chain_snapshot_paths(data: &std::path::Path) -> Vec<PathBuf> {
     paths
 }
 
+/// One shard fed every row of a Deribit chain snapshot (rows it refuses are skipped, as
+/// a gateway would count them), then a batch end: the surface is fitted.
+pub fn chain_snapshot_state(path: &std::path::Path) -> keel_engine::state::ShardState {
+    use keel_feeds::feed::FeedDecoder;
+    let text = std::fs::read_to_string(path).expect("snapshot");
+    let mut decoder = keel_feeds::deribit::chain_snapshot::ChainSnapshotDecoder::new(
+        keel_feeds::venue_map::VenueMap::new(),
+    );
+    let mut state = keel_engine::state::ShardState::new(0, 1);
+    let mut events = Vec::new();
+    for line in text.lines() {
+        let _ = decoder.decode(line.as_bytes(), &mut events);
+    }
+    for (seq, event) in events.iter().enumerate() {
+        state.step(seq as u64 + 1, event);
+    }
+    state.finish_batch();
+    state
+}
+
 /// One shard after `events` of the default synthetic market (eight accounts) from
 /// `seed`, every event stepped and a final batch end.
 pub fn synthetic_state(seed: u64, events: usize) -> keel_engine::state::ShardState {

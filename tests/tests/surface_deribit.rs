@@ -3,30 +3,11 @@
 //! butterfly and calendar arbitrage on the fine grid, and the fit error per expiry stays
 //! within the bounds below (measured by this test, stated in docs/ANALYTICS.md).
 
-use keel_engine::state::ShardState;
 use keel_engine::surface::{CalendarBounds, CheckGrid, RefitError, fit::check_smile};
-use keel_feeds::deribit::chain_snapshot::ChainSnapshotDecoder;
-use keel_feeds::feed::FeedDecoder;
-use keel_feeds::venue_map::VenueMap;
 
 /// Bounds on the measured figures (docs/ANALYTICS.md), with a margin of about 2.
 const MEDIAN_RMSE_VOL_POINTS_MAX: f64 = 0.6;
 const REFUSED_MAX: usize = 6;
-
-fn load(path: &std::path::Path) -> ShardState {
-    let text = std::fs::read_to_string(path).expect("snapshot");
-    let mut decoder = ChainSnapshotDecoder::new(VenueMap::new());
-    let mut state = ShardState::new(0, 1);
-    let mut events = Vec::new();
-    for line in text.lines() {
-        let _ = decoder.decode(line.as_bytes(), &mut events);
-    }
-    for (seq, event) in events.iter().enumerate() {
-        state.step(seq as u64 + 1, event);
-    }
-    state.finish_batch();
-    state
-}
 
 #[test]
 fn every_real_expiry_fits_without_arbitrage() {
@@ -43,7 +24,7 @@ fn every_real_expiry_fits_without_arbitrage() {
             .expect("test input")
             .to_string_lossy()
             .into_owned();
-        let state = load(&path);
+        let state = keel_tests::chain_snapshot_state(&path);
         let (surface, rows) = state.fit_surface();
         assert!(rows.len() >= 20, "{name}: {} expiries", rows.len());
         for row in &rows {
