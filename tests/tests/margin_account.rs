@@ -115,6 +115,15 @@ fn what_if_equals_applying_the_fills_and_changes_nothing() {
         let after = &applied.accounts[&account];
         for (currency, predicted) in answer.evaluation.iter() {
             let actual = after.margin[&currency];
+            // Equity is computed as the fill handler computes it: equal bit for bit.
+            assert_eq!(
+                predicted.equity.to_bits(),
+                actual.equity.to_bits(),
+                "account {} {currency:?} equity: what-if {} vs applied {}",
+                account.0,
+                predicted.equity,
+                actual.equity
+            );
             for (name, p, a) in [
                 ("equity", predicted.equity, actual.equity),
                 ("im", predicted.initial_margin, actual.initial_margin),

@@ -255,13 +255,7 @@ impl AccountState {
 
     /// Unrealized PnL in `currency` (model value): market value − entry value.
     pub fn unrealized_pnl(&self, currency: Currency) -> f64 {
-        let market: f64 = self
-            .risk
-            .iter()
-            .filter(|((_, c), _)| *c == currency)
-            .map(|(_, risk)| risk.value)
-            .sum();
-        market - self.entry_value.get(&currency).copied().unwrap_or(0.0)
+        market_value(&self.risk, currency) - self.entry_value.get(&currency).copied().unwrap_or(0.0)
     }
 
     /// Greeks per underlying, summed over currencies (`value` zeroed: it mixes units).
@@ -276,4 +270,13 @@ impl AccountState {
         }
         by_underlying
     }
+}
+
+/// Σ market value of the positions settling in `currency`, summed in key order (the
+/// what-if sums a hypothetical `risk` the same way, so its equity matches bit for bit).
+pub fn market_value(risk: &SortedVecMap<RiskKey, ContractRisk>, currency: Currency) -> f64 {
+    risk.iter()
+        .filter(|((_, c), _)| *c == currency)
+        .map(|(_, risk)| risk.value)
+        .sum()
 }

@@ -400,7 +400,7 @@ impl ShardState {
 }
 
 /// A ledger balance (zero when the currency was never used).
-fn ledger(map: &BTreeMap<Currency, Decimal>, currency: Currency) -> Decimal {
+pub(crate) fn ledger(map: &BTreeMap<Currency, Decimal>, currency: Currency) -> Decimal {
     map.get(&currency).copied().unwrap_or(Decimal::ZERO)
 }
 

@@ -9,14 +9,17 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use thiserror::Error;
 
+use super::account::market_value;
 use super::account_margin::TradingState;
 use super::account_margin::{
     Condition, Evaluation, MarginInputs, evaluate_into, for_each_underlying,
 };
 use super::contract_margin::{ContractMargin, add_totals, contract_margin};
-use super::contract_risk::{ContractRisk, value_at};
+use super::contract_risk::ContractRisk;
 use super::instrument_state::InstrumentState;
+use super::position::Position;
 use super::shard_state::ShardState;
+use super::shard_state::{entry_value, ledger};
 use crate::events::{
     AccountId, CURRENCIES_MAX, Currency, InstrumentId, MarginModel, Side, UnderlyingId,
 };
@@ -123,7 +126,12 @@ impl ShardState {
         let market = self.margin_market();
         let mut risk = account.risk.clone();
         let mut pm_totals = account.pm_totals.clone();
-        let mut equity_change = [0.0f64; CURRENCIES_MAX];
+        // Per ledger currency, the cash and entry basis after the fills, computed as the
+        // fill handler computes them (same decimal steps, same f64 order): the answer's
+        // equity is then the applied state's bit for bit.
+        let mut cash_after: [Option<Decimal>; CURRENCIES_MAX] = [None; CURRENCIES_MAX];
+        let mut entry_after: [Option<f64>; CURRENCIES_MAX] = [None; CURRENCIES_MAX];
+        let mut traded_positions = [(InstrumentId(0), Position::default()); WHAT_IF_FILLS_MAX];
         let mut batch: Option<ScenarioBatch> = None;
         let mut reduces_only = true;
         for (index, fill) in fills.iter().enumerate() {
@@ -160,32 +168,62 @@ impl ShardState {
                 delta: margin.delta * traded,
             };
             add_totals(pm_totals.entry(key).or_default(), &change);
-            // Equity moves by Δq × (value at mark − value at the fill price) − fee; at the
-            // mark (price 0) only by the fee.
-            let (at_mark, at_price) = if fill.price.is_zero() {
-                (0.0, 0.0)
+            // Cash, realized PnL and entry basis as the fill handler moves them; a leg at
+            // price 0 trades at the mark.
+            let price = if fill.price.is_zero() {
+                Decimal::try_from(mark.mark_price).map_err(|_| WhatIfError::InvalidFill)?
             } else {
-                let price = fill.price.to_f64().ok_or(WhatIfError::InvalidFill)?;
-                let at_price = value_at(&instrument.definition, instrument.contract_size, price)
-                    .ok_or(WhatIfError::InvalidFill)?;
-                let at_mark = value_at(
-                    &instrument.definition,
-                    instrument.contract_size,
-                    mark.mark_price,
-                )
-                .ok_or(WhatIfError::InvalidFill)?;
-                (at_mark, at_price)
+                fill.price
             };
-            let fee = fill.fee.to_f64().ok_or(WhatIfError::InvalidFill)?;
-            let slot = instrument
-                .currency()
-                .slot()
+            let size = instrument
+                .definition
+                .contract_size
+                .get()
                 .ok_or(WhatIfError::InvalidFill)?;
-            equity_change[slot] += traded * (at_mark - at_price) - fee;
+            let currency = instrument.currency();
+            let slot = currency.slot().ok_or(WhatIfError::InvalidFill)?;
+            let before = traded_positions[..index]
+                .iter()
+                .rev()
+                .find(|(id, _)| *id == fill.instrument)
+                .map(|(_, p)| *p)
+                .or_else(|| account.positions.get(&fill.instrument).copied())
+                .unwrap_or_default();
+            let mut after_position = before;
+            let effect = after_position
+                .trade(&instrument.definition, size, signed, price)
+                .ok_or(WhatIfError::InvalidFill)?;
+            traded_positions[index] = (fill.instrument, after_position);
+            let cash = cash_after[slot].unwrap_or_else(|| ledger(&account.cash, currency));
+            cash_after[slot] = Some(
+                effect
+                    .realized
+                    .checked_sub(fill.fee)
+                    .and_then(|change| cash.checked_add(change))
+                    .ok_or(WhatIfError::InvalidFill)?,
+            );
+            let entry = entry_after[slot]
+                .unwrap_or_else(|| account.entry_value.get(&currency).copied().unwrap_or(0.0));
+            entry_after[slot] = Some(
+                entry
+                    + (entry_value(
+                        instrument,
+                        after_position.quantity,
+                        after_position.average_price,
+                    ) - entry_value(instrument, before.quantity, before.average_price)),
+            );
         }
         let equity = |currency: Currency| {
-            let change = currency.slot().map_or(0.0, |slot| equity_change[slot]);
-            account.equity(currency) + change
+            let slot = currency.slot();
+            match (
+                slot.and_then(|s| cash_after[s]),
+                slot.and_then(|s| entry_after[s]),
+            ) {
+                (Some(cash), Some(entry)) => {
+                    cash.to_f64().unwrap_or(0.0) + (market_value(&risk, currency) - entry)
+                }
+                _ => account.equity(currency),
+            }
         };
         let mut ledger = account.cash.keys().copied();
         // Standard margin needs every position after the fills; portfolio margin only
