@@ -50,15 +50,17 @@ fn surface_prints_every_expiry_and_plots_each_smile() {
             assert!(!row[field].is_null(), "{field} in {row}");
         }
         assert_eq!(row["arbitrage_free"], Value::Bool(true), "{row}");
-        // The synthetic chain is marked on a quadratic smile, whose long-dated wings
-        // carry butterfly arbitrage: the arbitrage-free fit departs from it there
-        // (measured: worst 6.1 vol points, RMSE 2.7, at one year), and follows it within
-        // 0.31 vol points up to three months. Bounds: about twice the measured.
+        // The synthetic chain is marked on an arbitrage-free SSVI smile, which a raw SVI
+        // slice represents exactly: the fit follows the marks within 0.06 vol points from
+        // a day to a year (measured). The expiry minutes away is the exception (measured:
+        // worst 4.8, RMSE 2.6 vol points): its smile is so steep that marks taken at
+        // different index levels disagree. Bounds: about twice the measured.
         let years = row["years"].as_f64().expect("test input");
         let worst = row["max_error_vol_points"].as_f64().expect("test input");
         let rmse = row["rmse_vol_points"].as_f64().expect("test input");
-        assert!(worst < if years < 0.3 { 0.7 } else { 12.0 }, "{row}");
-        assert!(rmse < 6.0, "{row}");
+        let one_hour = 1.0 / (365.0 * 24.0);
+        assert!(worst < if years > one_hour { 0.12 } else { 10.0 }, "{row}");
+        assert!(rmse < if years > one_hour { 0.06 } else { 6.0 }, "{row}");
         for p in ["a", "b", "rho", "m", "sigma"] {
             assert!(
                 row["params"][p].as_f64().is_some_and(f64::is_finite),

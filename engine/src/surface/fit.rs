@@ -39,6 +39,8 @@ const PENALTY_POINTS: usize = 25;
 const WING_SLOPE_FALLBACKS: [f64; 1] = [1.0];
 /// The fixed starts' σ (each at the quotes' lowest-variance strike for m).
 const START_SIGMAS: [f64; 3] = [0.05, 0.2, 0.6];
+/// The extra start's σ for a narrowly quoted smile, as a share of the quoted range.
+const NARROW_START_SHARE: f64 = 0.1;
 /// Bounds of σ (log-moneyness units).
 const SIGMA_MIN: f64 = 1e-3;
 const SIGMA_MAX: f64 = 4.0;
@@ -179,6 +181,15 @@ pub fn fit_smile(
     if best.is_none() || violation(&problem, best).is_some() {
         for sigma in START_SIGMAS {
             best = better(best, problem.minimize(k_at_min, sigma, false));
+        }
+        // A smile quoted over a narrow range (hours to expiry) curves on a scale far
+        // below the fixed starts': one more start at a tenth of the quoted range.
+        let narrow = NARROW_START_SHARE * (k_max - k_min);
+        if narrow < START_SIGMAS[0] {
+            best = better(
+                best,
+                problem.minimize(k_at_min, narrow.max(SIGMA_MIN), false),
+            );
         }
     }
     if let (Some(hot), Some((_, from))) = (violation(&problem, best), best) {
