@@ -10,7 +10,7 @@
 
 #define KEEL_ENGINE_MAGIC UINT64_C(0x314d48534c45454b)
 #define KEEL_CLIENT_MAGIC UINT64_C(0x31494c434c45454b)
-#define KEEL_LAYOUT_VERSION UINT64_C(1)
+#define KEEL_LAYOUT_VERSION UINT64_C(2)
 #define KEEL_CLIENTS_MAX UINT64_C(8)
 #define KEEL_INGRESS_RECORDS UINT64_C(1024)
 #define KEEL_WHAT_IF_LEGS_MAX UINT64_C(4)
@@ -34,6 +34,11 @@
 #define KEEL_STATUS_UNVALUED UINT64_C(5)
 #define KEEL_STATUS_INVALID_LEG UINT64_C(6)
 #define KEEL_STATUS_TOO_MANY_LEGS UINT64_C(7)
+#define KEEL_STATUS_INVALID_SIZE UINT64_C(8)
+#define KEEL_QUERY_WHAT_IF UINT64_C(0)
+#define KEEL_QUERY_SIZE UINT64_C(1)
+#define KEEL_BINDING_STRESS_BUDGET UINT64_C(64)
+#define KEEL_BINDING_LOTS_MAX UINT64_C(65)
 #define KEEL_REFUSED_KIND UINT64_C(1)
 #define KEEL_REFUSED_SIDE UINT64_C(2)
 #define KEEL_REFUSED_DECIMAL UINT64_C(3)
@@ -233,6 +238,7 @@ typedef struct keel_engine_counters {
     uint64_t events_journaled;
     /* Times the ring indexes were impossible (head behind tail, or more than the ring holds ahead): the engine skipped to the head. */
     uint64_t ring_faults;
+    /* Questions answered (what-if and size queries). */
     uint64_t what_ifs_answered;
     uint64_t reserved;
 } keel_engine_counters;
@@ -393,25 +399,35 @@ _Static_assert(offsetof(keel_what_if_leg, fee_mantissa) == 48, "keel_what_if_leg
 _Static_assert(offsetof(keel_what_if_leg, fee_scale) == 56, "keel_what_if_leg.fee_scale: offset");
 _Static_assert(offsetof(keel_what_if_leg, instrument_name) == 64, "keel_what_if_leg.instrument_name: offset");
 
-/* A what-if question, written by the client; `request_seq` last (released), one */
-/* greater than the previous request's. */
+/* A question, written by the client; `request_seq` last (released), one greater than */
+/* the previous request's. */
 typedef struct keel_what_if_request {
     uint64_t request_seq;
     /* Used when `account_name` is empty. */
     uint64_t account;
     uint64_t leg_count;
-    uint64_t reserved;
+    /* `KEEL_QUERY_WHAT_IF`: what the legs would do. `KEEL_QUERY_SIZE`: the largest quantity of leg 0's instrument and side the account may trade at the mark, in whole lots of leg 0's quantity (one leg; its price and fee are not read). */
+    uint64_t query;
     /* The account's name, NUL-padded; empty: use `account`. */
     char account_name[32];
     keel_what_if_leg legs[4];
+    /* Size queries: a stress budget when `stress_max_loss_share` > 0 — the loss of book and trade together when every underlying moves by `stress_spot_move` (a fraction: -0.2 is -20 %) and every vol by `stress_vol_points` (absolute points) stays at most that share of equity (0.1: 10 %). */
+    double stress_spot_move;
+    double stress_vol_points;
+    double stress_max_loss_share;
+    uint64_t reserved;
 } keel_what_if_request;
-_Static_assert(sizeof(keel_what_if_request) == 448, "keel_what_if_request: size");
+_Static_assert(sizeof(keel_what_if_request) == 480, "keel_what_if_request: size");
 _Static_assert(offsetof(keel_what_if_request, request_seq) == 0, "keel_what_if_request.request_seq: offset");
 _Static_assert(offsetof(keel_what_if_request, account) == 8, "keel_what_if_request.account: offset");
 _Static_assert(offsetof(keel_what_if_request, leg_count) == 16, "keel_what_if_request.leg_count: offset");
-_Static_assert(offsetof(keel_what_if_request, reserved) == 24, "keel_what_if_request.reserved: offset");
+_Static_assert(offsetof(keel_what_if_request, query) == 24, "keel_what_if_request.query: offset");
 _Static_assert(offsetof(keel_what_if_request, account_name) == 32, "keel_what_if_request.account_name: offset");
 _Static_assert(offsetof(keel_what_if_request, legs) == 64, "keel_what_if_request.legs: offset");
+_Static_assert(offsetof(keel_what_if_request, stress_spot_move) == 448, "keel_what_if_request.stress_spot_move: offset");
+_Static_assert(offsetof(keel_what_if_request, stress_vol_points) == 456, "keel_what_if_request.stress_vol_points: offset");
+_Static_assert(offsetof(keel_what_if_request, stress_max_loss_share) == 464, "keel_what_if_request.stress_max_loss_share: offset");
+_Static_assert(offsetof(keel_what_if_request, reserved) == 472, "keel_what_if_request.reserved: offset");
 
 /* The answer, written by the engine; `response_seq` (= the request's) last. */
 typedef struct keel_what_if_response {
@@ -430,12 +446,21 @@ typedef struct keel_what_if_response {
     uint64_t conditions_after;
     uint64_t currency_count;
     uint64_t underlying_count;
-    uint64_t reserved[5];
+    /* Size answers: the largest quantity (mantissa × 10^-scale contracts, a whole number of lots), its lots, and what one lot more would breach (`KEEL_BINDING_*`, or a condition code as `breach_condition`); `after` and `greeks_after` are the account with that quantity traded at the mark. */
+    int64_t max_quantity_mantissa;
+    uint64_t max_quantity_scale;
+    uint64_t lots;
+    uint64_t binding;
+    /* 1 when the binding constraint is breached before any trade (`lots` is then 0). */
+    uint64_t already_breached;
+    /* What-if evaluations the search made. */
+    uint64_t evaluations;
+    uint64_t reserved[2];
     keel_currency_margin before[4];
     keel_currency_margin after[4];
     keel_underlying_greeks greeks_after[4];
 } keel_what_if_response;
-_Static_assert(sizeof(keel_what_if_response) == 704, "keel_what_if_response: size");
+_Static_assert(sizeof(keel_what_if_response) == 728, "keel_what_if_response: size");
 _Static_assert(offsetof(keel_what_if_response, response_seq) == 0, "keel_what_if_response.response_seq: offset");
 _Static_assert(offsetof(keel_what_if_response, status) == 8, "keel_what_if_response.status: offset");
 _Static_assert(offsetof(keel_what_if_response, status_detail) == 16, "keel_what_if_response.status_detail: offset");
@@ -447,10 +472,16 @@ _Static_assert(offsetof(keel_what_if_response, trading_state_after) == 56, "keel
 _Static_assert(offsetof(keel_what_if_response, conditions_after) == 64, "keel_what_if_response.conditions_after: offset");
 _Static_assert(offsetof(keel_what_if_response, currency_count) == 72, "keel_what_if_response.currency_count: offset");
 _Static_assert(offsetof(keel_what_if_response, underlying_count) == 80, "keel_what_if_response.underlying_count: offset");
-_Static_assert(offsetof(keel_what_if_response, reserved) == 88, "keel_what_if_response.reserved: offset");
-_Static_assert(offsetof(keel_what_if_response, before) == 128, "keel_what_if_response.before: offset");
-_Static_assert(offsetof(keel_what_if_response, after) == 320, "keel_what_if_response.after: offset");
-_Static_assert(offsetof(keel_what_if_response, greeks_after) == 512, "keel_what_if_response.greeks_after: offset");
+_Static_assert(offsetof(keel_what_if_response, max_quantity_mantissa) == 88, "keel_what_if_response.max_quantity_mantissa: offset");
+_Static_assert(offsetof(keel_what_if_response, max_quantity_scale) == 96, "keel_what_if_response.max_quantity_scale: offset");
+_Static_assert(offsetof(keel_what_if_response, lots) == 104, "keel_what_if_response.lots: offset");
+_Static_assert(offsetof(keel_what_if_response, binding) == 112, "keel_what_if_response.binding: offset");
+_Static_assert(offsetof(keel_what_if_response, already_breached) == 120, "keel_what_if_response.already_breached: offset");
+_Static_assert(offsetof(keel_what_if_response, evaluations) == 128, "keel_what_if_response.evaluations: offset");
+_Static_assert(offsetof(keel_what_if_response, reserved) == 136, "keel_what_if_response.reserved: offset");
+_Static_assert(offsetof(keel_what_if_response, before) == 152, "keel_what_if_response.before: offset");
+_Static_assert(offsetof(keel_what_if_response, after) == 344, "keel_what_if_response.after: offset");
+_Static_assert(offsetof(keel_what_if_response, greeks_after) == 536, "keel_what_if_response.greeks_after: offset");
 
 /* The start of every client file; the ring's records follow it. */
 typedef struct keel_client_area {
@@ -462,13 +493,13 @@ typedef struct keel_client_area {
     keel_what_if_request request;
     keel_what_if_response response;
 } keel_client_area;
-_Static_assert(sizeof(keel_client_area) == 1472, "keel_client_area: size");
+_Static_assert(sizeof(keel_client_area) == 1528, "keel_client_area: size");
 _Static_assert(offsetof(keel_client_area, header) == 0, "keel_client_area.header: offset");
 _Static_assert(offsetof(keel_client_area, control) == 64, "keel_client_area.control: offset");
 _Static_assert(offsetof(keel_client_area, counters) == 128, "keel_client_area.counters: offset");
 _Static_assert(offsetof(keel_client_area, head) == 192, "keel_client_area.head: offset");
 _Static_assert(offsetof(keel_client_area, tail) == 256, "keel_client_area.tail: offset");
 _Static_assert(offsetof(keel_client_area, request) == 320, "keel_client_area.request: offset");
-_Static_assert(offsetof(keel_client_area, response) == 768, "keel_client_area.response: offset");
+_Static_assert(offsetof(keel_client_area, response) == 800, "keel_client_area.response: offset");
 
 #endif /* KEEL_H */

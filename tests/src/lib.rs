@@ -119,6 +119,7 @@ pub fn journal_kind(seq: u64) -> u16 {
 /// unsettled option it does not hold.
 pub struct WhatIfTarget {
     pub account: u32,
+    pub account_name: String,
     pub instrument: u32,
     pub instrument_name: String,
     pub mark_price: f64,
@@ -140,6 +141,7 @@ pub fn what_if_target(state: &keel_engine::state::ShardState) -> WhatIfTarget {
         .expect("a marked option nobody in the account holds");
     WhatIfTarget {
         account: account_id.0,
+        account_name: account.name.as_text(),
         instrument: id.0,
         instrument_name: instrument.definition.name.as_text(),
         mark_price: instrument.mark.expect("marked").mark_price,

@@ -257,6 +257,114 @@ fn a_what_if_equals_the_fill_applied_and_the_journal_replays_to_the_same_state()
     assert_eq!(origins.last(), Some(&(1 + client.slot() as u16)));
 }
 
+/// The size query over shared memory: the engine's answer is the in-process
+/// `max_quantity` on the same state (quantity, lots, binding, evaluations), with and
+/// without a stress budget; its `after` is the what-if of that quantity at the mark; a bad
+/// lot or budget is refused with `STATUS_INVALID_SIZE`.
+#[test]
+fn a_size_answer_equals_the_in_process_sizing() {
+    use keel_engine::state::sizing::{Binding, SizingQuery, StressBudget};
+    use keel_engine::stress::{Scenario, Shock};
+    use rust_decimal::Decimal;
+
+    let shm = tempfile::tempdir().expect("dir");
+    let journal = tempfile::tempdir().expect("dir");
+    let input = market(3_000);
+    let expected = expected_state(&input);
+    let (account, instrument, _) = target(&expected);
+    let engine = Engine::start(shm.path(), journal.path(), "size", input.clone());
+    let mut client = Client::attach(shm.path(), "size").expect("attaches");
+    wait_until("the input to be published", || {
+        client.published_seq() >= input.len() as u64
+    });
+    let no_name = [0u8; NAME_BYTES];
+    let lot = leg(instrument, 1); // 0.1 contract
+    // No budget (a delta limit binds), a loose budget, and one a single lot breaks
+    // (measured: 546 lots, delta limit; the same; 0 lots, stress budget).
+    let budgets = [None, Some((-0.3, 20.0, 0.05)), Some((0.3, 40.0, 0.002))];
+    let mut bindings = Vec::new();
+    for stress in budgets {
+        let answer = client
+            .size(u64::from(account), no_name, &lot, stress, ANSWER_TIMEOUT)
+            .expect("answered");
+        assert_eq!(answer.status, STATUS_OK, "{answer:?}");
+        assert_eq!(answer.as_of_seq, input.len() as u64);
+        let query = SizingQuery {
+            account: keel_engine::events::AccountId(account),
+            instrument: keel_engine::events::InstrumentId(instrument),
+            side: keel_engine::events::Side::Buy,
+            lot: Decimal::new(1, 1),
+            stress: stress.map(|(spot, vol, share)| {
+                let mut shock = Shock {
+                    spot_move: spot,
+                    ..Shock::default()
+                };
+                shock.vol.points = vol;
+                StressBudget {
+                    scenario: Scenario {
+                        others: Some(shock),
+                        ..Scenario::default()
+                    },
+                    max_loss_share_of_equity: share,
+                }
+            }),
+        };
+        let sized = expected
+            .max_quantity(&query, &mut Default::default())
+            .expect("sizes");
+        let quantity = sized.max_quantity.normalize();
+        assert_eq!(
+            (answer.max_quantity_mantissa, answer.max_quantity_scale),
+            (
+                i64::try_from(quantity.mantissa()).expect("fits"),
+                u64::from(quantity.scale())
+            ),
+            "{stress:?}"
+        );
+        assert_eq!(answer.lots, sized.lots);
+        assert_eq!(answer.evaluations, u64::from(sized.evaluations));
+        assert_eq!(answer.already_breached, u64::from(sized.already_breached));
+        let binding = match sized.binding {
+            Binding::Condition(c) => c as u64,
+            Binding::StressBudget => BINDING_STRESS_BUDGET,
+            Binding::LotsMax => BINDING_LOTS_MAX,
+        };
+        assert_eq!(answer.binding, binding, "{stress:?}");
+        bindings.push((answer.binding, answer.already_breached));
+        // `after` is the account with the maximum traded at the mark.
+        let mut at_max = lot;
+        at_max.quantity_mantissa = answer.max_quantity_mantissa;
+        at_max.quantity_scale = answer.max_quantity_scale;
+        let legs = if answer.lots > 0 { &[at_max][..] } else { &[] };
+        let what_if = client
+            .what_if(u64::from(account), legs, ANSWER_TIMEOUT)
+            .expect("answered");
+        assert_eq!(what_if.after, answer.after);
+        assert_eq!(what_if.greeks_after, answer.greeks_after);
+    }
+    assert_eq!(bindings[2].0, BINDING_STRESS_BUDGET, "{bindings:?}");
+    assert_ne!(bindings[0].0, BINDING_STRESS_BUDGET, "{bindings:?}");
+    let mut zero_lot = lot;
+    zero_lot.quantity_mantissa = 0;
+    for (bad_lot, stress) in [
+        (zero_lot, None),
+        (lot, Some((-0.3, 20.0, f64::NAN))),
+        (lot, Some((-5.0, 0.0, 0.1))),
+    ] {
+        let answer = client
+            .size(
+                u64::from(account),
+                no_name,
+                &bad_lot,
+                stress,
+                ANSWER_TIMEOUT,
+            )
+            .expect("answered");
+        assert_eq!(answer.status, STATUS_INVALID_SIZE, "{stress:?}");
+    }
+    engine.finish();
+}
+
 #[test]
 fn hostile_records_are_refused_and_counted_and_the_engine_keeps_serving() {
     let shm = tempfile::tempdir().expect("dir");

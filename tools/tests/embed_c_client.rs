@@ -76,8 +76,31 @@ fn market(count: usize) -> Vec<Event> {
     .collect()
 }
 
+/// The in-process sizing (buy, lots of 0.1) on the state after `events`.
+fn expected_sizing(
+    events: &[Event],
+    account: u32,
+    instrument: u32,
+) -> keel_engine::state::sizing::Sizing {
+    let mut state = ShardState::new(0, 1);
+    for (offset, event) in events.iter().enumerate() {
+        state.step(offset as u64 + 1, event);
+    }
+    state.finish_batch();
+    let query = keel_engine::state::sizing::SizingQuery {
+        account: keel_engine::events::AccountId(account),
+        instrument: keel_engine::events::InstrumentId(instrument),
+        side: keel_engine::events::Side::Buy,
+        lot: rust_decimal::Decimal::new(1, 1),
+        stress: None,
+    };
+    state
+        .max_quantity(&query, &mut Default::default())
+        .expect("sizes")
+}
+
 /// An account and a marked option it does not hold, from the state after `events`.
-fn target(events: &[Event]) -> (u32, u32, String, f64) {
+fn target(events: &[Event]) -> (u32, String, u32, String, f64) {
     let mut state = ShardState::new(0, 1);
     for (offset, event) in events.iter().enumerate() {
         state.step(offset as u64 + 1, event);
@@ -86,6 +109,7 @@ fn target(events: &[Event]) -> (u32, u32, String, f64) {
     let target = keel_tests::what_if_target(&state);
     (
         target.account,
+        target.account_name,
         target.instrument,
         target.instrument_name,
         target.mark_price,
@@ -204,7 +228,7 @@ fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_rep
     };
 
     let events = market(3_000);
-    let (account, instrument, instrument_name, mark) = target(&events);
+    let (account, account_name, instrument, instrument_name, mark) = target(&events);
     let input = tmp.path().join("events.jsonl");
     let mut file = std::fs::File::create(&input).expect("create");
     for event in &events {
@@ -271,6 +295,25 @@ fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_rep
         String::from_utf8_lossy(&names.stderr)
     );
     let cli: Value = serde_json::from_slice(&names.stdout).expect("JSON answer");
+
+    // keel size over the same engine: the in-process answer on the same state.
+    let sized = Command::new(env!("CARGO_BIN_EXE_keel"))
+        .args(["size", "--engine", "ctest", "--json", "--shm-dir"])
+        .arg(&shm)
+        .args(["--account", &account_name, "--instrument", &instrument_name])
+        .args(["--side", "buy", "--lot", "0.1"])
+        .output()
+        .expect("keel size runs");
+    assert!(
+        sized.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sized.stderr)
+    );
+    let sized: Value = serde_json::from_slice(&sized.stdout).expect("JSON answer");
+    let expected = expected_sizing(&events, account, instrument);
+    assert_eq!(sized["max_quantity"], expected.max_quantity.to_string());
+    assert_eq!(sized["binding"], expected.binding.name());
+    assert_eq!(sized["as_of_seq"], input_seq);
 
     let timestamp = events.last().expect("events").timestamp_ns + 1;
     let ran = Command::new(&binary)
@@ -355,7 +398,8 @@ fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_rep
     }
     assert_eq!(report["last_seq"], input_seq + 1);
     assert_eq!(c["snapshot"]["seq"], input_seq + 1);
-    assert_eq!(report["what_ifs_answered"], 2);
+    // keel what-if, keel size and the C client's what-if.
+    assert_eq!(report["what_ifs_answered"], 3);
     let client_row = &report["embed"]["clients"]
         .as_array()
         .expect("clients")

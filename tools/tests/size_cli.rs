@@ -109,4 +109,59 @@ fn size_answers_with_the_binding_constraint() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.trim().lines().count(), 1, "{bad:?}: {stderr}");
     }
+    // Over an engine: the lot is required, the shock must move every underlying, and
+    // an engine that is not there is one line (no engine runs in this test).
+    let shm = dir.path().join("shm");
+    std::fs::create_dir_all(&shm).expect("dir");
+    let shm = shm.to_str().expect("utf-8");
+    let engine = [
+        "size",
+        "--engine",
+        "nosuch",
+        "--shm-dir",
+        shm,
+        "--account",
+        "account-2",
+        "--instrument",
+        "BTC-PERPETUAL",
+        "--side",
+        "buy",
+    ];
+    for (extra, says) in [
+        (&[][..], "--lot is required"),
+        (
+            &[
+                "--lot",
+                "1",
+                "--stress-shock",
+                "BTC:spot=-30%",
+                "--max-loss-pct",
+                "5",
+            ][..],
+            "every underlying",
+        ),
+        (&["--lot", "1"][..], "no engine serves"),
+    ] {
+        let mut args = engine.to_vec();
+        args.extend_from_slice(extra);
+        let output = keel(&args);
+        assert!(!output.status.success(), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.trim().lines().count(), 1, "{extra:?}: {stderr}");
+        assert!(stderr.contains(says), "{extra:?}: {stderr}");
+    }
+    let both = keel(&[
+        "size",
+        "--journal",
+        journal,
+        "--engine",
+        "x",
+        "--account",
+        "a",
+        "--instrument",
+        "b",
+        "--side",
+        "buy",
+    ]);
+    assert!(!both.status.success());
 }

@@ -228,20 +228,55 @@ impl Client {
         legs: &[Leg],
         timeout: Duration,
     ) -> Result<Answer, EmbedError> {
-        self.check_running()?;
         if legs.len() > WHAT_IF_LEGS_MAX {
             return Err(EmbedError::Request("more legs than KEEL_WHAT_IF_LEGS_MAX"));
         }
-        let seq = self.next_request;
-        self.next_request += 1;
         let mut request = WhatIfRequest {
-            request_seq: seq,
             account,
             account_name,
             leg_count: legs.len() as u64,
             ..WhatIfRequest::default()
         };
         request.legs[..legs.len()].copy_from_slice(legs);
+        self.request(request, timeout)
+    }
+
+    /// Asks the largest quantity of `lot`'s instrument and side that account id `account`
+    /// (or the account named `account_name`, when not empty) may trade at the mark, in
+    /// whole lots of `lot.quantity`; `stress`, when given, is (spot move as a fraction,
+    /// vol move in points, largest loss as a share of equity) for every underlying.
+    pub fn size(
+        &mut self,
+        account: u64,
+        account_name: [u8; NAME_BYTES],
+        lot: &Leg,
+        stress: Option<(f64, f64, f64)>,
+        timeout: Duration,
+    ) -> Result<Answer, EmbedError> {
+        let (spot, vol, share) = stress.unwrap_or((0.0, 0.0, 0.0));
+        let mut request = WhatIfRequest {
+            account,
+            account_name,
+            leg_count: 1,
+            query: QUERY_SIZE,
+            stress_spot_move: spot,
+            stress_vol_points: vol,
+            stress_max_loss_share: share,
+            ..WhatIfRequest::default()
+        };
+        request.legs[0] = *lot;
+        self.request(request, timeout)
+    }
+
+    fn request(
+        &mut self,
+        mut request: WhatIfRequest,
+        timeout: Duration,
+    ) -> Result<Answer, EmbedError> {
+        self.check_running()?;
+        let seq = self.next_request;
+        self.next_request += 1;
+        request.request_seq = seq;
         let words = self.area.words();
         publish_sequence_last(
             &words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS],

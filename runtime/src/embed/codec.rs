@@ -7,9 +7,11 @@ use keel_engine::events::{
     AccountId, Collateral, Currency, Dec, Event, EventBody, Fill, IndexPrice, InstrumentId, Name,
     Side, Ticker, UnderlyingId,
 };
+use keel_engine::state::sizing::{Binding, SizingError, SizingQuery, StressBudget};
 use keel_engine::state::{
     ContractRisk, CurrencyMargin, HypotheticalFill, ShardState, WhatIf, WhatIfError, WhatIfReason,
 };
+use keel_engine::stress::{Scenario, Shock};
 use rust_decimal::Decimal;
 
 use super::wire::*;
@@ -182,8 +184,9 @@ pub fn requested_account(state: &ShardState, request: &WhatIfRequest) -> Option<
     }
 }
 
-/// Answers `request` from `state` (never changing it): margin before (the account as it
-/// is) and after the legs, Greeks after, and whether the trade is allowed.
+/// Answers `request` from `state` (never changing it): a what-if (margin before and
+/// after the legs, Greeks after, whether the trade is allowed) or, for `QUERY_SIZE`, the
+/// largest quantity and what binds it, with the account after trading it.
 pub fn answer(
     state: &ShardState,
     request: &WhatIfRequest,
@@ -193,26 +196,121 @@ pub fn answer(
         as_of_seq: state.seq,
         ..WhatIfResponse::default()
     };
-    let refuse = |response: &mut WhatIfResponse, (status, detail): (u64, u64)| {
-        response.status = status;
-        response.status_detail = detail;
-    };
-    let Some(AccountId(account)) = requested_account(state, request) else {
+    let Some(account) = requested_account(state, request) else {
         refuse(&mut response, (STATUS_UNKNOWN_ACCOUNT, request.account));
         return response;
     };
+    if let Err(why) = legs(state, request, &mut scratch.fills) {
+        refuse(&mut response, why);
+        return response;
+    }
+    if request.query == QUERY_SIZE {
+        if let Err(why) = size(state, account, request, scratch, &mut response) {
+            refuse(&mut response, why);
+            return response;
+        }
+    } else if request.query != QUERY_WHAT_IF {
+        refuse(&mut response, (STATUS_INVALID_LEG, request.query));
+        return response;
+    }
+    answer_fills(state, account, scratch, &mut response);
+    response
+}
+
+fn refuse(response: &mut WhatIfResponse, (status, detail): (u64, u64)) {
+    response.status = status;
+    response.status_detail = detail;
+}
+
+/// A size query: solves it, writes the size fields, and leaves in `scratch.fills` the
+/// one leg the answer's `after` describes (the maximum, at the mark).
+fn size(
+    state: &ShardState,
+    account: AccountId,
+    request: &WhatIfRequest,
+    scratch: &mut AnswerScratch,
+    response: &mut WhatIfResponse,
+) -> Result<(), (u64, u64)> {
+    let [leg] = scratch.fills[..] else {
+        return Err((STATUS_TOO_MANY_LEGS, request.leg_count));
+    };
+    let invalid = (STATUS_INVALID_SIZE, 0);
+    let stress = if request.stress_max_loss_share == 0.0 {
+        None
+    } else {
+        let share = request.stress_max_loss_share;
+        if !(share.is_finite() && share > 0.0) {
+            return Err(invalid);
+        }
+        let mut shock = Shock {
+            spot_move: request.stress_spot_move,
+            ..Shock::default()
+        };
+        shock.vol.points = request.stress_vol_points;
+        // One move for every underlying: no name, no list (no allocation).
+        let scenario = Scenario {
+            others: Some(shock),
+            ..Scenario::default()
+        };
+        scenario.validate().map_err(|_| invalid)?;
+        Some(StressBudget {
+            scenario,
+            max_loss_share_of_equity: share,
+        })
+    };
+    let query = SizingQuery {
+        account,
+        instrument: leg.instrument,
+        side: leg.side,
+        lot: leg.quantity,
+        stress,
+    };
+    let sizing = state
+        .max_quantity(&query, &mut scratch.after)
+        .map_err(|error| match error {
+            SizingError::WhatIf(error) => status_of(error),
+            SizingError::Unmarked => (STATUS_UNMARKED, u64::from(leg.instrument.0)),
+            SizingError::InvalidLot | SizingError::InvalidBudget => invalid,
+        })?;
+    let quantity = sizing.max_quantity.normalize();
+    response.max_quantity_mantissa = i64::try_from(quantity.mantissa()).map_err(|_| invalid)?;
+    response.max_quantity_scale = u64::from(quantity.scale());
+    response.lots = sizing.lots;
+    response.binding = match sizing.binding {
+        Binding::Condition(condition) => condition as u64,
+        Binding::StressBudget => BINDING_STRESS_BUDGET,
+        Binding::LotsMax => BINDING_LOTS_MAX,
+    };
+    response.already_breached = u64::from(sizing.already_breached);
+    response.evaluations = u64::from(sizing.evaluations);
+    scratch.fills.clear();
+    if sizing.lots > 0 {
+        scratch.fills.push(HypotheticalFill {
+            instrument: leg.instrument,
+            side: leg.side,
+            quantity: sizing.max_quantity,
+            price: Decimal::ZERO,
+            fee: Decimal::ZERO,
+        });
+    }
+    Ok(())
+}
+
+/// The what-if part of an answer: the account after `scratch.fills`, and before.
+fn answer_fills(
+    state: &ShardState,
+    AccountId(account): AccountId,
+    scratch: &mut AnswerScratch,
+    response: &mut WhatIfResponse,
+) {
     let AnswerScratch {
         fills,
         after,
         before: computed,
     } = scratch;
-    if let Err(why) = legs(state, request, fills) {
-        refuse(&mut response, why);
-        return response;
-    }
     match state.what_if_into(AccountId(account), fills, after) {
         Ok(()) => {
-            fill_answer(&mut response, after);
+            fill_answer(response, after);
             // Before: the account's last evaluation when nothing has touched it since;
             // otherwise evaluated now, the same way as after.
             let current = state
@@ -224,8 +322,8 @@ pub fn answer(
                 None => match state.what_if_into(AccountId(account), &[], computed) {
                     Ok(()) => Before::Evaluated(&computed.evaluation),
                     Err(error) => {
-                        refuse(&mut response, status_of(error));
-                        return response;
+                        refuse(response, status_of(error));
+                        return;
                     }
                 },
             };
@@ -235,9 +333,8 @@ pub fn answer(
             }
             response.before[response.currency_count as usize..].fill(CurrencyFigures::default());
         }
-        Err(error) => refuse(&mut response, status_of(error)),
+        Err(error) => refuse(response, status_of(error)),
     }
-    response
 }
 
 /// The margin before the trade, from wherever it is current.

@@ -11,7 +11,7 @@ pub const ENGINE_MAGIC: u64 = u64::from_le_bytes(*b"KEELSHM1");
 /// `"KEELCLI1"`: first word of a client file.
 pub const CLIENT_MAGIC: u64 = u64::from_le_bytes(*b"KEELCLI1");
 /// Changes whenever any struct below changes.
-pub const LAYOUT_VERSION: u64 = 1;
+pub const LAYOUT_VERSION: u64 = 2;
 /// Clients one engine serves at once (one file and one ingress ring each).
 pub const CLIENTS_MAX: usize = 8;
 /// Records in each client's ingress ring (a power of two).
@@ -331,6 +331,7 @@ wire_struct! {
         /// Times the ring indexes were impossible (head behind tail, or more than the
         /// ring holds ahead): the engine skipped to the head.
         ring_faults: u64,
+        /// Questions answered (what-if and size queries).
         what_ifs_answered: u64,
         reserved: u64,
     }
@@ -437,17 +438,28 @@ wire_struct! {
 }
 
 wire_struct! {
-    /// A what-if question, written by the client; `request_seq` last (released), one
-    /// greater than the previous request's.
+    /// A question, written by the client; `request_seq` last (released), one greater than
+    /// the previous request's.
     WhatIfRequest => "keel_what_if_request" {
         request_seq: u64,
         /// Used when `account_name` is empty.
         account: u64,
         leg_count: u64,
-        reserved: u64,
+        /// `KEEL_QUERY_WHAT_IF`: what the legs would do. `KEEL_QUERY_SIZE`: the largest
+        /// quantity of leg 0's instrument and side the account may trade at the mark, in
+        /// whole lots of leg 0's quantity (one leg; its price and fee are not read).
+        query: u64,
         /// The account's name, NUL-padded; empty: use `account`.
         account_name: [u8; NAME_BYTES],
         legs: [WhatIfLeg; WHAT_IF_LEGS_MAX],
+        /// Size queries: a stress budget when `stress_max_loss_share` > 0 — the loss of
+        /// book and trade together when every underlying moves by `stress_spot_move`
+        /// (a fraction: -0.2 is -20 %) and every vol by `stress_vol_points` (absolute
+        /// points) stays at most that share of equity (0.1: 10 %).
+        stress_spot_move: f64,
+        stress_vol_points: f64,
+        stress_max_loss_share: f64,
+        reserved: u64,
     }
 }
 
@@ -470,7 +482,19 @@ wire_struct! {
         conditions_after: u64,
         currency_count: u64,
         underlying_count: u64,
-        reserved: [u64; 5],
+        /// Size answers: the largest quantity (mantissa × 10^-scale contracts, a whole
+        /// number of lots), its lots, and what one lot more would breach
+        /// (`KEEL_BINDING_*`, or a condition code as `breach_condition`); `after` and
+        /// `greeks_after` are the account with that quantity traded at the mark.
+        max_quantity_mantissa: i64,
+        max_quantity_scale: u64,
+        lots: u64,
+        binding: u64,
+        /// 1 when the binding constraint is breached before any trade (`lots` is then 0).
+        already_breached: u64,
+        /// What-if evaluations the search made.
+        evaluations: u64,
+        reserved: [u64; 2],
         before: [CurrencyFigures; ANSWER_CURRENCIES_MAX],
         after: [CurrencyFigures; ANSWER_CURRENCIES_MAX],
         greeks_after: [SnapshotUnderlying; SNAPSHOT_UNDERLYINGS_MAX],
@@ -499,6 +523,18 @@ pub const STATUS_UNMARKED: u64 = 4;
 pub const STATUS_UNVALUED: u64 = 5;
 pub const STATUS_INVALID_LEG: u64 = 6;
 pub const STATUS_TOO_MANY_LEGS: u64 = 7;
+/// A size query with a lot that is not positive, a quantity too large for the wire, or
+/// an invalid stress budget.
+pub const STATUS_INVALID_SIZE: u64 = 8;
+
+/// Query kinds (`WhatIfRequest::query`).
+pub const QUERY_WHAT_IF: u64 = 0;
+pub const QUERY_SIZE: u64 = 1;
+
+/// What binds a size answer besides a condition (`WhatIfResponse::binding`; below 64 it
+/// is a condition code).
+pub const BINDING_STRESS_BUDGET: u64 = 64;
+pub const BINDING_LOTS_MAX: u64 = 65;
 
 /// Reasons a record is refused at decode (`EngineCounters::last_rejection`).
 pub const REFUSED_KIND: u64 = 1;
@@ -563,6 +599,11 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KEEL_STATUS_UNVALUED", STATUS_UNVALUED),
     ("KEEL_STATUS_INVALID_LEG", STATUS_INVALID_LEG),
     ("KEEL_STATUS_TOO_MANY_LEGS", STATUS_TOO_MANY_LEGS),
+    ("KEEL_STATUS_INVALID_SIZE", STATUS_INVALID_SIZE),
+    ("KEEL_QUERY_WHAT_IF", QUERY_WHAT_IF),
+    ("KEEL_QUERY_SIZE", QUERY_SIZE),
+    ("KEEL_BINDING_STRESS_BUDGET", BINDING_STRESS_BUDGET),
+    ("KEEL_BINDING_LOTS_MAX", BINDING_LOTS_MAX),
     ("KEEL_REFUSED_KIND", REFUSED_KIND),
     ("KEEL_REFUSED_SIDE", REFUSED_SIDE),
     ("KEEL_REFUSED_DECIMAL", REFUSED_DECIMAL),

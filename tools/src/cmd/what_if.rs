@@ -61,7 +61,7 @@ pub struct WhatIfArgs {
     json: bool,
 }
 
-fn name_field(text: &str, what: &str) -> anyhow::Result<[u8; NAME_BYTES]> {
+pub(super) fn name_field(text: &str, what: &str) -> anyhow::Result<[u8; NAME_BYTES]> {
     let bytes = text.as_bytes();
     if bytes.is_empty() || bytes.len() > NAME_BYTES || bytes.contains(&0) {
         bail!("{what} name '{text}' must be 1 to {NAME_BYTES} bytes");
@@ -140,7 +140,7 @@ pub fn run(args: &WhatIfArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn status_text(answer: &Answer) -> String {
+pub(super) fn status_text(answer: &Answer) -> String {
     let detail = answer.status_detail;
     match answer.status {
         STATUS_OK => "answered".into(),
@@ -151,6 +151,9 @@ fn status_text(answer: &Answer) -> String {
         STATUS_UNVALUED => format!("instrument {detail}: the model refuses its mark"),
         STATUS_INVALID_LEG => format!("leg {detail} is invalid (side, quantity or price)"),
         STATUS_TOO_MANY_LEGS => format!("{detail} legs; at most {WHAT_IF_LEGS_MAX}"),
+        STATUS_INVALID_SIZE => {
+            "size query invalid (lot not positive, quantity too large, or stress budget)".into()
+        }
         other => format!("unknown status {other}"),
     }
 }
