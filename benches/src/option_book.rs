@@ -271,6 +271,7 @@ pub fn stress_scenarios(grid: &[(f64, f64)]) -> Vec<keel_engine::stress::Scenari
                 },
             }),
             time_step_ns: 0,
+            ..Scenario::default()
         })
         .collect()
 }

@@ -6,7 +6,9 @@ use keel_engine::events::{
     Currency, Event, EventBody, IndexPrice, InstrumentKind, Ticker, UnderlyingId,
 };
 use keel_engine::state::{LiquidationPoint, ShardState};
-use keel_engine::stress::{Scenario, Shock, StressRun, VolShock, builtin_scenarios, stressed_mark};
+use keel_engine::stress::{
+    Scenario, Shock, SmileDynamics, StressRun, VolShock, builtin_scenarios, stressed_mark,
+};
 
 fn synthetic_state(events: usize) -> ShardState {
     keel_tests::synthetic_state(7, events)
@@ -35,8 +37,14 @@ fn move_market(state: &mut ShardState, scenario: &Scenario) {
             continue;
         }
         let shock = scenario.shock_of(instrument.definition.underlying);
-        let mark = stressed_mark(instrument, &shock, state.now_ns, scenario.time_step_ns)
-            .expect("stressable");
+        let mark = stressed_mark(
+            instrument,
+            &shock,
+            state.now_ns,
+            scenario.time_step_ns,
+            scenario.surface(state),
+        )
+        .expect("stressable");
         let ticker = Ticker {
             instrument: instrument.definition.id,
             mark_price: mark.mark_price,
@@ -88,7 +96,19 @@ fn scenarios() -> Vec<Scenario> {
         ],
         others: None,
         time_step_ns: 3_600_000_000_000,
+        smile: SmileDynamics::StickyStrike,
     }];
+    // The same on the surface, with a tenor-weighted vol move (calendar floor in play).
+    let mut on_surface = list[0].clone();
+    on_surface.name = "BTC -10 %, vol +40 at 1 day as (1/DTE)^0.5, on the surface".into();
+    on_surface.smile = SmileDynamics::Surface;
+    on_surface.shocks[0].1.vol = VolShock {
+        points: 40.0,
+        reference_days: 1.0,
+        tenor_power: 0.5,
+        ..VolShock::default()
+    };
+    list.push(on_surface);
     let builtin = builtin_scenarios(|coin| match coin {
         "BTC" => Some(UnderlyingId(0)),
         "ETH" => Some(UnderlyingId(1)),
@@ -184,6 +204,7 @@ fn liquidation_flags_agree_with_the_liquidation_distance() {
                         )],
                         others: None,
                         time_step_ns: 0,
+                        smile: SmileDynamics::StickyStrike,
                     };
                     let mut rows = Vec::new();
                     StressRun::new(&state, &[id])

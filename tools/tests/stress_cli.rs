@@ -118,6 +118,32 @@ vol_relative_pct = 50
             / from_file[1]["pnl_usd"].as_f64().unwrap().abs().max(1.0);
     assert!(relative < 1e-12, "inline and file give the same scenario");
 
+    // The same inline scenario with vols on the surface (sticky moneyness, calendar
+    // floor): the flag and the inline key are the same setting, and it changes the PnL.
+    let on_surface = |extra: &[&str], shock: &str| {
+        let mut args = vec![
+            "stress",
+            "--journal",
+            journal,
+            "--shock",
+            shock,
+            "--account",
+            "account-1",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        rows(&args)[0]["pnl_usd"].as_f64().expect("pnl")
+    };
+    let shock = "BTC:spot=-30%,vol=+30,ref=7,power=0.5;ETH:spot=-40%,vol=50%,time=24h";
+    let by_flag = on_surface(&["--smile", "surface"], shock);
+    let by_key = on_surface(&[], &format!("{shock},smile=surface"));
+    assert_eq!(by_flag, by_key);
+    let sticky = inline[0]["pnl_usd"].as_f64().expect("pnl");
+    assert!(
+        by_flag.is_finite() && by_flag != sticky,
+        "{by_flag} vs {sticky}"
+    );
+
     let table = keel(&["stress", "--journal", journal, "--account", "account-2"]);
     assert!(table.status.success());
     let text = String::from_utf8_lossy(&table.stdout);
@@ -143,6 +169,8 @@ fn bad_scenarios_are_one_line_errors() {
         vec!["stress", "--journal", journal, "--shock", "DOGE:spot=-10%"],
         vec!["stress", "--journal", journal, "--shock", "BTC:spot=-150%"],
         vec!["stress", "--journal", journal, "--shock", "BTC:moon=1"],
+        vec!["stress", "--journal", journal, "--smile", "sticky-delta"],
+        vec!["stress", "--journal", journal, "--shock", "BTC:smile=flat"],
         vec![
             "stress",
             "--journal",

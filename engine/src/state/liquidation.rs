@@ -144,7 +144,7 @@ pub fn moved_mark(instrument: &InstrumentState, s: f64, now_ns: u64) -> Option<M
         spot_move: s,
         vol: crate::stress::VolShock::default(),
     };
-    crate::stress::stressed_mark(instrument, &shock, now_ns, 0)
+    crate::stress::stressed_mark(instrument, &shock, now_ns, 0, None)
 }
 
 /// Equity and maintenance margin in `currency` with its underlyings moved by `s`, from a

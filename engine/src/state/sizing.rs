@@ -283,6 +283,7 @@ impl ShardState {
             &shock,
             self.now_ns,
             budget.scenario.time_step_ns,
+            budget.scenario.surface(self),
         )
         .ok_or(SizingError::Unmarked)?;
         let value = |price| value_at(&instrument.definition, instrument.contract_size, price);

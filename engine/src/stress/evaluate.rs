@@ -164,15 +164,21 @@ impl<'a> StressRun<'a> {
             };
             let definition = &instrument.definition;
             let shock = scenario.shock_of(definition.underlying);
-            let stressed = stressed_mark(instrument, &shock, now_ns, scenario.time_step_ns)
-                .and_then(|mark| {
-                    let value = value_at(definition, instrument.contract_size, mark.mark_price)?;
-                    Some(Stressed {
-                        value,
-                        margin: None,
-                        mark,
-                    })
-                });
+            let stressed = stressed_mark(
+                instrument,
+                &shock,
+                now_ns,
+                scenario.time_step_ns,
+                scenario.surface(state),
+            )
+            .and_then(|mark| {
+                let value = value_at(definition, instrument.contract_size, mark.mark_price)?;
+                Some(Stressed {
+                    value,
+                    margin: None,
+                    mark,
+                })
+            });
             self.stressed.push(stressed);
             let Some(Stressed { mark, .. }) = stressed else {
                 continue;

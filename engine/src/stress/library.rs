@@ -2,7 +2,7 @@
 //! ETH on known crash days; the figures and their public sources are in
 //! docs/ANALYTICS.md), a SPAN-like grid of 16, and Deribit's extended moves.
 
-use super::scenario::{Scenario, Shock, VolShock};
+use super::scenario::{Scenario, Shock, SmileDynamics, VolShock};
 use crate::attribution::DAY_NS;
 use crate::events::UnderlyingId;
 use crate::margin::EXTENDED_MOVES;
@@ -107,6 +107,7 @@ impl Regime {
             shocks,
             others: Some(worse),
             time_step_ns: DAY_NS,
+            smile: SmileDynamics::StickyStrike,
         }
     }
 }
@@ -118,6 +119,7 @@ fn uniform(name: String, spot_move: f64, vol: VolShock) -> Scenario {
         shocks: Vec::new(),
         others: Some(Shock { spot_move, vol }),
         time_step_ns: 0,
+        smile: SmileDynamics::StickyStrike,
     }
 }
 

@@ -9,5 +9,5 @@ pub mod stressed_market;
 
 pub use evaluate::{AccountStress, CurrencyStress, StressRun, TOP_LOSSES_MAX};
 pub use library::{Regime, builtin_scenarios};
-pub use scenario::{Scenario, ScenarioError, Shock, VolShock};
+pub use scenario::{Scenario, ScenarioError, Shock, SmileDynamics, VolShock};
 pub use stressed_market::stressed_mark;

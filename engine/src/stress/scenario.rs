@@ -5,6 +5,8 @@ use thiserror::Error;
 
 use crate::attribution::DAY_NS;
 use crate::events::UnderlyingId;
+use crate::state::ShardState;
+use crate::surface::VolSurface;
 
 /// Shocked implied vols are floored here (a vol move cannot make a vol negative).
 pub const STRESSED_VOL_FLOOR: f64 = 0.01;
@@ -61,6 +63,21 @@ pub struct Shock {
     pub vol: VolShock,
 }
 
+/// How implied vols respond to a scenario's move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SmileDynamics {
+    /// Each option keeps its own mark IV, moved by the scenario's vol shock (the default:
+    /// it needs nothing but the marks).
+    #[default]
+    StickyStrike,
+    /// From the volatility surface: each option's IV moves along its expiry's fitted
+    /// smile to its new moneyness (sticky moneyness), the vol shock is applied to the
+    /// smile, and the shocked total variance is kept non-decreasing in expiry at every
+    /// moneyness, so a tenor-weighted shock leaves no calendar arbitrage in the stressed
+    /// surface. Options of an expiry without an accepted smile move sticky-strike.
+    Surface,
+}
+
 /// A named market move.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Scenario {
@@ -71,6 +88,7 @@ pub struct Scenario {
     pub others: Option<Shock>,
     /// Time that passes (options lose time value; nothing expires or settles).
     pub time_step_ns: u64,
+    pub smile: SmileDynamics,
 }
 
 #[derive(Clone, Debug, Error, PartialEq)]
@@ -98,6 +116,11 @@ impl Scenario {
             .map(|(_, s)| *s)
             .or(self.others)
             .unwrap_or_default()
+    }
+
+    /// The surface the scenario's vols move on, from `state` (`None`: sticky strike).
+    pub fn surface<'a>(&self, state: &'a ShardState) -> Option<&'a VolSurface> {
+        (self.smile == SmileDynamics::Surface).then_some(&state.surface.surface)
     }
 
     /// Checks every move is one the model can price.

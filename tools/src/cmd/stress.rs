@@ -16,7 +16,7 @@ use keel_engine::stress::{AccountStress, Scenario, StressRun};
 use serde_json::{Value, json};
 
 use super::report::currency_name;
-use super::stress_scenarios::{builtin, from_file, from_shock, hours_of};
+use super::stress_scenarios::{builtin, from_file, from_shock, hours_of, parse_smile};
 
 #[derive(Args)]
 pub struct StressArgs {
@@ -37,6 +37,11 @@ pub struct StressArgs {
     /// Only this account (name or id).
     #[arg(long)]
     account: Option<String>,
+    /// How vols move, for every scenario: `sticky-strike` (each option's own mark IV
+    /// shocked) or `surface` (along the fitted smile, calendar-consistent); default: as
+    /// each scenario says (sticky-strike unless it sets `smile`).
+    #[arg(long)]
+    smile: Option<String>,
     /// One JSON list of rows instead of the table.
     #[arg(long)]
     json: bool,
@@ -52,7 +57,7 @@ pub fn run(args: &StressArgs) -> anyhow::Result<ExitCode> {
     let Some(state) = shards.first() else {
         bail!("no state rebuilt");
     };
-    let scenarios = if !args.shock.is_empty() {
+    let mut scenarios = if !args.shock.is_empty() {
         args.shock
             .iter()
             .map(|text| from_shock(state, text))
@@ -62,6 +67,12 @@ pub fn run(args: &StressArgs) -> anyhow::Result<ExitCode> {
     } else {
         from_file(state, std::path::Path::new(&args.scenarios))?
     };
+    if let Some(text) = &args.smile {
+        let smile = parse_smile(text)?;
+        for scenario in &mut scenarios {
+            scenario.smile = smile;
+        }
+    }
     let accounts: Vec<AccountId> = match &args.account {
         Some(name) => vec![super::explain::resolve_account(state, name)?],
         None => Vec::new(),

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use keel_engine::attribution::DAY_NS;
 use keel_engine::events::UnderlyingId;
 use keel_engine::state::ShardState;
-use keel_engine::stress::{Scenario, Shock, VolShock, builtin_scenarios};
+use keel_engine::stress::{Scenario, Shock, SmileDynamics, VolShock, builtin_scenarios};
 use serde::Deserialize;
 
 use super::report::underlying_name;
@@ -30,6 +30,9 @@ struct ScenarioToml {
     /// Time that passes, in hours (default 0).
     #[serde(default)]
     time_step_hours: f64,
+    /// `sticky-strike` (default) or `surface`.
+    #[serde(default)]
+    smile: Option<String>,
     shock: Vec<ShockToml>,
 }
 
@@ -91,6 +94,12 @@ pub fn from_file(state: &ShardState, path: &Path) -> anyhow::Result<Vec<Scenario
     for s in file.scenario {
         let mut scenario = Scenario {
             time_step_ns: hours_ns(s.time_step_hours, &s.name)?,
+            smile: match &s.smile {
+                Some(text) => {
+                    parse_smile(text).with_context(|| format!("scenario {:?}", s.name))?
+                }
+                None => SmileDynamics::StickyStrike,
+            },
             name: s.name,
             ..Scenario::default()
         };
@@ -119,7 +128,8 @@ pub fn from_file(state: &ShardState, path: &Path) -> anyhow::Result<Vec<Scenario
 
 /// One inline scenario: `BTC:spot=-10%,vol=+5;ETH:spot=-15%,vol=+20%,time=24h`.
 /// `spot` in %; `vol` in vol points, or relative with a trailing `%`; `power` and `ref`
-/// weight the vol by tenor; `time` (hours, `h` optional) for the whole scenario.
+/// weight the vol by tenor; `time` (hours, `h` optional) and `smile` (`sticky-strike` or
+/// `surface`) for the whole scenario.
 pub fn from_shock(state: &ShardState, text: &str) -> anyhow::Result<Scenario> {
     let mut scenario = Scenario {
         name: format!("shock {text}"),
@@ -135,6 +145,10 @@ pub fn from_shock(state: &ShardState, text: &str) -> anyhow::Result<Scenario> {
             let (key, value) = field
                 .split_once('=')
                 .with_context(|| format!("--shock {field:?}: expected key=value"))?;
+            if key == "smile" {
+                scenario.smile = parse_smile(value)?;
+                continue;
+            }
             let (number, percent) = match value.strip_suffix('%') {
                 Some(v) => (v, true),
                 None => (value.strip_suffix('h').unwrap_or(value), false),
@@ -150,7 +164,7 @@ pub fn from_shock(state: &ShardState, text: &str) -> anyhow::Result<Scenario> {
                 ("power", false) => shock.vol.tenor_power = number,
                 ("ref", false) => shock.vol.reference_days = number,
                 ("time", false) => scenario.time_step_ns = hours_ns(number, text)?,
-                _ => bail!("--shock {field:?}: keys are spot, vol, power, ref, time"),
+                _ => bail!("--shock {field:?}: keys are spot, vol, power, ref, time, smile"),
             }
         }
         if coin.trim() == "*" {
@@ -162,6 +176,15 @@ pub fn from_shock(state: &ShardState, text: &str) -> anyhow::Result<Scenario> {
     }
     scenario.validate()?;
     Ok(scenario)
+}
+
+/// `sticky-strike` or `surface` (how vols move under a scenario).
+pub fn parse_smile(text: &str) -> anyhow::Result<SmileDynamics> {
+    match text.trim() {
+        "sticky-strike" | "sticky_strike" => Ok(SmileDynamics::StickyStrike),
+        "surface" => Ok(SmileDynamics::Surface),
+        other => bail!("smile '{other}' must be sticky-strike or surface"),
+    }
 }
 
 /// The built-in library on this journal's coins.
