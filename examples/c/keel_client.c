@@ -212,6 +212,22 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    /* The largest quantity the account may buy, in lots of 0.1, and what binds it. */
+    keel_what_if_request size_request;
+    memset(&size_request, 0, sizeof size_request);
+    size_request.account = account;
+    size_request.query = KEEL_QUERY_SIZE;
+    size_request.leg_count = 1;
+    size_request.legs[0] = (keel_what_if_leg){
+        .instrument = instrument, .side = KEEL_SIDE_BUY, .quantity_mantissa = 1, .quantity_scale = 1,
+    };
+    keel_what_if_response size;
+    if (keel_what_if(&client, &size_request, &size) != 0) { fprintf(stderr, "no size answer\n"); return 1; }
+    if (size.status != KEEL_STATUS_OK) {
+        fprintf(stderr, "size refused: status %" PRIu64 "\n", size.status);
+        return 1;
+    }
+
     keel_fill_record fill;
     memset(&fill, 0, sizeof fill);
     fill.kind = KEEL_KIND_FILL;
@@ -243,7 +259,10 @@ int main(int argc, char **argv) {
     print_currencies(answer.after, answer.currency_count);
     printf(",\"greeks_after\":");
     print_greeks(answer.greeks_after, answer.underlying_count);
-    printf("},\"snapshot\":{\"seq\":%" PRIu64 ",\"account\":%" PRIu64 ",\"trading_state\":%" PRIu64
+    printf("},\"size\":{\"max_quantity_mantissa\":%" PRId64 ",\"max_quantity_scale\":%" PRIu64
+           ",\"lots\":%" PRIu64 ",\"binding\":%" PRIu64 "}", size.max_quantity_mantissa, size.max_quantity_scale,
+           size.lots, size.binding);
+    printf(",\"snapshot\":{\"seq\":%" PRIu64 ",\"account\":%" PRIu64 ",\"trading_state\":%" PRIu64
            ",\"rejected_events\":%" PRIu64 ",\"currencies\":", after.seq, after.account, after.trading_state,
            after.rejected_events);
     print_currencies(after.currencies, after.currency_count);

@@ -398,8 +398,16 @@ fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_rep
     }
     assert_eq!(report["last_seq"], input_seq + 1);
     assert_eq!(c["snapshot"]["seq"], input_seq + 1);
-    // keel what-if, keel size and the C client's what-if.
-    assert_eq!(report["what_ifs_answered"], 3);
+    // keel what-if, keel size, and the C client's what-if and size query.
+    assert_eq!(report["what_ifs_answered"], 4);
+    // The C client's size answer: the same in-process sizing.
+    let quantity = expected.max_quantity.normalize();
+    assert_eq!(
+        c["size"]["max_quantity_mantissa"],
+        i64::try_from(quantity.mantissa()).expect("fits")
+    );
+    assert_eq!(c["size"]["max_quantity_scale"], quantity.scale());
+    assert_eq!(c["size"]["lots"], expected.lots);
     let client_row = &report["embed"]["clients"]
         .as_array()
         .expect("clients")
