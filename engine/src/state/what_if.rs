@@ -15,9 +15,8 @@ use super::account_margin::{
     Condition, Evaluation, MarginInputs, evaluate_into, for_each_underlying,
 };
 use super::contract_margin::{ContractMargin, add_totals, contract_margin};
-use super::contract_risk::ContractRisk;
+use super::contract_risk::{ContractRisk, value_at};
 use super::instrument_state::InstrumentState;
-use super::position::Position;
 use super::shard_state::ShardState;
 use super::shard_state::{entry_value, ledger};
 use crate::events::{
@@ -131,7 +130,8 @@ impl ShardState {
         // equity is then the applied state's bit for bit.
         let mut cash_after: [Option<Decimal>; CURRENCIES_MAX] = [None; CURRENCIES_MAX];
         let mut entry_after: [Option<f64>; CURRENCIES_MAX] = [None; CURRENCIES_MAX];
-        let mut traded_positions = [(InstrumentId(0), Position::default()); WHAT_IF_FILLS_MAX];
+        let priced = fills.iter().all(|f| !f.price.is_zero());
+        let mut equity_change = [0.0f64; CURRENCIES_MAX];
         let mut batch: Option<ScenarioBatch> = None;
         let mut reduces_only = true;
         for (index, fill) in fills.iter().enumerate() {
@@ -168,32 +168,53 @@ impl ShardState {
                 delta: margin.delta * traded,
             };
             add_totals(pm_totals.entry(key).or_default(), &change);
-            // Cash, realized PnL and entry basis as the fill handler moves them; a leg at
-            // price 0 trades at the mark.
-            let price = if fill.price.is_zero() {
-                Decimal::try_from(mark.mark_price).map_err(|_| WhatIfError::InvalidFill)?
-            } else {
-                fill.price
-            };
+            let currency = instrument.currency();
+            let slot = currency.slot().ok_or(WhatIfError::InvalidFill)?;
+            if !priced {
+                // Some leg trades at the mark, which no fill event does: equity moves by
+                // Δq × (value at mark − value at the fill price) − fee (at the mark, −fee).
+                let price = if fill.price.is_zero() {
+                    mark.mark_price
+                } else {
+                    fill.price.to_f64().ok_or(WhatIfError::InvalidFill)?
+                };
+                let value = |p| value_at(&instrument.definition, instrument.contract_size, p);
+                let at_mark = value(mark.mark_price).ok_or(WhatIfError::InvalidFill)?;
+                let at_price = value(price).ok_or(WhatIfError::InvalidFill)?;
+                let fee = fill.fee.to_f64().ok_or(WhatIfError::InvalidFill)?;
+                equity_change[slot] += traded * (at_mark - at_price) - fee;
+                continue;
+            }
+            // Every leg priced: cash, realized PnL and entry basis as the fill handler
+            // moves them, so the answer is the applied fills' state bit for bit.
             let size = instrument
                 .definition
                 .contract_size
                 .get()
                 .ok_or(WhatIfError::InvalidFill)?;
-            let currency = instrument.currency();
-            let slot = currency.slot().ok_or(WhatIfError::InvalidFill)?;
-            let before = traded_positions[..index]
-                .iter()
-                .rev()
-                .find(|(id, _)| *id == fill.instrument)
-                .map(|(_, p)| *p)
-                .or_else(|| account.positions.get(&fill.instrument).copied())
+            // The position as the earlier legs on this instrument leave it (replayed: no
+            // per-query table to set up).
+            let mut before = account
+                .positions
+                .get(&fill.instrument)
+                .copied()
                 .unwrap_or_default();
+            for earlier in fills[..index]
+                .iter()
+                .filter(|f| f.instrument == fill.instrument)
+            {
+                let signed = match earlier.side {
+                    Side::Buy => earlier.quantity,
+                    Side::Sell => -earlier.quantity,
+                };
+                before
+                    .trade(&instrument.definition, size, signed, earlier.price)
+                    .ok_or(WhatIfError::InvalidFill)?;
+            }
             let mut after_position = before;
             let effect = after_position
-                .trade(&instrument.definition, size, signed, price)
+                .trade(&instrument.definition, size, signed, fill.price)
                 .ok_or(WhatIfError::InvalidFill)?;
-            traded_positions[index] = (fill.instrument, after_position);
             let cash = cash_after[slot].unwrap_or_else(|| ledger(&account.cash, currency));
             cash_after[slot] = Some(
                 effect
@@ -222,7 +243,7 @@ impl ShardState {
                 (Some(cash), Some(entry)) => {
                     cash.to_f64().unwrap_or(0.0) + (market_value(&risk, currency) - entry)
                 }
-                _ => account.equity(currency),
+                _ => account.equity(currency) + slot.map_or(0.0, |s| equity_change[s]),
             }
         };
         let mut ledger = account.cash.keys().copied();
