@@ -14,7 +14,7 @@ use std::hint::black_box;
 use criterion::Criterion;
 use keel_benches::option_book::{BTC, INDEX, book, state, tick};
 use keel_benches::paired;
-use keel_engine::surface::{CalendarBounds, ExpiryQuotes, fit_smile};
+use keel_engine::surface::{CalendarBounds, ExpiryQuotes, fit_errors, fit_smile};
 
 fn main() {
     let listed = book();
@@ -54,17 +54,7 @@ fn main() {
                 m: s.m(),
                 sigma: s.sigma(),
             };
-            let squares: f64 = moved
-                .points
-                .iter()
-                .map(|p| {
-                    let quoted = (p.total_variance / moved.years).sqrt();
-                    let fitted =
-                        (params.total_variance(p.log_moneyness).max(0.0) / moved.years).sqrt();
-                    ((fitted - quoted) * 100.0).powi(2)
-                })
-                .sum();
-            (squares / moved.points.len() as f64).sqrt()
+            fit_errors(&params, &moved.points, moved.years).rmse_vol_points
         })
     };
     println!(

@@ -34,11 +34,7 @@ fn options_on_smiles(state: &ShardState) -> Vec<(u32, ExpirySmile)> {
 }
 
 fn vol_at(smile: &ExpirySmile, k: f64) -> f64 {
-    smile
-        .fit
-        .params
-        .implied_vol(k, smile.fit.years)
-        .expect("a vol")
+    smile.implied_vol_at(k).expect("a vol")
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! (domain, Lee's bound, minimum variance, density on 241 points). The figures are in
 //! docs/ANALYTICS.md; the assertions pin the decision they support (Keel's own fit is kept).
 
-use keel_engine::surface::{CalendarBounds, CheckGrid, SmilePoint, SviParams, fit::check_smile};
+use keel_engine::surface::{
+    CalendarBounds, CheckGrid, SmilePoint, SviParams, fit::check_smile, fit_errors,
+};
 use regit_svi::calibration::calibrate_slice;
 use regit_svi::market::quote::Quote;
 
@@ -16,15 +18,7 @@ struct Judged {
 }
 
 fn judge(params: &SviParams, points: &[SmilePoint], years: f64) -> Judged {
-    let mut squares = 0.0;
-    let mut worst: f64 = 0.0;
-    for p in points {
-        let quoted = (p.total_variance / years).sqrt();
-        let fitted = (params.total_variance(p.log_moneyness).max(0.0) / years).sqrt();
-        let error = (fitted - quoted).abs() * 100.0;
-        squares += error * error;
-        worst = worst.max(error);
-    }
+    let errors = fit_errors(params, points, years);
     let k_min = points
         .iter()
         .map(|p| p.log_moneyness)
@@ -35,8 +29,8 @@ fn judge(params: &SviParams, points: &[SmilePoint], years: f64) -> Judged {
         .fold(f64::MIN, f64::max);
     let grid = CheckGrid::around(k_min, k_max);
     Judged {
-        rmse_vol_points: (squares / points.len() as f64).sqrt(),
-        max_error_vol_points: worst,
+        rmse_vol_points: errors.rmse_vol_points,
+        max_error_vol_points: errors.max_error_vol_points,
         arbitrage_free: check_smile(params, &grid, k_min, k_max, &CalendarBounds::default())
             .is_ok(),
     }

@@ -136,7 +136,7 @@ impl SurfaceState {
         if k < smile.fit.k_min || k > smile.fit.k_max {
             return None;
         }
-        let fitted = smile.fit.params.implied_vol(k, smile.fit.years)?;
+        let fitted = smile.implied_vol_at(k)?;
         let threshold = BAD_MARK_VOL_POINTS.max(BAD_MARK_RMSE_MULTIPLE * smile.fit.rmse_vol_points);
         Some(((mark_iv - fitted) * 100.0).abs() > threshold)
     }

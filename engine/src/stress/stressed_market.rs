@@ -104,12 +104,7 @@ fn surface_vol(
     let k_moved = (instrument.strike / forward_moved).ln();
     let years_of = |e: u64| (e as f64 - later_ns as f64) / YEAR_NS;
     let days_of = |e: u64| (e as f64 - later_ns as f64) / DAY_NS as f64;
-    let vol_of = |s: &ExpirySmile, k: f64| {
-        s.fit
-            .params
-            .implied_vol(k, s.fit.years)
-            .filter(|v| v.is_finite() && *v > 0.0)
-    };
+    let vol_of = |s: &ExpirySmile, k: f64| s.implied_vol_at(k);
     let years = years_of(expiry_ns);
     // The vol at `k` on the surface moved by `shocked`, at least what keeps total variance
     // from falling below a shorter expiry's at the same moneyness.

@@ -212,16 +212,35 @@ pub fn fit_smile(
     }
     let (_, params) = best.ok_or(FitError::NoFit)?;
     let params = lift_to_calendar(params, bounds, k_min, k_max);
-    let mut fit = SmileFit {
+    let errors = fit_errors(&params, points, years);
+    Ok(SmileFit {
         params,
         years,
         points: points.len(),
+        rmse_vol_points: errors.rmse_vol_points,
+        max_error_vol_points: errors.max_error_vol_points,
+        worst_log_moneyness: errors.worst_log_moneyness,
+        k_min,
+        k_max,
+        arbitrage: check_smile(&params, &grid, k_min, k_max, bounds).err(),
+    })
+}
+
+/// How far a smile is from quoted points, in vol points (1 = 1 %).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FitErrors {
+    pub rmse_vol_points: f64,
+    pub max_error_vol_points: f64,
+    /// Log moneyness of the worst-fitted point.
+    pub worst_log_moneyness: f64,
+}
+
+/// The errors of `params` against `points` (years to expiry `years`), unweighted.
+pub fn fit_errors(params: &SviParams, points: &[SmilePoint], years: f64) -> FitErrors {
+    let mut errors = FitErrors {
         rmse_vol_points: 0.0,
         max_error_vol_points: 0.0,
         worst_log_moneyness: 0.0,
-        k_min,
-        k_max,
-        arbitrage: None,
     };
     let mut squares = 0.0;
     for p in points {
@@ -229,14 +248,13 @@ pub fn fit_smile(
         let fitted = (params.total_variance(p.log_moneyness).max(0.0) / years).sqrt();
         let error = (fitted - quoted).abs() * 100.0;
         squares += error * error;
-        if error > fit.max_error_vol_points {
-            fit.max_error_vol_points = error;
-            fit.worst_log_moneyness = p.log_moneyness;
+        if error > errors.max_error_vol_points {
+            errors.max_error_vol_points = error;
+            errors.worst_log_moneyness = p.log_moneyness;
         }
     }
-    fit.rmse_vol_points = (squares / points.len() as f64).sqrt();
-    fit.arbitrage = check_smile(&params, &grid, k_min, k_max, bounds).err();
-    Ok(fit)
+    errors.rmse_vol_points = (squares / points.len().max(1) as f64).sqrt();
+    errors
 }
 
 /// The penalty leaves calendar gaps of round-off size; closing them moves the whole

@@ -7,7 +7,9 @@ pub mod quotes;
 pub mod svi;
 pub mod vol_surface;
 
-pub use fit::{CalendarBounds, FitError, Neighbour, SmileFit, SmilePoint, fit_smile};
+pub use fit::{
+    CalendarBounds, FitError, FitErrors, Neighbour, SmileFit, SmilePoint, fit_errors, fit_smile,
+};
 pub use quotes::{ExpiryQuotes, OptionQuote};
 pub use svi::{Arbitrage, CheckGrid, SviParams};
 pub use vol_surface::{ExpirySmile, RefitError, VolSurface};

@@ -23,7 +23,12 @@ impl ExpirySmile {
     /// Implied volatility (fraction) at a strike, at the moneyness against the smile's
     /// own forward (the IV is what persists between fits).
     pub fn implied_vol_at_strike(&self, strike: f64) -> Option<f64> {
-        let k = (strike / self.forward).ln();
+        self.implied_vol_at((strike / self.forward).ln())
+    }
+
+    /// Implied volatility (fraction) at log moneyness `k`; `None` where the smile gives
+    /// no positive finite vol.
+    pub fn implied_vol_at(&self, k: f64) -> Option<f64> {
         self.fit
             .params
             .implied_vol(k, self.fit.years)

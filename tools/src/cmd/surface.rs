@@ -187,7 +187,7 @@ fn plot_smile(
     let curve: Vec<(f64, f64)> = (0..=200)
         .filter_map(|i| {
             let k = k_lo + (k_hi - k_lo) * f64::from(i) / 200.0;
-            let vol = smile.fit.params.implied_vol(k, smile.fit.years)?;
+            let vol = smile.implied_vol_at(k)?;
             Some((smile.forward * k.exp(), vol * 100.0))
         })
         .collect();
