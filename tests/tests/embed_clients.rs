@@ -365,6 +365,42 @@ fn a_size_answer_equals_the_in_process_sizing() {
     engine.finish();
 }
 
+/// A request of an unknown kind, and a size query without its leg, are refused with
+/// their own status (answered from the state directly, as the owning shard does).
+#[test]
+fn unknown_queries_and_legless_size_queries_are_refused() {
+    use keel_runtime::embed::codec::{AnswerScratch, answer};
+    let state = expected_state(&market(3_000));
+    let (account, instrument, _) = target(&state);
+    let mut scratch = AnswerScratch::default();
+    let mut request = WhatIfRequest {
+        account: u64::from(account),
+        leg_count: 1,
+        query: 7,
+        ..WhatIfRequest::default()
+    };
+    request.legs[0] = leg(instrument, 1);
+    let unknown = answer(&state, &request, &mut scratch);
+    assert_eq!(
+        (unknown.status, unknown.status_detail),
+        (STATUS_UNKNOWN_QUERY, 7)
+    );
+    request.query = QUERY_SIZE;
+    request.leg_count = 0;
+    assert_eq!(
+        answer(&state, &request, &mut scratch).status,
+        STATUS_INVALID_SIZE
+    );
+    request.leg_count = 2;
+    request.legs[1] = leg(instrument, 1);
+    assert_eq!(
+        answer(&state, &request, &mut scratch).status,
+        STATUS_TOO_MANY_LEGS
+    );
+    request.leg_count = 1;
+    assert_eq!(answer(&state, &request, &mut scratch).status, STATUS_OK);
+}
+
 #[test]
 fn hostile_records_are_refused_and_counted_and_the_engine_keeps_serving() {
     let shm = tempfile::tempdir().expect("dir");

@@ -297,23 +297,26 @@ fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_rep
     let cli: Value = serde_json::from_slice(&names.stdout).expect("JSON answer");
 
     // keel size over the same engine: the in-process answer on the same state.
-    let sized = Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(["size", "--engine", "ctest", "--json", "--shm-dir"])
-        .arg(&shm)
-        .args(["--account", &account_name, "--instrument", &instrument_name])
-        .args(["--side", "buy", "--lot", "0.1"])
-        .output()
-        .expect("keel size runs");
-    assert!(
-        sized.status.success(),
-        "{}",
-        String::from_utf8_lossy(&sized.stderr)
-    );
-    let sized: Value = serde_json::from_slice(&sized.stdout).expect("JSON answer");
+    // The account by name, then by id (as `keel size --journal` takes either).
     let expected = expected_sizing(&events, account, instrument);
-    assert_eq!(sized["max_quantity"], expected.max_quantity.to_string());
-    assert_eq!(sized["binding"], expected.binding.name());
-    assert_eq!(sized["as_of_seq"], input_seq);
+    for account_text in [account_name.clone(), account.to_string()] {
+        let sized = Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(["size", "--engine", "ctest", "--json", "--shm-dir"])
+            .arg(&shm)
+            .args(["--account", &account_text, "--instrument", &instrument_name])
+            .args(["--side", "buy", "--lot", "0.1"])
+            .output()
+            .expect("keel size runs");
+        assert!(
+            sized.status.success(),
+            "{account_text}: {}",
+            String::from_utf8_lossy(&sized.stderr)
+        );
+        let sized: Value = serde_json::from_slice(&sized.stdout).expect("JSON answer");
+        assert_eq!(sized["max_quantity"], expected.max_quantity.to_string());
+        assert_eq!(sized["binding"], expected.binding.name());
+        assert_eq!(sized["as_of_seq"], input_seq);
+    }
 
     let timestamp = events.last().expect("events").timestamp_ns + 1;
     let ran = Command::new(&binary)
@@ -398,8 +401,9 @@ fn the_c_client_gets_an_answer_equal_to_the_fill_and_a_snapshot_equal_to_the_rep
     }
     assert_eq!(report["last_seq"], input_seq + 1);
     assert_eq!(c["snapshot"]["seq"], input_seq + 1);
-    // keel what-if, keel size, and the C client's what-if and size query.
-    assert_eq!(report["what_ifs_answered"], 4);
+    // keel what-if, keel size by name, by id (a refusal, then the answer), and the C
+    // client's what-if and size query.
+    assert_eq!(report["what_ifs_answered"], 6);
     // The C client's size answer: the same in-process sizing.
     let quantity = expected.max_quantity.normalize();
     assert_eq!(

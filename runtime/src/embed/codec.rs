@@ -210,7 +210,7 @@ pub fn answer(
             return response;
         }
     } else if request.query != QUERY_WHAT_IF {
-        refuse(&mut response, (STATUS_INVALID_LEG, request.query));
+        refuse(&mut response, (STATUS_UNKNOWN_QUERY, request.query));
         return response;
     }
     answer_fills(state, account, scratch, &mut response);
@@ -231,10 +231,12 @@ fn size(
     scratch: &mut AnswerScratch,
     response: &mut WhatIfResponse,
 ) -> Result<(), (u64, u64)> {
-    let [leg] = scratch.fills[..] else {
-        return Err((STATUS_TOO_MANY_LEGS, request.leg_count));
-    };
     let invalid = (STATUS_INVALID_SIZE, 0);
+    let leg = match scratch.fills[..] {
+        [leg] => leg,
+        [] => return Err(invalid),
+        _ => return Err((STATUS_TOO_MANY_LEGS, request.leg_count)),
+    };
     let stress = if request.stress_max_loss_share == 0.0 {
         None
     } else {

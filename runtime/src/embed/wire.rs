@@ -523,9 +523,11 @@ pub const STATUS_UNMARKED: u64 = 4;
 pub const STATUS_UNVALUED: u64 = 5;
 pub const STATUS_INVALID_LEG: u64 = 6;
 pub const STATUS_TOO_MANY_LEGS: u64 = 7;
-/// A size query with a lot that is not positive, a quantity too large for the wire, or
-/// an invalid stress budget.
+/// A size query without its one leg, with a lot that is not positive, a quantity too
+/// large for the wire, or an invalid stress budget.
 pub const STATUS_INVALID_SIZE: u64 = 8;
+/// `query` is not a known query kind (`status_detail`: the value sent).
+pub const STATUS_UNKNOWN_QUERY: u64 = 9;
 
 /// Query kinds (`WhatIfRequest::query`).
 pub const QUERY_WHAT_IF: u64 = 0;
@@ -600,6 +602,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KEEL_STATUS_INVALID_LEG", STATUS_INVALID_LEG),
     ("KEEL_STATUS_TOO_MANY_LEGS", STATUS_TOO_MANY_LEGS),
     ("KEEL_STATUS_INVALID_SIZE", STATUS_INVALID_SIZE),
+    ("KEEL_STATUS_UNKNOWN_QUERY", STATUS_UNKNOWN_QUERY),
     ("KEEL_QUERY_WHAT_IF", QUERY_WHAT_IF),
     ("KEEL_QUERY_SIZE", QUERY_SIZE),
     ("KEEL_BINDING_STRESS_BUDGET", BINDING_STRESS_BUDGET),

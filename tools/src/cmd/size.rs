@@ -160,14 +160,13 @@ fn run_on_engine(args: &SizeArgs, side: Side) -> anyhow::Result<ExitCode> {
     };
     leg.instrument_name = name_field(&args.instrument, "instrument")?;
     let account = name_field(&args.account, "account")?;
+    let timeout = Duration::from_millis(args.timeout_ms);
     let mut client = Client::attach(&args.shm_dir, engine)?;
-    let answer = client.size(
-        0,
-        account,
-        &leg,
-        stress,
-        Duration::from_millis(args.timeout_ms),
-    )?;
+    let mut answer = client.size(0, account, &leg, stress, timeout)?;
+    // As with --journal: a name first, then an id.
+    if let (STATUS_UNKNOWN_ACCOUNT, Ok(id)) = (answer.status, args.account.parse::<u32>()) {
+        answer = client.size(u64::from(id), [0; NAME_BYTES], &leg, stress, timeout)?;
+    }
     if answer.status != STATUS_OK {
         bail!("the engine refused the query: {}", status_text(&answer));
     }

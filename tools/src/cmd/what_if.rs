@@ -152,8 +152,10 @@ pub(super) fn status_text(answer: &Answer) -> String {
         STATUS_INVALID_LEG => format!("leg {detail} is invalid (side, quantity or price)"),
         STATUS_TOO_MANY_LEGS => format!("{detail} legs; at most {WHAT_IF_LEGS_MAX}"),
         STATUS_INVALID_SIZE => {
-            "size query invalid (lot not positive, quantity too large, or stress budget)".into()
+            "size query invalid (no leg, lot not positive, quantity too large, or stress budget)"
+                .into()
         }
+        STATUS_UNKNOWN_QUERY => format!("unknown query kind {detail}"),
         other => format!("unknown status {other}"),
     }
 }
