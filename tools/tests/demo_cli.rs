@@ -4,20 +4,16 @@
 //! arguments, ends with the uninterrupted run's state hash.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-const EVENTS: &str = "60000";
+mod common;
+use common::keel;
 
-fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+const EVENTS: &str = "60000";
 
 fn demo_json(dir: &Path, extra: &[&str]) -> Value {
     let dir = dir.to_str().expect("utf-8");

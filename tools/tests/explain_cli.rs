@@ -2,16 +2,10 @@
 //! engine's incremental accrual on every account, its parts add up to the actual PnL,
 //! windows add up, and bad points are one-line errors.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 fn explain(journal: &str, extra: &[&str]) -> Value {
     let mut args = vec!["explain", "--journal", journal, "--json"];
@@ -115,10 +109,8 @@ fn explain_agrees_with_the_engine_and_the_parts_add_up() {
 #[test]
 fn bad_points_and_accounts_are_one_line_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let journal = dir.path().join("demo");
-    let journal = journal.to_str().expect("utf-8");
-    let demo = keel(&["demo", "--events", "2000", "--data-dir", journal]);
-    assert!(demo.status.success());
+    let journal = common::demo_journal(dir.path(), 2_000);
+    let journal = journal.as_str();
     for args in [
         vec!["explain", "--journal", journal, "--from", "yesterday"],
         vec!["explain", "--journal", journal, "--account", "nobody"],

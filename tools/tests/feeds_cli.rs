@@ -13,12 +13,8 @@ use keel_feeds::deribit::session::{session, session_from};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("keel.toml");

@@ -2,27 +2,16 @@
 //! promise (every band holds after the trades, initial margin too); an unknown account
 //! is a one-line error.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 #[test]
 fn hedge_proposes_trades_with_greeks_and_margin_before_and_after() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let journal = dir.path().join("demo");
-    let journal = journal.to_str().expect("utf-8");
-    assert!(
-        keel(&["demo", "--events", "30000", "--data-dir", journal])
-            .status
-            .success()
-    );
+    let journal = common::demo_journal(dir.path(), 30_000);
+    let journal = journal.as_str();
     let mut traded = 0;
     for account in 0..8 {
         let name = format!("account-{account}");

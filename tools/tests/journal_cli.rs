@@ -3,16 +3,11 @@
 //! JSON lines, --from/--limit).
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use keel_journal::{Durability, JournalConfig, JournalWriter};
 
-fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 fn make_journal(dir: &Path, records: u64) {
     let config = JournalConfig {

@@ -1,15 +1,9 @@
 //! `keel margin --portfolio FILE`: the contract scripts rely on.
 
-use std::process::{Command, Output};
-
 use serde_json::Value;
 
-fn keel(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 const PORTFOLIO: &str = r#"{
   "model_params": {"general": {"timestamp": 1718619740501}},

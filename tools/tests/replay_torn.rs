@@ -2,17 +2,11 @@
 //! is torn replays to the record before it and says what it ignored, without modifying
 //! a byte; damage with valid records after it is still refused.
 
-use std::process::Command;
-
 use keel_journal::JournalReader;
 use serde_json::Value;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 /// A demo journal of 3,000 events; returns (dir, segment file, offsets of the records
 /// in the last segment).

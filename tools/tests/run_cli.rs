@@ -2,7 +2,6 @@
 //! same events in-process, bad lines counted and skipped, the configuration validated.
 
 use std::io::Write;
-use std::process::Command;
 
 use keel_engine::events::{Event, EventBody, InputPosition};
 use keel_engine::state::ShardState;
@@ -10,14 +9,10 @@ use keel_engine::state::hash::combined_hash;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use serde_json::Value;
 
-const EVENTS: usize = 20_000;
+mod common;
+use common::keel;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+const EVENTS: usize = 20_000;
 
 fn bookmark(timestamp_ns: u64, line: u64) -> Event {
     Event {

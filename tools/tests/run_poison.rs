@@ -8,15 +8,11 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod common;
+use common::keel;
+
 const T0: u64 = 1_767_225_600_000_000_000;
 const DAY_NS: u64 = 86_400_000_000_000;
-
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
 
 fn config(dir: &std::path::Path) -> std::path::PathBuf {
     let path = dir.join("keel.toml");

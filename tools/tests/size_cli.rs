@@ -1,27 +1,16 @@
 //! `keel size` on a demo journal: the documented JSON fields, a quantity that is a whole
 //! number of lots, a named binding constraint; bad flags are one-line errors.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 #[test]
 fn size_answers_with_the_binding_constraint() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let journal = dir.path().join("demo");
-    let journal = journal.to_str().expect("utf-8");
-    assert!(
-        keel(&["demo", "--events", "20000", "--data-dir", journal])
-            .status
-            .success()
-    );
+    let journal = common::demo_journal(dir.path(), 20_000);
+    let journal = journal.as_str();
 
     let size = |extra: &[&str]| {
         let mut args = vec!["size", "--journal", journal, "--json"];

@@ -1,16 +1,10 @@
 //! `keel stress`: the built-in library, a TOML file and inline shocks on a demo journal;
 //! rows carry the documented fields; bad scenarios are one-line errors.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 fn rows(args: &[&str]) -> Vec<Value> {
     let output = keel(args);
@@ -26,10 +20,8 @@ fn rows(args: &[&str]) -> Vec<Value> {
 #[test]
 fn stress_runs_builtin_file_and_inline_scenarios() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let journal = dir.path().join("demo");
-    let journal = journal.to_str().expect("utf-8");
-    let demo = keel(&["demo", "--events", "20000", "--data-dir", journal]);
-    assert!(demo.status.success());
+    let journal = common::demo_journal(dir.path(), 20_000);
+    let journal = journal.as_str();
 
     let builtin = rows(&["stress", "--journal", journal, "--json"]);
     assert_eq!(builtin.len(), (5 + 16 + 8) * 8, "29 scenarios × 8 accounts");
@@ -156,13 +148,8 @@ vol_relative_pct = 50
 #[test]
 fn bad_scenarios_are_one_line_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let journal = dir.path().join("demo");
-    let journal = journal.to_str().expect("utf-8");
-    assert!(
-        keel(&["demo", "--events", "2000", "--data-dir", journal])
-            .status
-            .success()
-    );
+    let journal = common::demo_journal(dir.path(), 2_000);
+    let journal = journal.as_str();
     let bad_file = dir.path().join("bad.toml");
     std::fs::write(&bad_file, "[[scenario]]\nname = \"x\"\nspot = 3\n").expect("write");
     for args in [

@@ -2,24 +2,16 @@
 //! every accepted smile free of arbitrage and close to the synthetic marks, one SVG per
 //! smile with `--plot`, and a bad flag is a one-line error.
 
-use std::process::Command;
-
 use serde_json::Value;
 
-fn keel(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_keel"))
-        .args(args)
-        .output()
-        .expect("keel runs")
-}
+mod common;
+use common::keel;
 
 #[test]
 fn surface_prints_every_expiry_and_plots_each_smile() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let journal = dir.path().join("demo");
-    let journal = journal.to_str().expect("utf-8");
-    let demo = keel(&["demo", "--events", "20000", "--data-dir", journal]);
-    assert!(demo.status.success());
+    let journal = common::demo_journal(dir.path(), 20_000);
+    let journal = journal.as_str();
 
     let plots = dir.path().join("plots");
     let output = keel(&[
