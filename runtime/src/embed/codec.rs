@@ -155,8 +155,10 @@ pub fn legs(
     Ok(())
 }
 
-/// Working memory of answers, reused by the shard that answers (no allocation and no
-/// multi-kilobyte moves per answer once warm).
+/// Working memory of answers, reused by the shard that answers: the legs and both
+/// answers are not allocated or moved per answer once warm. (The what-if itself still
+/// copies the account's risk and margin sums per answer, and a size query's stress
+/// budget runs a stress evaluation that allocates; neither is on the event path.)
 #[derive(Debug, Default)]
 pub struct AnswerScratch {
     fills: Vec<HypotheticalFill>,
@@ -249,7 +251,7 @@ fn size(
             ..Shock::default()
         };
         shock.vol.points = request.stress_vol_points;
-        // One move for every underlying: no name, no list (no allocation).
+        // One move for every underlying: no name, no list.
         let scenario = Scenario {
             others: Some(shock),
             ..Scenario::default()
