@@ -19,6 +19,9 @@ use super::normal::{CENTRAL_LIMIT, FRAC_1_SQRT_2PI, central_pair, central_ration
 /// Options per stage pass: large enough to amortise the loops, small enough that the
 /// stage arrays (11 × 64 × 8 B) stay in L1.
 pub const LANE_CHUNK: usize = 64;
+/// Lanes the stages that run past a chunk's valid options round up to: the widest vector
+/// (8 f64 in AVX-512), so a short chunk (one option valued alone) costs one block, not 64.
+const LANE_BLOCK: usize = 8;
 /// Largest |r·T| the kernel's `exp` covers with a normal result.
 const RATE_YEARS_MAX: f64 = 700.0;
 
@@ -335,6 +338,12 @@ fn stage_moneyness(stage: &mut Stage, inputs: &BatchInputs<'_>, range: std::ops:
     }
 }
 
+/// `len` valid lanes rounded up to whole `LANE_BLOCK`s, at most the chunk.
+#[inline(always)]
+fn block_lanes(len: usize) -> usize {
+    len.next_multiple_of(LANE_BLOCK).min(LANE_CHUNK)
+}
+
 /// exp(−d1²/2) and the discount factor.
 #[inline(always)]
 fn stage_gaussians<const ZERO_RATE: bool>(
@@ -343,9 +352,9 @@ fn stage_gaussians<const ZERO_RATE: bool>(
     range: std::ops::Range<usize>,
 ) {
     if ZERO_RATE {
-        // Every lane of the chunk, valid or not: a fixed trip count vectorises without a
-        // scalar epilogue, and lanes past `range` are never read.
-        for i in 0..LANE_CHUNK {
+        // The valid lanes rounded up to whole vector blocks: whole vectors with no scalar
+        // epilogue run; lanes past `range` hold finite leftovers and are never read.
+        for i in 0..block_lanes(range.len()) {
             let d1 = stage.d1[i].clamp(-CENTRAL_LIMIT, CENTRAL_LIMIT);
             stage.gaussian_d1[i] = fast_math::exp_neg_half_square(d1);
             stage.discount[i] = 1.0;
@@ -365,10 +374,10 @@ fn stage_gaussians<const ZERO_RATE: bool>(
 /// N(±d1), N(±d2); exp(−d2²/2) = exp(−d1²/2)·F/K exactly, and the two rationals share
 /// one division.
 #[inline(always)]
-fn stage_distribution(stage: &mut Stage, _len: usize) {
-    // Every lane of the chunk (see `stage_gaussians`): lanes past the valid ones hold
-    // finite leftovers or zeros and are never read.
-    for i in 0..LANE_CHUNK {
+fn stage_distribution(stage: &mut Stage, len: usize) {
+    // Whole vector blocks (see `stage_gaussians`): lanes past the valid ones hold finite
+    // leftovers or zeros and are never read.
+    for i in 0..block_lanes(len) {
         let rational_d1 = central_rational(stage.d1[i]);
         let rational_d2 = central_rational(stage.d2[i]);
         let inverse_denominators = 1.0 / (rational_d1.denominator * rational_d2.denominator);
