@@ -126,6 +126,42 @@ fn scenarios() -> Vec<Scenario> {
     list
 }
 
+/// A run prices its stressed options in batches; each mark must have the bits the rule
+/// gives one instrument alone (`stressed_mark`, also behind sizing and the liquidation
+/// distance).
+#[test]
+fn batched_stressed_marks_equal_the_one_at_a_time_rule() {
+    let state = synthetic_state(30_000);
+    let mut checked = 0;
+    for scenario in scenarios() {
+        let mut run = StressRun::new(&state, &[]);
+        run.run(0, &scenario, &mut Vec::new())
+            .expect("valid scenario");
+        for (id, mark) in run.stressed_marks() {
+            let instrument = &state.instruments[&id];
+            let alone = stressed_mark(
+                instrument,
+                &scenario.shock_of(instrument.definition.underlying),
+                state.now_ns,
+                scenario.time_step_ns,
+                scenario.surface(&state),
+            );
+            let bits = |m: Option<keel_engine::state::contract_risk::Mark>| {
+                m.map(|m| {
+                    (
+                        m.mark_price.to_bits(),
+                        m.mark_iv.to_bits(),
+                        m.forward.to_bits(),
+                    )
+                })
+            };
+            assert_eq!(bits(mark), bits(alone), "{}: {id:?}", scenario.name);
+            checked += usize::from(mark.is_some());
+        }
+    }
+    assert!(checked > 100, "{checked} marks compared");
+}
+
 #[test]
 fn stress_results_equal_the_market_moved_through_events() {
     let state = synthetic_state(30_000);

@@ -9,10 +9,16 @@ use std::collections::BTreeMap;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::scenario::{Scenario, ScenarioError};
-use super::stressed_market::stressed_mark;
+use super::stressed_market::{
+    model_inputs, moved_non_option_mark, moved_option_mark, option_model_value, quoted_value,
+    repriced_mark, stressed_mark,
+};
 use crate::attribution::usd_rate;
-use crate::events::{AccountId, Currency, InstrumentId, MarginModel, UnderlyingId};
-use crate::margin::{PmTotals, ScenarioBatch};
+use crate::events::{
+    AccountId, Currency, InstrumentId, InstrumentKind, MarginModel, Settlement, UnderlyingId,
+};
+use crate::margin::{PmParams, PmTotals, ScenarioBatch};
+use crate::pricing::{GreeksColumns, OptionColumns, black76_batch};
 use crate::state::account::{RiskKey, StandardTerms, StandardTotal};
 use crate::state::account_margin::{
     Condition, CurrencyMargin, Evaluation, MarginInputs, MarginMarket, add_standard_term,
@@ -21,7 +27,8 @@ use crate::state::account_margin::{
 use crate::state::contract_margin::{
     ContractMargin, add_totals, future_margin, option_margin, pm_contract, scenario_option,
 };
-use crate::state::contract_risk::{Mark, contract_risk, value_at};
+use crate::state::contract_risk::{ContractRisk, Mark, contract_risk, option_risk, value_at};
+use crate::state::instrument_state::InstrumentState;
 use crate::state::shard_state::{MARGIN_BATCH_OPTIONS_MAX, ShardState};
 
 /// Positions named in each row as the largest contributors to its loss.
@@ -72,17 +79,43 @@ struct Stressed {
     mark: Mark,
 }
 
-/// Stress runs over one shard's state: the held instruments are collected once, and the
-/// working memory is reused from scenario to scenario.
+/// A held instrument, read once per run.
+struct Held<'a> {
+    instrument: Option<&'a InstrumentState>,
+    params: PmParams,
+    /// An option's model value at its mark now: where every stressed price moves from.
+    value_now: Option<f64>,
+}
+
+/// One position of an account, read once per run (its quantity converted once).
+#[derive(Clone, Copy)]
+struct Holding {
+    instrument: InstrumentId,
+    /// Index into `StressRun::held`; `None` when the instrument is unknown.
+    held: Option<usize>,
+    quantity: f64,
+}
+
+/// Stress runs over one shard's state: the held instruments and the accounts' positions
+/// are read once, and the working memory is reused from scenario to scenario.
 pub struct StressRun<'a> {
     state: &'a ShardState,
     accounts: Vec<AccountId>,
+    /// Per account (same order): its positions in instrument order.
+    holdings: Vec<Vec<Holding>>,
     /// Every instrument any of the accounts holds, in id order.
-    held: Vec<InstrumentId>,
+    held: Vec<Held<'a>>,
     stressed: Vec<Option<Stressed>>,
+    /// The stressed options' Black-76 inputs, priced with their Greeks in one batch, and
+    /// the index into `held` of each row.
+    option_inputs: OptionColumns,
+    option_greeks: GreeksColumns,
+    option_rows: Vec<usize>,
     batch: ScenarioBatch,
-    /// Per batch slot: index into `held` and margin units per contract.
+    /// Per batch slot: index into `held`, margin units per contract, and the Greeks at
+    /// the stressed mark.
     slots: Vec<(usize, f64)>,
+    risks: Vec<ContractRisk>,
     evaluation: Evaluation,
 }
 
@@ -98,26 +131,78 @@ impl<'a> StressRun<'a> {
                 .filter(|id| state.accounts.contains_key(id))
                 .collect()
         };
-        let mut held: Vec<InstrumentId> = accounts
+        let mut ids: Vec<InstrumentId> = accounts
             .iter()
             .filter_map(|id| state.accounts.get(id))
             .flat_map(|a| a.positions.keys().copied())
             .collect();
-        held.sort_unstable();
-        held.dedup();
+        ids.sort_unstable();
+        ids.dedup();
+        let held: Vec<Held<'a>> = ids
+            .iter()
+            .map(|&id| {
+                let instrument = state.instruments.get(&id);
+                let value_now =
+                    instrument.and_then(|i| option_model_value(i, i.mark.as_ref()?, state.now_ns));
+                let params = instrument.map_or(PmParams::BTC, |i| {
+                    params_of(&state.risk_params, i.definition.underlying)
+                });
+                Held {
+                    instrument,
+                    params,
+                    value_now,
+                }
+            })
+            .collect();
+        let holdings = accounts
+            .iter()
+            .filter_map(|id| state.accounts.get(id))
+            .map(|account| {
+                account
+                    .positions
+                    .iter()
+                    .map(|(&instrument, position)| Holding {
+                        instrument,
+                        held: ids
+                            .binary_search(&instrument)
+                            .ok()
+                            .filter(|&k| held[k].instrument.is_some()),
+                        quantity: position.quantity.to_f64().unwrap_or(0.0),
+                    })
+                    .collect()
+            })
+            .collect();
+        let count = held.len();
         StressRun {
             state,
-            stressed: Vec::with_capacity(held.len()),
+            stressed: Vec::with_capacity(count),
+            option_inputs: OptionColumns::with_capacity(count),
+            option_greeks: GreeksColumns::filled(count, 0.0),
+            option_rows: Vec::with_capacity(count),
             accounts,
+            holdings,
             held,
             batch: ScenarioBatch::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
             slots: Vec::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
+            risks: Vec::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
             evaluation: Evaluation::default(),
         }
     }
 
     pub fn accounts(&self) -> &[AccountId] {
         &self.accounts
+    }
+
+    /// Each held instrument's mark under the last scenario run (`None`: not stressable),
+    /// in instrument id order.
+    pub fn stressed_marks(&self) -> impl Iterator<Item = (InstrumentId, Option<Mark>)> + '_ {
+        self.held
+            .iter()
+            .zip(&self.stressed)
+            .filter_map(|(held, stressed)| {
+                let id = held.instrument?.definition.id;
+                Some((id, stressed.map(|s| s.mark)))
+            })
     }
 
     /// Revalues every account under `scenario` (number `index` in the caller's list),
@@ -143,73 +228,184 @@ impl<'a> StressRun<'a> {
             now_ns: state.now_ns.saturating_add(scenario.time_step_ns),
         };
         for n in 0..self.accounts.len() {
-            let row = self.account_row(index, self.accounts[n], &market);
+            let row = self.account_row(index, n, &market);
             out.extend(row);
         }
         Ok(())
     }
 
-    /// Every held instrument on the stressed market: mark, value, margin inputs.
+    /// Every held instrument on the stressed market: mark, value, margin inputs. Options
+    /// are repriced in one Greeks batch (the bits `stressed_mark` and `contract_risk` give
+    /// each alone), then their scenario vectors in the scenario batch.
     fn stress_instruments(&mut self, scenario: &Scenario) {
         let state = self.state;
         let now_ns = state.now_ns;
         let later_ns = now_ns.saturating_add(scenario.time_step_ns);
+        let surface = scenario.surface(state);
         self.stressed.clear();
-        self.batch.clear();
-        self.slots.clear();
+        self.option_inputs.clear();
+        self.option_rows.clear();
         for k in 0..self.held.len() {
-            let Some(instrument) = state.instruments.get(&self.held[k]) else {
+            let held = &self.held[k];
+            let Some((instrument, mark)) = held.instrument.and_then(|i| Some((i, i.mark?))) else {
                 self.stressed.push(None);
                 continue;
             };
-            let definition = &instrument.definition;
-            let shock = scenario.shock_of(definition.underlying);
-            let stressed = stressed_mark(
-                instrument,
-                &shock,
-                now_ns,
-                scenario.time_step_ns,
-                scenario.surface(state),
-            )
-            .and_then(|mark| {
-                let value = value_at(definition, instrument.contract_size, mark.mark_price)?;
-                Some(Stressed {
-                    value,
-                    margin: None,
-                    mark,
-                })
-            });
-            self.stressed.push(stressed);
-            let Some(Stressed { mark, .. }) = stressed else {
-                continue;
-            };
-            let params = params_of(&state.risk_params, definition.underlying);
-            let (contract, units) = pm_contract(
-                definition,
-                instrument.contract_size,
-                instrument.strike,
-                &mark,
-                later_ns,
-            );
-            match scenario_option(&contract, &mark) {
-                None => {
-                    let margin =
-                        future_margin(definition, &contract, units, &mark, &params, later_ns);
-                    if let Some(s) = self.stressed[k].as_mut() {
-                        s.margin = margin.ok();
+            let shock = scenario.shock_of(instrument.definition.underlying);
+            if instrument.definition.kind != InstrumentKind::Option {
+                let mark = moved_non_option_mark(&mark, &shock);
+                let stressed = value_at(
+                    &instrument.definition,
+                    instrument.contract_size,
+                    mark.mark_price,
+                )
+                .map(|value| {
+                    let (contract, units) = pm_contract(
+                        &instrument.definition,
+                        instrument.contract_size,
+                        instrument.strike,
+                        &mark,
+                        later_ns,
+                    );
+                    let margin = future_margin(
+                        &instrument.definition,
+                        &contract,
+                        units,
+                        &mark,
+                        &held.params,
+                        later_ns,
+                    );
+                    Stressed {
+                        value,
+                        margin: margin.ok(),
+                        mark,
                     }
+                });
+                self.stressed.push(stressed);
+                continue;
+            }
+            let moved = moved_option_mark(instrument, &mark, &shock, later_ns, surface);
+            let inputs = model_inputs(instrument, &moved, later_ns).map(|(inputs, _)| inputs);
+            match (inputs, held.value_now) {
+                // Expired by the stressed time: valued alone (the batch prices live options).
+                (Some(inputs), Some(_)) if inputs.years > 0.0 && inputs.validate().is_ok() => {
+                    self.option_inputs.push(inputs);
+                    self.option_rows.push(k);
+                    self.stressed.push(Some(Stressed {
+                        value: f64::NAN,
+                        margin: None,
+                        mark: moved,
+                    }));
                 }
-                Some(option) => {
-                    if self.batch.push(&option, &params).is_ok() {
-                        self.slots.push((k, units));
-                        if self.batch.is_full() {
-                            self.flush(later_ns);
-                        }
+                _ => {
+                    let stressed =
+                        stressed_mark(instrument, &shock, now_ns, scenario.time_step_ns, surface)
+                            .and_then(|mark| {
+                                let value = value_at(
+                                    &instrument.definition,
+                                    instrument.contract_size,
+                                    mark.mark_price,
+                                )?;
+                                let risk = contract_risk(
+                                    &instrument.definition,
+                                    instrument.contract_size,
+                                    instrument.strike,
+                                    &mark,
+                                    later_ns,
+                                );
+                                Some((
+                                    Stressed {
+                                        value,
+                                        margin: None,
+                                        mark,
+                                    },
+                                    risk,
+                                ))
+                            });
+                    self.stressed.push(stressed.map(|(s, _)| s));
+                    if let Some((stressed, Some(risk))) = stressed {
+                        self.queue_option_margin(k, &stressed.mark, risk, later_ns);
                     }
                 }
             }
         }
+        self.price_options(later_ns);
         self.flush(later_ns);
+    }
+
+    /// Prices the stressed options queued in `option_inputs` (value and Greeks in one
+    /// batch), installs their marks and values, and queues their scenario vectors.
+    fn price_options(&mut self, later_ns: u64) {
+        let rows = self.option_inputs.len();
+        let priced = black76_batch(
+            &self.option_inputs.as_batch(),
+            &mut self.option_greeks.prefix(rows),
+        )
+        .is_ok();
+        for row in 0..rows {
+            let k = self.option_rows[row];
+            let (Some(instrument), Some(value_now)) =
+                (self.held[k].instrument, self.held[k].value_now)
+            else {
+                self.stressed[k] = None;
+                continue;
+            };
+            let inputs = self.option_inputs.option(row);
+            let usd = self.option_greeks.greeks(row);
+            let (Some(mark), true) = (instrument.mark, priced) else {
+                self.stressed[k] = None;
+                continue;
+            };
+            let Some(moved) = self.stressed[k].map(|s| s.mark) else {
+                continue;
+            };
+            let inverse = instrument.definition.settlement == Settlement::Inverse;
+            let moved_value = quoted_value(usd.price_usd, inverse, moved.forward);
+            let mark = repriced_mark(&mark, moved, moved_value, value_now);
+            let definition = &instrument.definition;
+            let Some(value) = value_at(definition, instrument.contract_size, mark.mark_price)
+            else {
+                self.stressed[k] = None;
+                continue;
+            };
+            self.stressed[k] = Some(Stressed {
+                value,
+                margin: None,
+                mark,
+            });
+            // The Greeks at the stressed mark are this row's: same inputs as
+            // `contract_risk` (the option is live, so its years are not clamped).
+            if let Some(risk) =
+                option_risk(definition, instrument.contract_size, &mark, &inputs, &usd)
+            {
+                self.queue_option_margin(k, &mark, risk, later_ns);
+            }
+        }
+    }
+
+    /// Queues held option `k`'s scenario vector at its stressed `mark` (flushing a full
+    /// batch), to be installed with `risk`'s delta.
+    fn queue_option_margin(&mut self, k: usize, mark: &Mark, risk: ContractRisk, later_ns: u64) {
+        let Some(instrument) = self.held[k].instrument else {
+            return;
+        };
+        let (contract, units) = pm_contract(
+            &instrument.definition,
+            instrument.contract_size,
+            instrument.strike,
+            mark,
+            later_ns,
+        );
+        let Some(option) = scenario_option(&contract, mark) else {
+            return;
+        };
+        if self.batch.push(&option, &self.held[k].params).is_ok() {
+            self.slots.push((k, units));
+            self.risks.push(risk);
+            if self.batch.is_full() {
+                self.flush(later_ns);
+            }
+        }
     }
 
     /// Prices the options queued and installs their margin inputs.
@@ -218,62 +414,54 @@ impl<'a> StressRun<'a> {
             return;
         }
         let priced = self.batch.price().is_ok();
-        for (slot, &(k, units)) in self.slots.iter().enumerate() {
+        for (slot, (&(k, units), risk)) in self.slots.iter().zip(&self.risks).enumerate() {
             let Some(stressed) = self.stressed[k].as_mut() else {
                 continue;
             };
-            let Some(instrument) = self.state.instruments.get(&self.held[k]) else {
-                continue;
-            };
-            let risk = contract_risk(
-                &instrument.definition,
-                instrument.contract_size,
-                instrument.strike,
-                &stressed.mark,
-                later_ns,
-            );
-            stressed.margin = match (priced, risk) {
-                (true, Some(risk)) => {
-                    option_margin(&self.batch, slot, units, &risk, &stressed.mark, later_ns).ok()
-                }
-                _ => None,
+            stressed.margin = if priced {
+                option_margin(&self.batch, slot, units, risk, &stressed.mark, later_ns).ok()
+            } else {
+                None
             };
         }
         self.batch.clear();
         self.slots.clear();
+        self.risks.clear();
     }
 
     fn account_row(
         &mut self,
         scenario: usize,
-        id: AccountId,
+        n: usize,
         market: &MarginMarket<'_>,
     ) -> Option<AccountStress> {
         let state = self.state;
+        let id = self.accounts[n];
         let account = state.accounts.get(&id)?;
         let mut complete = true;
-        // Per currency: equity change; per group: margin sums; per position: its PnL.
+        // Per currency: equity change; per group: margin sums; the largest losses.
         let mut equity_change: BTreeMap<Currency, f64> = BTreeMap::new();
         let mut pm_totals: BTreeMap<RiskKey, PmTotals> = BTreeMap::new();
         let mut standard: Vec<StandardTotal> = Vec::new();
-        let mut losses: Vec<(InstrumentId, Currency, f64)> = Vec::new();
-        for (instrument_id, position) in &account.positions {
-            let quantity = position.quantity.to_f64().unwrap_or(0.0);
-            let (Ok(k), Some(instrument)) = (
-                self.held.binary_search(instrument_id),
-                state.instruments.get(instrument_id),
-            ) else {
+        let mut losses = WorstLosses::default();
+        let index = |u: UnderlyingId| market.index(u);
+        for holding in &self.holdings[n] {
+            let quantity = holding.quantity;
+            let Some(k) = holding.held else {
+                complete = false;
+                continue;
+            };
+            let (Some(instrument), Some(stressed)) = (self.held[k].instrument, self.stressed[k])
+            else {
                 complete = false;
                 continue;
             };
             let currency = instrument.currency();
-            let Some(stressed) = self.stressed[k] else {
-                complete = false;
-                continue;
-            };
             let pnl = quantity * (stressed.value - instrument.risk.value);
             *equity_change.entry(currency).or_default() += pnl;
-            losses.push((*instrument_id, currency, pnl));
+            if let Some(rate) = usd_rate(currency, index) {
+                losses.offer(holding.instrument, pnl * rate);
+            }
             match account.margin_model {
                 MarginModel::Portfolio => match stressed.margin {
                     Some(margin) => add_totals(
@@ -311,7 +499,6 @@ impl<'a> StressRun<'a> {
             market,
             &mut self.evaluation,
         );
-        let index = |u: UnderlyingId| market.index(u);
         let mut row = AccountStress {
             scenario,
             account: id,
@@ -347,14 +534,42 @@ impl<'a> StressRun<'a> {
             }
             row.currencies.push(stress);
         }
-        let mut worst: Vec<(InstrumentId, f64)> = losses
-            .iter()
-            .filter_map(|&(id, currency, pnl)| Some((id, pnl * usd_rate(currency, index)?)))
-            .filter(|(_, pnl)| *pnl < 0.0)
-            .collect();
-        worst.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        worst.truncate(TOP_LOSSES_MAX);
-        row.worst_positions = worst;
+        row.worst_positions = losses.into_sorted();
         Some(row)
+    }
+}
+
+/// The `TOP_LOSSES_MAX` most negative position PnLs seen, without sorting them all.
+#[derive(Default)]
+struct WorstLosses {
+    worst: Vec<(InstrumentId, f64)>,
+}
+
+impl WorstLosses {
+    fn offer(&mut self, id: InstrumentId, pnl_usd: f64) {
+        // Most negative first; ties by instrument id.
+        let before = |a: &(InstrumentId, f64), b: &(InstrumentId, f64)| {
+            a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)).is_lt()
+        };
+        let entry = (id, pnl_usd);
+        if pnl_usd >= 0.0 || pnl_usd.is_nan() {
+            return;
+        }
+        if self.worst.len() == TOP_LOSSES_MAX
+            && !self.worst.last().is_some_and(|last| before(&entry, last))
+        {
+            return;
+        }
+        let at = self
+            .worst
+            .iter()
+            .position(|w| before(&entry, w))
+            .unwrap_or(self.worst.len());
+        self.worst.insert(at, entry);
+        self.worst.truncate(TOP_LOSSES_MAX);
+    }
+
+    fn into_sorted(self) -> Vec<(InstrumentId, f64)> {
+        self.worst
     }
 }

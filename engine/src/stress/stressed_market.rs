@@ -7,6 +7,7 @@ use super::scenario::{STRESSED_VOL_FLOOR, Shock};
 use crate::attribution::DAY_NS;
 use crate::events::InstrumentKind;
 use crate::margin::PmContract;
+use crate::pricing::{OptionInputs, black76_as_in_batch};
 use crate::state::contract_margin::pm_contract;
 use crate::state::contract_risk::Mark;
 use crate::state::contract_risk::YEAR_NS;
@@ -26,37 +27,63 @@ pub fn stressed_mark(
     surface: Option<&VolSurface>,
 ) -> Option<Mark> {
     let mark = instrument.mark?;
-    let factor = 1.0 + shock.spot_move;
-    let forward = mark.forward * factor;
     if instrument.definition.kind != InstrumentKind::Option {
-        return Some(Mark {
-            forward,
-            mark_price: mark.mark_price * factor,
-            ..mark
-        });
+        return Some(moved_non_option_mark(&mark, shock));
     }
     let later_ns = now_ns.saturating_add(time_step_ns);
-    let days = (instrument.definition.expiry_ns as f64 - later_ns as f64) / DAY_NS as f64;
-    let mark_iv = surface
-        .and_then(|surface| surface_vol(surface, instrument, &mark, forward, shock, later_ns))
-        .unwrap_or_else(|| shock.vol.apply(mark.mark_iv, days));
-    let moved = Mark {
-        forward,
-        mark_iv,
-        ..mark
-    };
-    let change = option_model_value(instrument, &moved, later_ns)?
-        - option_model_value(instrument, &mark, now_ns)?;
-    Some(Mark {
-        forward,
-        mark_iv,
-        mark_price: (mark.mark_price + change).max(0.0),
-        ..mark
-    })
+    let moved = moved_option_mark(instrument, &mark, shock, later_ns, surface);
+    let moved_value = option_model_value(instrument, &moved, later_ns)?;
+    let value_now = option_model_value(instrument, &mark, now_ns)?;
+    Some(repriced_mark(&mark, moved, moved_value, value_now))
 }
 
-/// Black-76 value of one contract as quoted (coin for inverse options) at `mark`.
-pub fn option_model_value(instrument: &InstrumentState, mark: &Mark, now_ns: u64) -> Option<f64> {
+/// A future's, perpetual's or spot's mark after `shock`: forward and price scaled alike.
+pub(crate) fn moved_non_option_mark(mark: &Mark, shock: &Shock) -> Mark {
+    let factor = 1.0 + shock.spot_move;
+    Mark {
+        forward: mark.forward * factor,
+        mark_price: mark.mark_price * factor,
+        ..*mark
+    }
+}
+
+/// An option's forward and IV after `shock` at `later_ns` (its price not yet moved: see
+/// [`repriced_mark`]).
+pub(crate) fn moved_option_mark(
+    instrument: &InstrumentState,
+    mark: &Mark,
+    shock: &Shock,
+    later_ns: u64,
+    surface: Option<&VolSurface>,
+) -> Mark {
+    let forward = mark.forward * (1.0 + shock.spot_move);
+    let days = (instrument.definition.expiry_ns as f64 - later_ns as f64) / DAY_NS as f64;
+    let mark_iv = surface
+        .and_then(|surface| surface_vol(surface, instrument, mark, forward, shock, later_ns))
+        .unwrap_or_else(|| shock.vol.apply(mark.mark_iv, days));
+    Mark {
+        forward,
+        mark_iv,
+        ..*mark
+    }
+}
+
+/// The stressed mark: `moved`'s forward and IV, and the venue's mark price moved by the
+/// change of the model value (so an unmoved market leaves the venue's price as it is).
+pub(crate) fn repriced_mark(mark: &Mark, moved: Mark, moved_value: f64, value_now: f64) -> Mark {
+    Mark {
+        mark_price: (mark.mark_price + (moved_value - value_now)).max(0.0),
+        ..moved
+    }
+}
+
+/// The Black-76 inputs of an option's model value at `mark` and `now_ns` (expired: at
+/// zero years), and whether its price is quoted in coin; `None` for other instruments.
+pub(crate) fn model_inputs(
+    instrument: &InstrumentState,
+    mark: &Mark,
+    now_ns: u64,
+) -> Option<(OptionInputs, bool)> {
     let (contract, _) = pm_contract(
         &instrument.definition,
         instrument.contract_size,
@@ -73,16 +100,28 @@ pub fn option_model_value(instrument: &InstrumentState, mark: &Mark, now_ns: u64
     else {
         return None;
     };
-    let usd = crate::pricing::black76_price(&crate::pricing::OptionInputs {
+    let inputs = OptionInputs {
         kind,
         forward: mark.forward,
         strike,
         years: years.max(0.0),
         vol: mark.mark_iv,
         rate: 0.0,
-    })
-    .ok()?;
-    Some(if inverse { usd / mark.forward } else { usd })
+    };
+    Some((inputs, inverse))
+}
+
+/// A Black-76 USD price as the option quotes it (÷ the forward for coin-quoted options).
+pub(crate) fn quoted_value(usd: f64, inverse: bool, forward: f64) -> f64 {
+    if inverse { usd / forward } else { usd }
+}
+
+/// Black-76 value of one contract as quoted (coin for inverse options) at `mark`, priced
+/// by the batch kernel (the bits a batch of stressed options gets for it).
+pub fn option_model_value(instrument: &InstrumentState, mark: &Mark, now_ns: u64) -> Option<f64> {
+    let (inputs, inverse) = model_inputs(instrument, mark, now_ns)?;
+    let usd = black76_as_in_batch(&inputs).ok()?.price_usd;
+    Some(quoted_value(usd, inverse, inputs.forward))
 }
 
 /// An option's shocked IV on the surface: its mark IV plus the change of the surface's
