@@ -59,6 +59,23 @@ pub fn scalar_greeks_sum(chain: &OptionColumns) -> f64 {
     sum
 }
 
+/// Each option valued alone through the batch kernel (`black76_as_in_batch`: what a
+/// ticker's mark, a what-if or a stressed mark costs), price and Greeks summed.
+pub fn one_at_a_time_batch_greeks_sum(chain: &OptionColumns) -> f64 {
+    let mut sum = 0.0;
+    for index in 0..chain.len() {
+        let option = black_box(chain.option(index));
+        let greeks = keel_engine::pricing::black76_as_in_batch(&option).expect("valid chain");
+        sum += greeks.price_usd
+            + greeks.delta
+            + greeks.gamma_per_usd
+            + greeks.vega_usd
+            + greeks.theta_usd_per_day
+            + greeks.rho_usd;
+    }
+    sum
+}
+
 /// Never inlined: criterion and `keel bench pricing` then time the same machine code.
 #[inline(never)]
 pub fn crate_price_only(chain: &OptionColumns) -> f64 {

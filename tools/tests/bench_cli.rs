@@ -70,6 +70,8 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
         &[
             "batch_price_ns_per_row",
             "scalar_greeks_ns",
+            "one_option_batch_kernel_ns",
+            "one_option_scalar_baseline_ns",
             "implied_vol_ns",
             "baseline_implied_vol_ns",
         ],

@@ -21,29 +21,31 @@ use super::normal::{CENTRAL_LIMIT, FRAC_1_SQRT_2PI, central_pair, central_ration
 pub const LANE_CHUNK: usize = 64;
 /// Lanes the stages that run past a chunk's valid options round up to: the widest vector
 /// (8 f64 in AVX-512), so a short chunk (one option valued alone) costs one block, not 64.
+/// A batch of at most this many options also gets stage arrays of this size (nothing
+/// larger to zero), and a batch of one a single lane (the same operations, scalar).
 const LANE_BLOCK: usize = 8;
 /// Largest |r·T| the kernel's `exp` covers with a normal result.
 const RATE_YEARS_MAX: f64 = 700.0;
 
 /// Per-chunk intermediates, on the stack.
-struct Stage {
-    moneyness: [f64; LANE_CHUNK],
-    inverse_forward: [f64; LANE_CHUNK],
-    sqrt_years: [f64; LANE_CHUNK],
-    inverse_std_dev: [f64; LANE_CHUNK],
-    d1: [f64; LANE_CHUNK],
-    d2: [f64; LANE_CHUNK],
-    gaussian_d1: [f64; LANE_CHUNK],
-    discount: [f64; LANE_CHUNK],
-    n_d1: [f64; LANE_CHUNK],
-    n_minus_d1: [f64; LANE_CHUNK],
-    n_d2: [f64; LANE_CHUNK],
-    n_minus_d2: [f64; LANE_CHUNK],
+struct Stage<const N: usize> {
+    moneyness: [f64; N],
+    inverse_forward: [f64; N],
+    sqrt_years: [f64; N],
+    inverse_std_dev: [f64; N],
+    d1: [f64; N],
+    d2: [f64; N],
+    gaussian_d1: [f64; N],
+    discount: [f64; N],
+    n_d1: [f64; N],
+    n_minus_d1: [f64; N],
+    n_d2: [f64; N],
+    n_minus_d2: [f64; N],
 }
 
-impl Stage {
+impl<const N: usize> Stage<N> {
     fn new() -> Self {
-        let zeros = [0.0; LANE_CHUNK];
+        let zeros = [0.0; N];
         Stage {
             moneyness: zeros,
             inverse_forward: zeros,
@@ -69,15 +71,31 @@ pub(crate) fn price_lanes<const ZERO_RATE: bool>(
     out: &mut BatchGreeks<'_>,
     count: usize,
 ) {
-    let mut stage = Stage::new();
+    if count == 1 {
+        price_lanes_in::<ZERO_RATE, 1>(inputs, out, count);
+    } else if count <= LANE_BLOCK {
+        price_lanes_in::<ZERO_RATE, LANE_BLOCK>(inputs, out, count);
+    } else {
+        price_lanes_in::<ZERO_RATE, LANE_CHUNK>(inputs, out, count);
+    }
+}
+
+/// [`price_lanes`] in chunks of `N` options (stage arrays of `N` lanes).
+#[inline(always)]
+fn price_lanes_in<const ZERO_RATE: bool, const N: usize>(
+    inputs: &BatchInputs<'_>,
+    out: &mut BatchGreeks<'_>,
+    count: usize,
+) {
+    let mut stage = Stage::<N>::new();
     let mut start = 0;
     while start < count {
-        let len = LANE_CHUNK.min(count - start);
+        let len = N.min(count - start);
         let range = start..start + len;
         stage_moneyness(&mut stage, inputs, range.clone());
-        stage_gaussians::<ZERO_RATE>(&mut stage, inputs, range.clone());
+        stage_gaussians::<ZERO_RATE, N>(&mut stage, inputs, range.clone());
         stage_distribution(&mut stage, len);
-        stage_greeks::<ZERO_RATE>(&stage, inputs, out, range);
+        stage_greeks::<ZERO_RATE, N>(&stage, inputs, out, range);
         start += len;
     }
 }
@@ -91,15 +109,31 @@ pub(crate) fn price_only_lanes<const ZERO_RATE: bool>(
     price_usd: &mut [f64],
     count: usize,
 ) {
-    let mut stage = Stage::new();
+    if count == 1 {
+        price_only_lanes_in::<ZERO_RATE, 1>(inputs, price_usd, count);
+    } else if count <= LANE_BLOCK {
+        price_only_lanes_in::<ZERO_RATE, LANE_BLOCK>(inputs, price_usd, count);
+    } else {
+        price_only_lanes_in::<ZERO_RATE, LANE_CHUNK>(inputs, price_usd, count);
+    }
+}
+
+/// [`price_only_lanes`] in chunks of `N` options.
+#[inline(always)]
+fn price_only_lanes_in<const ZERO_RATE: bool, const N: usize>(
+    inputs: &BatchInputs<'_>,
+    price_usd: &mut [f64],
+    count: usize,
+) {
+    let mut stage = Stage::<N>::new();
     let mut start = 0;
     while start < count {
-        let len = LANE_CHUNK.min(count - start);
+        let len = N.min(count - start);
         let range = start..start + len;
         stage_moneyness(&mut stage, inputs, range.clone());
-        stage_gaussians::<ZERO_RATE>(&mut stage, inputs, range.clone());
+        stage_gaussians::<ZERO_RATE, N>(&mut stage, inputs, range.clone());
         stage_distribution(&mut stage, len);
-        stage_price::<ZERO_RATE>(&stage, inputs, &mut price_usd[range.clone()], range);
+        stage_price::<ZERO_RATE, N>(&stage, inputs, &mut price_usd[range.clone()], range);
         start += len;
     }
 }
@@ -123,10 +157,11 @@ pub(crate) fn price_only_lanes_shared(
     price_usd: &mut [f64],
     count: usize,
 ) {
-    let mut stage = Stage::new();
+    const N: usize = LANE_CHUNK;
+    let mut stage = Stage::<N>::new();
     let mut start = 0;
     while start < count {
-        let len = LANE_CHUNK.min(count - start);
+        let len = N.min(count - start);
         let range = start..start + len;
         let moneyness = &shared.moneyness[range.clone()];
         let log_moneyness = &shared.log_moneyness[range.clone()];
@@ -139,9 +174,9 @@ pub(crate) fn price_only_lanes_shared(
             stage.d1[i] = d1;
             stage.d2[i] = d1 - std_dev[i];
         }
-        stage_gaussians::<true>(&mut stage, inputs, range.clone());
+        stage_gaussians::<true, N>(&mut stage, inputs, range.clone());
         stage_distribution(&mut stage, len);
-        stage_price::<true>(&stage, inputs, &mut price_usd[range.clone()], range);
+        stage_price::<true, N>(&stage, inputs, &mut price_usd[range.clone()], range);
         start += len;
     }
 }
@@ -275,8 +310,8 @@ pub(crate) fn log_moneyness_lanes(
 /// The price alone, with NaN marking the options the scalar path must take (the same
 /// rule and arithmetic as [`stage_greeks`]).
 #[inline(always)]
-fn stage_price<const ZERO_RATE: bool>(
-    stage: &Stage,
+fn stage_price<const ZERO_RATE: bool, const N: usize>(
+    stage: &Stage<N>,
     inputs: &BatchInputs<'_>,
     price: &mut [f64],
     range: std::ops::Range<usize>,
@@ -311,7 +346,11 @@ fn stage_price<const ZERO_RATE: bool>(
         let time_value = long - short;
         let call_intrinsic = (forward[i] - strike[i]).max(0.0);
         let put_intrinsic = (strike[i] - forward[i]).max(0.0);
-        let intrinsic = if is_call { call_intrinsic } else { put_intrinsic };
+        let intrinsic = if is_call {
+            call_intrinsic
+        } else {
+            put_intrinsic
+        };
         let price_usd = discount[i] * (intrinsic + time_value);
         let regular = (d1[i].abs() <= CENTRAL_LIMIT)
             & (d2[i].abs() <= CENTRAL_LIMIT)
@@ -323,7 +362,11 @@ fn stage_price<const ZERO_RATE: bool>(
 
 /// F/K, 1/F, √T, 1/(σ√T), d1, d2. Two divisions per option.
 #[inline(always)]
-fn stage_moneyness(stage: &mut Stage, inputs: &BatchInputs<'_>, range: std::ops::Range<usize>) {
+fn stage_moneyness<const N: usize>(
+    stage: &mut Stage<N>,
+    inputs: &BatchInputs<'_>,
+    range: std::ops::Range<usize>,
+) {
     let len = range.len();
     let forward = &inputs.forward[range.clone()];
     let strike = &inputs.strike[range.clone()];
@@ -349,21 +392,21 @@ fn stage_moneyness(stage: &mut Stage, inputs: &BatchInputs<'_>, range: std::ops:
 
 /// `len` valid lanes rounded up to whole `LANE_BLOCK`s, at most the chunk.
 #[inline(always)]
-fn block_lanes(len: usize) -> usize {
-    len.next_multiple_of(LANE_BLOCK).min(LANE_CHUNK)
+fn block_lanes<const N: usize>(len: usize) -> usize {
+    len.next_multiple_of(LANE_BLOCK).min(N)
 }
 
 /// exp(−d1²/2) and the discount factor.
 #[inline(always)]
-fn stage_gaussians<const ZERO_RATE: bool>(
-    stage: &mut Stage,
+fn stage_gaussians<const ZERO_RATE: bool, const N: usize>(
+    stage: &mut Stage<N>,
     inputs: &BatchInputs<'_>,
     range: std::ops::Range<usize>,
 ) {
     if ZERO_RATE {
         // The valid lanes rounded up to whole vector blocks: whole vectors with no scalar
         // epilogue run; lanes past `range` hold finite leftovers and are never read.
-        for i in 0..block_lanes(range.len()) {
+        for i in 0..block_lanes::<N>(range.len()) {
             let d1 = stage.d1[i].clamp(-CENTRAL_LIMIT, CENTRAL_LIMIT);
             stage.gaussian_d1[i] = fast_math::exp_neg_half_square(d1);
             stage.discount[i] = 1.0;
@@ -383,10 +426,10 @@ fn stage_gaussians<const ZERO_RATE: bool>(
 /// N(±d1), N(±d2); exp(−d2²/2) = exp(−d1²/2)·F/K exactly, and the two rationals share
 /// one division.
 #[inline(always)]
-fn stage_distribution(stage: &mut Stage, len: usize) {
+fn stage_distribution<const N: usize>(stage: &mut Stage<N>, len: usize) {
     // Whole vector blocks (see `stage_gaussians`): lanes past the valid ones hold finite
     // leftovers or zeros and are never read.
-    for i in 0..block_lanes(len) {
+    for i in 0..block_lanes::<N>(len) {
         let rational_d1 = central_rational(stage.d1[i]);
         let rational_d2 = central_rational(stage.d2[i]);
         let inverse_denominators = 1.0 / (rational_d1.denominator * rational_d2.denominator);
@@ -404,8 +447,8 @@ fn stage_distribution(stage: &mut Stage, len: usize) {
 
 /// Price and Greeks, with NaN marking the options the scalar path must take.
 #[inline(always)]
-fn stage_greeks<const ZERO_RATE: bool>(
-    stage: &Stage,
+fn stage_greeks<const ZERO_RATE: bool, const N: usize>(
+    stage: &Stage<N>,
     inputs: &BatchInputs<'_>,
     out: &mut BatchGreeks<'_>,
     range: std::ops::Range<usize>,
