@@ -5,6 +5,7 @@
 //! bit for bit. The runtime around it (ring, threads, journal, snapshots) is `keel-runtime`.
 
 pub mod attribution;
+pub mod decimal_f64;
 pub mod events;
 pub mod margin;
 pub mod pricing;

@@ -1,11 +1,11 @@
 //! One account's state: positions, ledger, realized PnL, and the risk aggregates kept
 //! incrementally. Ordered maps only: iteration order is part of determinism.
 
+use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-use rust_decimal::prelude::ToPrimitive;
 
 use super::account_margin::{CurrencyMargin, TradingState};
 use super::contract_risk::ContractRisk;
@@ -233,17 +233,13 @@ impl AccountState {
     pub fn quantity_f64(&self, instrument: &InstrumentId) -> f64 {
         self.positions
             .get(instrument)
-            .map_or(0.0, |p| p.quantity.to_f64().unwrap_or(0.0))
+            .map_or(0.0, |p| decimal_to_f64(&p.quantity))
     }
 
     /// Equity in `currency`: collateral, fees, funding and realized PnL (the ledger) plus
     /// unrealized PnL at the marks.
     pub fn equity(&self, currency: Currency) -> f64 {
-        let cash = self
-            .cash
-            .get(&currency)
-            .and_then(|c| c.to_f64())
-            .unwrap_or(0.0);
+        let cash = self.cash.get(&currency).map(decimal_to_f64).unwrap_or(0.0);
         cash + self.unrealized_pnl(currency)
     }
 

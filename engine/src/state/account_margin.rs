@@ -3,10 +3,10 @@
 //! Evaluated at batch ends for the accounts whose inputs changed, from sums kept
 //! incrementally (portfolio margin) or from the positions (standard margin).
 
+use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use rkyv::{Archive, Deserialize, Serialize};
-use rust_decimal::prelude::ToPrimitive;
 
 use super::account::{AccountState, RiskKey, StandardTerms, StandardTotal};
 use super::alerts::Scope;
@@ -624,7 +624,7 @@ fn evaluate_with(
     let mut positions = account
         .positions
         .iter()
-        .map(|(id, p)| (*id, p.quantity.to_f64().unwrap_or(0.0)));
+        .map(|(id, p)| (*id, decimal_to_f64(&p.quantity)));
     evaluate_into(
         MarginInputs {
             model: account.margin_model,

@@ -6,9 +6,9 @@
 //! match exactly (same inputs, same code path); so must every account's margin, to
 //! rounding, when evaluated from the recomputed sums.
 
+use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
-use rust_decimal::prelude::ToPrimitive;
 
 use super::sorted_map::SortedVecMap;
 
@@ -65,7 +65,7 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
             let Some(instrument) = state.instruments.get(instrument_id) else {
                 continue;
             };
-            let quantity = position.quantity.to_f64().unwrap_or(0.0);
+            let quantity = decimal_to_f64(&position.quantity);
             // The f64 copy revaluation uses must be the decimal's, exactly.
             let held = instrument.holders.get(&id).copied().unwrap_or(f64::NAN);
             if held.to_bits() != quantity.to_bits() {

@@ -15,8 +15,9 @@
 //!
 //! Quantities are whole lots: [`HEDGE_OPTION_LOT`] for options, one contract for futures.
 
+use crate::decimal_f64::decimal_to_f64;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::FromPrimitive;
 use thiserror::Error;
 
 use super::account_margin::{Condition, for_each_underlying};
@@ -351,7 +352,7 @@ impl ShardState {
 
 /// A fill of `contracts` (signed) rounded to whole `lot`s; `None` under one lot.
 fn fill_of(instrument: InstrumentId, contracts: f64, lot: Decimal) -> Option<HypotheticalFill> {
-    let lots = Decimal::from_f64((contracts.abs() / lot.to_f64()?).round())?;
+    let lots = Decimal::from_f64((contracts.abs() / decimal_to_f64(&lot)).round())?;
     if lots.is_zero() {
         return None;
     }
@@ -391,7 +392,7 @@ fn push_trade(
         purpose,
     });
     fills.push(fill);
-    let traded = fill.quantity.to_f64().unwrap_or(0.0);
+    let traded = decimal_to_f64(&fill.quantity);
     if fill.side == Side::Buy {
         traded
     } else {

@@ -9,9 +9,9 @@
 //! mark: forwards and futures' prices × (1 + s), options' marks + (Black-76 at the moved
 //! forward − Black-76 now) at the same implied vol, index × (1 + s), model time now.
 
+use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
-use rust_decimal::prelude::ToPrimitive;
 use thiserror::Error;
 
 use super::account::{AccountState, RiskKey};
@@ -168,7 +168,7 @@ fn equity_and_maintenance(
         if instrument.currency() != currency {
             continue;
         }
-        let quantity = position.quantity.to_f64().unwrap_or(0.0);
+        let quantity = decimal_to_f64(&position.quantity);
         let mark = instrument.mark.ok_or(LiquidationError::Unvalued)?;
         let moved = moved_mark(instrument, s, now_ns).ok_or(LiquidationError::Unvalued)?;
         let (definition, size) = (&instrument.definition, instrument.contract_size);

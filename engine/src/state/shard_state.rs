@@ -2,10 +2,10 @@
 //! I/O, no clock, no threads, no hash-order iteration: the same events in the same
 //! order give the same state, bit for bit, whoever drives it (live, replay, tests).
 
+use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 
 use super::account::AccountState;
 use super::account_margin::{
@@ -241,7 +241,7 @@ impl ShardState {
             let held: Vec<(InstrumentId, f64)> = account
                 .positions
                 .iter()
-                .map(|(id, p)| (*id, p.quantity.to_f64().unwrap_or(0.0)))
+                .map(|(id, p)| (*id, decimal_to_f64(&p.quantity)))
                 .collect();
             for (id, quantity) in held {
                 if let Some(instrument) = instruments.get(&id) {

@@ -7,8 +7,8 @@
 //! search only uses the shape of the constraints (headroom is concave in the quantity)
 //! to need few of them.
 
+use crate::decimal_f64::decimal_to_f64;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use thiserror::Error;
 
 use super::account_margin::Condition;
@@ -295,7 +295,7 @@ impl ShardState {
             |u| index_now(u).map(|p| p * (1.0 + budget.scenario.shock_of(u).spot_move));
         let rate = usd_rate(instrument.currency(), index_after).ok_or(SizingError::Unmarked)?;
         let sign = if query.side == Side::Buy { 1.0 } else { -1.0 };
-        let lot = query.lot.to_f64().ok_or(SizingError::InvalidLot)?;
+        let lot = decimal_to_f64(&query.lot);
         let pnl_per_lot_usd = sign * (after - before) * rate * lot;
         let room_usd = share * equity_usd + book_pnl_usd; // loss allowed beyond the book's
         if room_usd < 0.0 {

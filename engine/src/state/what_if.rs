@@ -3,10 +3,10 @@
 //! is what the state machine would hold after applying the same fills at the current
 //! marks and running a batch end (tested as such), and whether the trade is allowed.
 
+use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use thiserror::Error;
 
 use super::account::market_value;
@@ -152,7 +152,7 @@ impl ShardState {
                 Side::Buy => fill.quantity,
                 Side::Sell => -fill.quantity,
             };
-            let traded = signed.to_f64().ok_or(WhatIfError::InvalidFill)?;
+            let traded = decimal_to_f64(&signed);
             let held = quantity_before(account, &fills[..index], instrument.definition.id);
             let after = held + traded;
             reduces_only &= held != 0.0 && after.abs() < held.abs() && after * held >= 0.0;
@@ -176,12 +176,12 @@ impl ShardState {
                 let price = if fill.price.is_zero() {
                     mark.mark_price
                 } else {
-                    fill.price.to_f64().ok_or(WhatIfError::InvalidFill)?
+                    decimal_to_f64(&fill.price)
                 };
                 let value = |p| value_at(&instrument.definition, instrument.contract_size, p);
                 let at_mark = value(mark.mark_price).ok_or(WhatIfError::InvalidFill)?;
                 let at_price = value(price).ok_or(WhatIfError::InvalidFill)?;
-                let fee = fill.fee.to_f64().ok_or(WhatIfError::InvalidFill)?;
+                let fee = decimal_to_f64(&fill.fee);
                 equity_change[slot] += traded * (at_mark - at_price) - fee;
                 continue;
             }
@@ -241,7 +241,7 @@ impl ShardState {
                 slot.and_then(|s| entry_after[s]),
             ) {
                 (Some(cash), Some(entry)) => {
-                    cash.to_f64().unwrap_or(0.0) + (market_value(&risk, currency) - entry)
+                    decimal_to_f64(&cash) + (market_value(&risk, currency) - entry)
                 }
                 _ => account.equity(currency) + slot.map_or(0.0, |s| equity_change[s]),
             }
@@ -334,7 +334,7 @@ fn quantity_before(
     let mut held = account.quantity_f64(&instrument);
     for earlier in earlier {
         if earlier.instrument == instrument {
-            let q = earlier.quantity.to_f64().unwrap_or(0.0);
+            let q = decimal_to_f64(&earlier.quantity);
             held += if earlier.side == Side::Buy { q } else { -q };
         }
     }
@@ -361,6 +361,6 @@ fn positions_after(
     positions
         .into_iter()
         .filter(|(_, q)| !q.is_zero())
-        .map(|(id, q)| (id, q.to_f64().unwrap_or(0.0)))
+        .map(|(id, q)| (id, decimal_to_f64(&q)))
         .collect()
 }

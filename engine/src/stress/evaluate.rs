@@ -4,9 +4,9 @@
 //! re-run by the engine's evaluation on the stressed index prices — the same numbers the
 //! engine would report had the market really moved there.
 
+use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
-use rust_decimal::prelude::ToPrimitive;
 
 use super::scenario::{Scenario, ScenarioError};
 use super::stressed_market::{
@@ -167,7 +167,7 @@ impl<'a> StressRun<'a> {
                             .binary_search(&instrument)
                             .ok()
                             .filter(|&k| held[k].instrument.is_some()),
-                        quantity: position.quantity.to_f64().unwrap_or(0.0),
+                        quantity: decimal_to_f64(&position.quantity),
                     })
                     .collect()
             })

@@ -2,6 +2,7 @@
 //! transfers, and the helper that applies a change to an owned account.
 
 use super::*;
+use crate::decimal_f64::decimal_to_f64;
 
 impl ShardState {
     /// Every shard registers every account (names unique engine-wide, fills for it
@@ -59,7 +60,7 @@ impl ShardState {
             }
             if amount.is_sign_negative() {
                 // Both finite (bounded amount, finite available): a plain comparison.
-                let requested = (-amount).to_f64().unwrap_or(f64::INFINITY);
+                let requested = decimal_to_f64(&(-amount));
                 if requested > account.withdrawable(currency) {
                     return Err(RejectReason::InsufficientCollateral);
                 }
@@ -71,7 +72,7 @@ impl ShardState {
             account.remember_transfer(collateral.transfer_id);
             account
                 .attribution
-                .collateral(currency, amount.to_f64().unwrap_or(0.0));
+                .collateral(currency, decimal_to_f64(&amount));
             Ok(())
         })
     }

@@ -2,6 +2,7 @@
 //! application to the position, ledger and incremental sums.
 
 use super::*;
+use crate::decimal_f64::decimal_to_f64;
 
 impl ShardState {
     /// Applies parked fills whose instrument and account now exist, in arrival order
@@ -131,10 +132,10 @@ impl ShardState {
         let (Some(new_cash), Some(new_realized)) = (new_cash, new_realized) else {
             return Outcome::Rejected(RejectReason::Overflow);
         };
-        let quantity_before = before.quantity.to_f64().unwrap_or(0.0);
+        let quantity_before = decimal_to_f64(&before.quantity);
         let entry_before = entry_value(instrument, before.quantity, before.average_price);
         let entry_after = entry_value(instrument, after.quantity, after.average_price);
-        let quantity_after = after.quantity.to_f64().unwrap_or(0.0);
+        let quantity_after = decimal_to_f64(&after.quantity);
         if after.quantity.is_zero() {
             account.positions.remove(&fill.instrument);
             instrument.holders.remove(&fill.account);
@@ -150,11 +151,13 @@ impl ShardState {
         *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
         account.cash.insert(currency, new_cash);
         account.realized_pnl.insert(currency, new_realized);
-        let traded = signed.to_f64().unwrap_or(0.0);
-        let trade_value = price
-            .to_f64()
-            .and_then(|p| value_at(&instrument.definition, instrument.contract_size, p))
-            .unwrap_or(0.0);
+        let traded = decimal_to_f64(&signed);
+        let trade_value = value_at(
+            &instrument.definition,
+            instrument.contract_size,
+            decimal_to_f64(&price),
+        )
+        .unwrap_or(0.0);
         instrument.traded_in_step = true;
         account.attribution.trade(
             fill.instrument,
@@ -162,7 +165,7 @@ impl ShardState {
             traded,
             trade_value,
             instrument.risk.value,
-            fee.to_f64().unwrap_or(0.0),
+            decimal_to_f64(&fee),
         );
         let delta = instrument.risk * traded;
         account.add_risk(instrument.risk_key(), instrument.bucket_key(), delta);
@@ -212,8 +215,8 @@ pub(crate) fn entry_value(
     quantity: Decimal,
     average_price: Decimal,
 ) -> f64 {
-    let quantity = quantity.to_f64().unwrap_or(0.0);
-    let price = average_price.to_f64().unwrap_or(0.0);
+    let quantity = decimal_to_f64(&quantity);
+    let price = decimal_to_f64(&average_price);
     if quantity == 0.0 {
         return 0.0;
     }

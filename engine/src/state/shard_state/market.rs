@@ -2,6 +2,7 @@
 //! arrival and priced at the batch end).
 
 use super::*;
+use crate::decimal_f64::decimal_to_f64;
 
 impl ShardState {
     pub(super) fn define_instrument(&mut self, definition: &InstrumentDefinition) -> Outcome {
@@ -39,8 +40,8 @@ impl ShardState {
             definition.id,
             InstrumentState {
                 definition: *definition,
-                contract_size: size.to_f64().unwrap_or(0.0),
-                strike: strike.to_f64().unwrap_or(0.0),
+                contract_size: decimal_to_f64(&size),
+                strike: decimal_to_f64(&strike),
                 mark: None,
                 risk: ContractRisk::ZERO,
                 risk_current: true, // no mark yet: nothing to value

@@ -1,6 +1,7 @@
 //! Funding of perpetuals and settlement of expired instruments, holder by holder.
 
 use super::*;
+use crate::decimal_f64::decimal_to_f64;
 
 impl ShardState {
     /// Every holder pays `quantity × rate`. A holder whose ledger would overflow is left
@@ -34,7 +35,7 @@ impl ShardState {
                 .and_then(|paid| ledger(&account.cash, currency).checked_sub(paid));
             match paid {
                 Some(cash) => {
-                    let paid = quantity.checked_mul(rate).and_then(|p| p.to_f64());
+                    let paid = quantity.checked_mul(rate).map(|p| decimal_to_f64(&p));
                     let funding = PnlComponents {
                         funding: -paid.unwrap_or(0.0),
                         ..PnlComponents::ZERO
@@ -92,10 +93,12 @@ impl ShardState {
                     ledger(&account.realized_pnl, currency).checked_add(realized)?,
                 ))
             });
-            let held = quantity.to_f64().unwrap_or(0.0);
-            let settled_value = settle_price
-                .to_f64()
-                .and_then(|p| value_at(&instrument.definition, instrument.contract_size, p));
+            let held = decimal_to_f64(&quantity);
+            let settled_value = value_at(
+                &instrument.definition,
+                instrument.contract_size,
+                decimal_to_f64(&settle_price),
+            );
             let settlement = match ledgers {
                 Some((cash, realized_pnl)) => {
                     account.cash.insert(currency, cash);
@@ -117,7 +120,7 @@ impl ShardState {
             };
             account.attribution.accrue(instrument.risk_key(), parts);
             *account.entry_value.entry(currency).or_default() -= entry_before;
-            let closed = -quantity.to_f64().unwrap_or(0.0);
+            let closed = -decimal_to_f64(&quantity);
             account.add_risk(
                 instrument.risk_key(),
                 instrument.bucket_key(),
