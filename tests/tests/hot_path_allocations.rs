@@ -141,3 +141,92 @@ fn journal_and_shard_stages_allocate_nothing_after_warm_up() {
     assert!(shard.rejections().total() > 0, "bad events were exercised");
     check(&shard).expect("incremental = from scratch");
 }
+
+/// What-if answers over the shared-memory codec (the engine answers between events, on
+/// its hot path) allocate nothing once the answer's working memory is warm: an option the
+/// account holds, one nobody holds (valued on the spot), and two legs at once, for
+/// portfolio- and standard-margin accounts alike.
+#[test]
+fn what_if_answers_allocate_nothing_after_warm_up() {
+    use keel_engine::events::{InstrumentKind, MarginModel};
+    use keel_runtime::embed::codec::{AnswerScratch, answer};
+    use keel_runtime::embed::wire::{SIDE_BUY, SIDE_SELL, WhatIfLeg, WhatIfRequest};
+
+    let mut shard = ShardState::new(0, 1);
+    for (offset, event) in SyntheticMarket::new(SyntheticConfig::default())
+        .take(60_000)
+        .enumerate()
+    {
+        shard.step(offset as u64 + 1, &event);
+    }
+    shard.finish_batch();
+    let marked_options: Vec<_> = shard
+        .instruments
+        .values()
+        .filter(|i| {
+            i.definition.kind == InstrumentKind::Option
+                && !i.settled
+                && i.mark.is_some_and(|m| m.mark_price > 1e-4)
+        })
+        .map(|i| i.definition.id)
+        .collect();
+    let leg = |instrument: keel_engine::events::InstrumentId, side| WhatIfLeg {
+        instrument: u64::from(instrument.0),
+        side,
+        quantity_mantissa: 1,
+        ..WhatIfLeg::default()
+    };
+    let mut requests = Vec::new();
+    let mut models = Vec::new();
+    for (id, account) in &shard.accounts {
+        let held = marked_options
+            .iter()
+            .copied()
+            .find(|i| account.positions.contains_key(i));
+        let unheld = marked_options
+            .iter()
+            .copied()
+            .find(|i| shard.instruments[i].holders.is_empty());
+        let (Some(held), Some(unheld)) = (held, unheld) else {
+            continue;
+        };
+        models.push(account.margin_model);
+        let base = WhatIfRequest {
+            account: u64::from(id.0),
+            leg_count: 1,
+            ..WhatIfRequest::default()
+        };
+        let mut one = base;
+        one.legs[0] = leg(held, SIDE_BUY);
+        let mut alone = base;
+        alone.legs[0] = leg(unheld, SIDE_SELL);
+        let mut two = base;
+        two.leg_count = 2;
+        two.legs[0] = leg(held, SIDE_SELL);
+        two.legs[1] = leg(unheld, SIDE_BUY);
+        requests.extend([one, alone, two]);
+    }
+    assert!(requests.len() >= 6, "queries for at least two accounts");
+    assert!(models.contains(&MarginModel::Portfolio) && models.contains(&MarginModel::Standard));
+    let mut scratch = AnswerScratch::default();
+    // Warm-up: each query once (the working memory grows to its size).
+    for request in &requests {
+        let response = answer(&shard, request, &mut scratch);
+        assert_eq!(response.status, 0, "{request:?}");
+    }
+    ALLOCATIONS.with(|count| count.set(0));
+    ARMED.with(|armed| armed.set(true));
+    for _ in 0..50 {
+        for request in &requests {
+            std::hint::black_box(answer(&shard, request, &mut scratch));
+        }
+    }
+    ARMED.with(|armed| armed.set(false));
+    let allocations = ALLOCATIONS.with(Cell::get);
+    assert_eq!(
+        allocations,
+        0,
+        "{allocations} allocations in {} answers",
+        50 * requests.len()
+    );
+}

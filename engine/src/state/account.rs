@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 
-
 use super::account_margin::{CurrencyMargin, TradingState};
 use super::contract_risk::ContractRisk;
 use super::instrument_state::InstrumentState;
@@ -49,7 +48,7 @@ pub struct AccountState {
     pub hedge_out_of_band: u64,
     pub margin_model: MarginModel,
     /// Portfolio-margin sums per (underlying, currency): Σ quantity × contract margin.
-    pub pm_totals: BTreeMap<RiskKey, PmTotals>,
+    pub pm_totals: SortedVecMap<RiskKey, PmTotals>,
     /// Margin per ledger currency, as of the last batch end that evaluated the account.
     pub margin: BTreeMap<Currency, CurrencyMargin>,
     pub trading_state: TradingState,
@@ -183,7 +182,7 @@ impl AccountState {
             hedge_bands: SortedVecMap::new(),
             hedge_out_of_band: 0,
             margin_model,
-            pm_totals: BTreeMap::new(),
+            pm_totals: SortedVecMap::new(),
             margin: BTreeMap::new(),
             trading_state: TradingState::Active,
             conditions: 0,

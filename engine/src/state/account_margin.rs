@@ -346,7 +346,7 @@ pub fn for_each_underlying(
 pub struct MarginInputs<'a> {
     pub model: MarginModel,
     pub limits: Option<&'a Limits>,
-    pub pm_totals: &'a BTreeMap<RiskKey, PmTotals>,
+    pub pm_totals: &'a SortedVecMap<RiskKey, PmTotals>,
     pub risk: &'a SortedVecMap<RiskKey, ContractRisk>,
     /// Equity per currency (collateral + PnL).
     pub equity: &'a dyn Fn(Currency) -> f64,
@@ -604,7 +604,7 @@ pub fn evaluate_account_into(
 /// ones, or the account's own).
 pub fn evaluate_account_with(
     account: &AccountState,
-    pm_totals: &BTreeMap<RiskKey, PmTotals>,
+    pm_totals: &SortedVecMap<RiskKey, PmTotals>,
     market: &MarginMarket<'_>,
 ) -> Evaluation {
     let mut evaluation = Evaluation::default();
@@ -614,7 +614,7 @@ pub fn evaluate_account_with(
 
 fn evaluate_with(
     account: &AccountState,
-    pm_totals: &BTreeMap<RiskKey, PmTotals>,
+    pm_totals: &SortedVecMap<RiskKey, PmTotals>,
     standard_terms: Option<&StandardTerms>,
     market: &MarginMarket<'_>,
     evaluation: &mut Evaluation,

@@ -9,7 +9,6 @@
 use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
-
 use super::sorted_map::SortedVecMap;
 
 use super::account::{BucketKey, RiskKey};
@@ -247,7 +246,9 @@ fn check_margin(
     if !state.margin_is_current(account) {
         return Ok(()); // margin is evaluated at the next batch end
     }
-    let evaluation = evaluate_account_with(account, totals, &state.margin_market());
+    let totals: SortedVecMap<RiskKey, PmTotals> =
+        totals.iter().map(|(key, sums)| (*key, *sums)).collect();
+    let evaluation = evaluate_account_with(account, &totals, &state.margin_market());
     for (currency, fresh) in evaluation.iter() {
         let held = account.margin.get(&currency).copied().unwrap_or_default();
         let pairs = [

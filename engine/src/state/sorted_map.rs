@@ -93,6 +93,15 @@ impl<K: Ord + Copy, V> SortedVecMap<K, V> {
     }
 }
 
+impl<K: Ord + Copy, V: Copy> SortedVecMap<K, V> {
+    /// Makes this map a copy of `other`, reusing its storage (no allocation once it has
+    /// held as many entries).
+    pub fn copy_from(&mut self, other: &Self) {
+        self.entries.clear();
+        self.entries.extend_from_slice(&other.entries);
+    }
+}
+
 impl<K: Ord + Copy, V: Default> SortedVecMap<K, V> {
     pub fn entry_or_default(&mut self, key: K) -> &mut V {
         self.get_or_insert_with(key, V::default)

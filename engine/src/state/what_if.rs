@@ -4,11 +4,10 @@
 //! marks and running a batch end (tested as such), and whether the trade is allowed.
 
 use crate::decimal_f64::decimal_to_f64;
-use std::collections::BTreeMap;
-
 use rust_decimal::Decimal;
 use thiserror::Error;
 
+use super::account::RiskKey;
 use super::account::market_value;
 use super::account_margin::TradingState;
 use super::account_margin::{
@@ -19,10 +18,11 @@ use super::contract_risk::{ContractRisk, value_at};
 use super::instrument_state::InstrumentState;
 use super::shard_state::ShardState;
 use super::shard_state::{entry_value, ledger};
+use super::sorted_map::SortedVecMap;
 use crate::events::{
     AccountId, CURRENCIES_MAX, Currency, InstrumentId, MarginModel, Side, UnderlyingId,
 };
-use crate::margin::ScenarioBatch;
+use crate::margin::{PmTotals, ScenarioBatch};
 
 /// Most fills one what-if query takes.
 pub const WHAT_IF_FILLS_MAX: usize = 64;
@@ -91,12 +91,47 @@ pub struct WhatIf {
     pub state: TradingState,
     pub allowed: bool,
     pub reason: WhatIfReason,
+    /// Working memory, kept with the answer so that a reused answer allocates nothing.
+    scratch: WhatIfScratch,
+}
+
+/// The account's sums as the fills change them, and a scenario batch for an instrument
+/// valued on the spot: reused from query to query. Not part of the answer's value: every
+/// two compare equal, and a clone starts empty.
+#[derive(Default)]
+struct WhatIfScratch {
+    risk: SortedVecMap<RiskKey, ContractRisk>,
+    pm_totals: SortedVecMap<RiskKey, PmTotals>,
+    /// Standard margin: every position after the fills, in instrument order.
+    positions: Vec<(InstrumentId, Decimal)>,
+    positions_f64: Vec<(InstrumentId, f64)>,
+    batch: Option<ScenarioBatch>,
+}
+
+impl Clone for WhatIfScratch {
+    fn clone(&self) -> Self {
+        WhatIfScratch::default()
+    }
+}
+
+impl PartialEq for WhatIfScratch {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for WhatIfScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WhatIfScratch")
+    }
 }
 
 impl ShardState {
     /// What `fills` would do to `account`'s margin, Greeks and trading state. Never
-    /// changes the state. Allocates per query: copies of the account's small aggregate maps
-    /// (and, under standard margin, its position list).
+    /// changes the state. Allocates its working memory; [`what_if_into`] with a reused
+    /// answer allocates nothing once warm.
+    ///
+    /// [`what_if_into`]: ShardState::what_if_into
     pub fn what_if(
         &self,
         account_id: AccountId,
@@ -115,6 +150,21 @@ impl ShardState {
         fills: &[HypotheticalFill],
         answer: &mut WhatIf,
     ) -> Result<(), WhatIfError> {
+        // The scratch travels with the answer; taken out for the query (an empty one,
+        // which allocates nothing, stands in) and put back whatever the outcome.
+        let mut scratch = std::mem::take(&mut answer.scratch);
+        let outcome = self.what_if_with(account_id, fills, answer, &mut scratch);
+        answer.scratch = scratch;
+        outcome
+    }
+
+    fn what_if_with(
+        &self,
+        account_id: AccountId,
+        fills: &[HypotheticalFill],
+        answer: &mut WhatIf,
+        scratch: &mut WhatIfScratch,
+    ) -> Result<(), WhatIfError> {
         if fills.len() > WHAT_IF_FILLS_MAX {
             return Err(WhatIfError::TooManyFills);
         }
@@ -123,8 +173,15 @@ impl ShardState {
             .get(&account_id)
             .ok_or(WhatIfError::UnknownAccount(account_id.0))?;
         let market = self.margin_market();
-        let mut risk = account.risk.clone();
-        let mut pm_totals = account.pm_totals.clone();
+        let WhatIfScratch {
+            risk,
+            pm_totals,
+            positions,
+            positions_f64,
+            batch,
+        } = scratch;
+        risk.copy_from(&account.risk);
+        pm_totals.copy_from(&account.pm_totals);
         // Per ledger currency, the cash and entry basis after the fills, computed as the
         // fill handler computes them (same decimal steps, same f64 order): the answer's
         // equity is then the applied state's bit for bit.
@@ -132,7 +189,6 @@ impl ShardState {
         let mut entry_after: [Option<f64>; CURRENCIES_MAX] = [None; CURRENCIES_MAX];
         let priced = fills.iter().all(|f| !f.price.is_zero());
         let mut equity_change = [0.0f64; CURRENCIES_MAX];
-        let mut batch: Option<ScenarioBatch> = None;
         let mut reduces_only = true;
         for (index, fill) in fills.iter().enumerate() {
             let instrument = self
@@ -159,7 +215,7 @@ impl ShardState {
             let contract = instrument
                 .current_risk()
                 .ok_or(WhatIfError::Unvalued(fill.instrument.0))?;
-            let margin = self.margin_for_what_if(instrument, &contract, &mut batch);
+            let margin = self.margin_for_what_if(instrument, &contract, batch);
             let key = instrument.risk_key();
             *risk.entry_or_default(key) += contract * traded;
             let change = crate::margin::PmTotals {
@@ -167,7 +223,7 @@ impl ShardState {
                 roll_shock: margin.roll_shock * (after.abs() - held.abs()),
                 delta: margin.delta * traded,
             };
-            add_totals(pm_totals.entry(key).or_default(), &change);
+            add_totals(pm_totals.entry_or_default(key), &change);
             let currency = instrument.currency();
             let slot = currency.slot().ok_or(WhatIfError::InvalidFill)?;
             if !priced {
@@ -241,7 +297,7 @@ impl ShardState {
                 slot.and_then(|s| entry_after[s]),
             ) {
                 (Some(cash), Some(entry)) => {
-                    decimal_to_f64(&cash) + (market_value(&risk, currency) - entry)
+                    decimal_to_f64(&cash) + (market_value(risk, currency) - entry)
                 }
                 _ => account.equity(currency) + slot.map_or(0.0, |s| equity_change[s]),
             }
@@ -249,17 +305,17 @@ impl ShardState {
         let mut ledger = account.cash.keys().copied();
         // Standard margin needs every position after the fills; portfolio margin only
         // the sums above.
-        let positions = match account.margin_model {
-            MarginModel::Standard => positions_after(account, fills),
-            MarginModel::Portfolio => Vec::new(),
-        };
-        let mut positions = positions.into_iter();
+        positions_f64.clear();
+        if account.margin_model == MarginModel::Standard {
+            positions_after(account, fills, positions, positions_f64);
+        }
+        let mut positions = positions_f64.iter().copied();
         evaluate_into(
             MarginInputs {
                 model: account.margin_model,
                 limits: account.limits.as_ref(),
-                pm_totals: &pm_totals,
-                risk: &risk,
+                pm_totals,
+                risk,
                 equity: &equity,
                 ledger_currencies: &mut ledger,
                 positions: &mut positions,
@@ -269,7 +325,7 @@ impl ShardState {
             &mut answer.evaluation,
         );
         answer.greeks.clear();
-        for_each_underlying(&risk, |underlying, sum| {
+        for_each_underlying(risk, |underlying, sum| {
             answer.greeks.push((underlying, *sum))
         });
         let evaluation = &answer.evaluation;
@@ -341,26 +397,30 @@ fn quantity_before(
     held
 }
 
-/// Every position after the fills (for standard margin), in instrument order.
+/// Every position after the fills (for standard margin), in instrument order, into
+/// `positions_f64` (`positions`: working memory; both reused, so no allocation once warm).
 fn positions_after(
     account: &super::account::AccountState,
     fills: &[HypotheticalFill],
-) -> Vec<(InstrumentId, f64)> {
-    let mut positions: BTreeMap<InstrumentId, Decimal> = account
-        .positions
-        .iter()
-        .map(|(id, p)| (*id, p.quantity))
-        .collect();
+    positions: &mut Vec<(InstrumentId, Decimal)>,
+    positions_f64: &mut Vec<(InstrumentId, f64)>,
+) {
+    positions.clear();
+    positions.extend(account.positions.iter().map(|(id, p)| (*id, p.quantity)));
     for fill in fills {
         let signed = match fill.side {
             Side::Buy => fill.quantity,
             Side::Sell => -fill.quantity,
         };
-        *positions.entry(fill.instrument).or_default() += signed;
+        match positions.binary_search_by(|(id, _)| id.cmp(&fill.instrument)) {
+            Ok(at) => positions[at].1 += signed,
+            Err(at) => positions.insert(at, (fill.instrument, signed)),
+        }
     }
-    positions
-        .into_iter()
-        .filter(|(_, q)| !q.is_zero())
-        .map(|(id, q)| (id, decimal_to_f64(&q)))
-        .collect()
+    positions_f64.extend(
+        positions
+            .iter()
+            .filter(|(_, q)| !q.is_zero())
+            .map(|(id, q)| (*id, decimal_to_f64(q))),
+    );
 }

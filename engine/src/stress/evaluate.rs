@@ -7,7 +7,6 @@
 use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
-
 use super::scenario::{Scenario, ScenarioError};
 use super::stressed_market::{
     model_inputs, moved_non_option_mark, moved_option_mark, option_model_value, quoted_value,
@@ -30,6 +29,7 @@ use crate::state::contract_margin::{
 use crate::state::contract_risk::{ContractRisk, Mark, contract_risk, option_risk, value_at};
 use crate::state::instrument_state::InstrumentState;
 use crate::state::shard_state::{MARGIN_BATCH_OPTIONS_MAX, ShardState};
+use crate::state::sorted_map::SortedVecMap;
 
 /// Positions named in each row as the largest contributors to its loss.
 pub const TOP_LOSSES_MAX: usize = 3;
@@ -441,7 +441,7 @@ impl<'a> StressRun<'a> {
         let mut complete = true;
         // Per currency: equity change; per group: margin sums; the largest losses.
         let mut equity_change: BTreeMap<Currency, f64> = BTreeMap::new();
-        let mut pm_totals: BTreeMap<RiskKey, PmTotals> = BTreeMap::new();
+        let mut pm_totals: SortedVecMap<RiskKey, PmTotals> = SortedVecMap::new();
         let mut standard: Vec<StandardTotal> = Vec::new();
         let mut losses = WorstLosses::default();
         let index = |u: UnderlyingId| market.index(u);
@@ -465,7 +465,7 @@ impl<'a> StressRun<'a> {
             match account.margin_model {
                 MarginModel::Portfolio => match stressed.margin {
                     Some(margin) => add_totals(
-                        pm_totals.entry(instrument.risk_key()).or_default(),
+                        pm_totals.entry_or_default(instrument.risk_key()),
                         &margin.contribution(quantity),
                     ),
                     None => complete = false,

@@ -156,9 +156,10 @@ pub fn legs(
 }
 
 /// Working memory of answers, reused by the shard that answers: the legs and both
-/// answers are not allocated or moved per answer once warm. (The what-if itself still
-/// copies the account's risk and margin sums per answer, and a size query's stress
-/// budget runs a stress evaluation that allocates; neither is on the event path.)
+/// answers (with the what-if's own working memory) are not allocated or moved per answer
+/// once warm, so a what-if answer allocates nothing (`tests/tests/hot_path_allocations.rs`).
+/// A size query's search reuses the same working memory; its stress budget, if any, runs a stress
+/// evaluation that allocates.
 #[derive(Debug, Default)]
 pub struct AnswerScratch {
     fills: Vec<HypotheticalFill>,

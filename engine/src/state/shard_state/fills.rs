@@ -176,7 +176,7 @@ impl ShardState {
             delta: margin.delta * traded,
         };
         add_totals(
-            account.pm_totals.entry(instrument.risk_key()).or_default(),
+            account.pm_totals.entry_or_default(instrument.risk_key()),
             &change,
         );
         touch(account, fill.account, seq, &mut self.dirty_accounts);

@@ -362,7 +362,7 @@ pub(super) fn change_margin(
             continue;
         };
         let change = new.change_from(&old, quantity);
-        add_totals(account.pm_totals.entry(key).or_default(), &change);
+        add_totals(account.pm_totals.entry_or_default(key), &change);
     }
 }
 

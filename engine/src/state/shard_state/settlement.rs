@@ -133,7 +133,7 @@ impl ShardState {
                 delta: margin.delta * closed,
             };
             add_totals(
-                account.pm_totals.entry(instrument.risk_key()).or_default(),
+                account.pm_totals.entry_or_default(instrument.risk_key()),
                 &change,
             );
             touch(account, holder, self.seq, &mut self.dirty_accounts);
