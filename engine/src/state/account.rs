@@ -13,8 +13,8 @@ use super::position::Position;
 use super::sorted_map::SortedVecMap;
 use crate::attribution::AccountAttribution;
 use crate::events::{
-    Currency, HedgeBands, InstrumentId, InstrumentKind, Limits, MarginModel, Name, Settlement,
-    UnderlyingId,
+    CURRENCIES_MAX, Currency, HedgeBands, InstrumentId, InstrumentKind, Limits, MarginModel, Name,
+    Settlement, UnderlyingId,
 };
 use crate::margin::PmTotals;
 
@@ -30,8 +30,12 @@ pub const TRANSFER_IDS_PER_ACCOUNT_MAX: usize = 256;
 pub struct AccountState {
     pub name: Name,
     pub positions: SortedVecMap<InstrumentId, Position>,
-    /// Collateral, fees, funding and realized PnL, per ledger currency.
+    /// Collateral, fees, funding and realized PnL, per ledger currency. Changed only
+    /// through [`AccountState::set_cash`], which keeps `cash_f64` in step.
     pub cash: BTreeMap<Currency, Decimal>,
+    /// `cash` as f64 per currency slot (0 without a ledger entry): converted when the
+    /// ledger changes, not on every equity read. Derived; the checker compares it.
+    cash_f64: [f64; CURRENCIES_MAX],
     /// Realized PnL alone (also in `cash`), per ledger currency.
     pub realized_pnl: BTreeMap<Currency, Decimal>,
     /// Σ quantity × contract risk, per (underlying, currency). `value` is market value.
@@ -174,6 +178,7 @@ impl AccountState {
             name,
             positions: SortedVecMap::new(),
             cash: BTreeMap::new(),
+            cash_f64: [0.0; CURRENCIES_MAX],
             realized_pnl: BTreeMap::new(),
             risk: SortedVecMap::new(),
             buckets: SortedVecMap::new(),
@@ -238,8 +243,37 @@ impl AccountState {
     /// Equity in `currency`: collateral, fees, funding and realized PnL (the ledger) plus
     /// unrealized PnL at the marks.
     pub fn equity(&self, currency: Currency) -> f64 {
-        let cash = self.cash.get(&currency).map(decimal_to_f64).unwrap_or(0.0);
-        cash + self.unrealized_pnl(currency)
+        self.cash_f64(currency) + self.unrealized_pnl(currency)
+    }
+
+    /// Sets the ledger of `currency` (and its f64 copy).
+    pub fn set_cash(&mut self, currency: Currency, cash: Decimal) {
+        if let Some(slot) = currency.slot() {
+            self.cash_f64[slot] = decimal_to_f64(&cash);
+        }
+        self.cash.insert(currency, cash);
+    }
+
+    /// The first currency slot whose f64 ledger copy is not its decimal's conversion (or
+    /// not 0 without an entry), as (currency, copy, conversion): for the checker.
+    pub fn cash_f64_mismatch(&self) -> Option<(Option<Currency>, f64, f64)> {
+        (0..CURRENCIES_MAX).find_map(|slot| {
+            let currency = Currency::from_slot(slot);
+            let converted = currency
+                .and_then(|c| self.cash.get(&c))
+                .map_or(0.0, decimal_to_f64);
+            let held = self.cash_f64[slot];
+            (held.to_bits() != converted.to_bits()).then_some((currency, held, converted))
+        })
+    }
+
+    /// The ledger of `currency` as f64 (0 without an entry): the conversion of `cash`'s
+    /// decimal, bit for bit.
+    pub fn cash_f64(&self, currency: Currency) -> f64 {
+        match currency.slot() {
+            Some(slot) => self.cash_f64[slot],
+            None => self.cash.get(&currency).map(decimal_to_f64).unwrap_or(0.0),
+        }
     }
 
     /// Adds `delta` (a position's change in contribution) to both aggregations.

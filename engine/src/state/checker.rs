@@ -55,6 +55,14 @@ impl std::fmt::Display for Discrepancy {
 pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
     check_contract_valuations(state)?;
     for (&id, account) in &state.accounts {
+        if let Some((currency, held, converted)) = account.cash_f64_mismatch() {
+            return Err(Discrepancy {
+                account: Some(id),
+                what: format!("f64 copy of the {currency:?} ledger"),
+                incremental: held,
+                recomputed: converted,
+            });
+        }
         let mut risk: BTreeMap<RiskKey, (ContractRisk, f64)> = BTreeMap::new();
         let mut buckets: BTreeMap<BucketKey, (ContractRisk, f64)> = BTreeMap::new();
         let mut entry: BTreeMap<Currency, (f64, f64)> = BTreeMap::new();

@@ -391,7 +391,7 @@ pub fn decode_state(
             account.positions.insert(instrument, position);
         }
         for (u, v) in a.cash {
-            account.cash.insert(u, decimal(v)?);
+            account.set_cash(u, decimal(v)?);
         }
         for (u, v) in a.realized_pnl {
             account.realized_pnl.insert(u, decimal(v)?);

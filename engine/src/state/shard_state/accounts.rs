@@ -68,7 +68,7 @@ impl ShardState {
             let new_cash = ledger(&account.cash, currency)
                 .checked_add(amount)
                 .ok_or(RejectReason::Overflow)?;
-            account.cash.insert(currency, new_cash);
+            account.set_cash(currency, new_cash);
             account.remember_transfer(collateral.transfer_id);
             account
                 .attribution

@@ -149,7 +149,7 @@ impl ShardState {
                 .set_quantity(instrument, quantity_after);
         }
         *account.entry_value.entry(currency).or_default() += entry_after - entry_before;
-        account.cash.insert(currency, new_cash);
+        account.set_cash(currency, new_cash);
         account.realized_pnl.insert(currency, new_realized);
         let traded = decimal_to_f64(&signed);
         let trade_value = value_at(

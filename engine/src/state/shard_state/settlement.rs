@@ -41,7 +41,7 @@ impl ShardState {
                         ..PnlComponents::ZERO
                     };
                     account.attribution.accrue(instrument.risk_key(), funding);
-                    account.cash.insert(currency, cash);
+                    account.set_cash(currency, cash);
                     touch(account, *holder, self.seq, &mut self.dirty_accounts);
                 }
                 None => self.ledger_overflows += 1,
@@ -101,7 +101,7 @@ impl ShardState {
             );
             let settlement = match ledgers {
                 Some((cash, realized_pnl)) => {
-                    account.cash.insert(currency, cash);
+                    account.set_cash(currency, cash);
                     account.realized_pnl.insert(currency, realized_pnl);
                     match settled_value {
                         Some(value) => held * (value - instrument.risk.value),
