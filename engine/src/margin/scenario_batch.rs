@@ -563,6 +563,54 @@ mod tests {
         assert!(worst < 2e-14, "worst {worst:e} of min(F, K)");
     }
 
+    /// An option priced alone (a what-if on an instrument nobody holds: fewer rows than a
+    /// chunk, so chunks of 8) gets the bits it gets inside a full batch.
+    #[test]
+    fn an_option_alone_gets_its_bits_in_a_batch() {
+        let params = PmParams::BTC;
+        let options: Vec<ScenarioOption> = (0..80)
+            .map(|index| {
+                let step = index as f64;
+                ScenarioOption {
+                    kind: if index % 2 == 0 {
+                        OptionKind::Call
+                    } else {
+                        OptionKind::Put
+                    },
+                    strike: 30_000.0 + 2_000.0 * step,
+                    years: 0.002 + 0.01 * step,
+                    inverse: index % 3 == 0,
+                    forward: 90_000.0,
+                    vol: 0.25 + 0.01 * step,
+                }
+            })
+            .collect();
+        let mut all = ScenarioBatch::with_capacity(options.len());
+        for option in &options {
+            all.push(option, &params).expect("valid");
+        }
+        all.price().expect("priced");
+        let mut alone = ScenarioBatch::with_capacity(1);
+        for (slot, option) in options.iter().enumerate() {
+            alone.clear();
+            alone.push(option, &params).expect("valid");
+            alone.price().expect("priced");
+            let (a, b) = (alone.unit_vector(0), all.unit_vector(slot));
+            let bits = |v: &ScenarioVector| {
+                v.standard
+                    .iter()
+                    .chain(&v.extended)
+                    .map(|x| x.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&a), bits(&b), "option {slot}");
+            assert_eq!(
+                alone.unit_value(0).to_bits(),
+                all.unit_value(slot).to_bits()
+            );
+        }
+    }
+
     #[test]
     fn a_row_outside_the_domain_is_refused_on_push_and_a_full_batch_too() {
         let mut batch = ScenarioBatch::with_capacity(1);

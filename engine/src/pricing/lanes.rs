@@ -157,7 +157,23 @@ pub(crate) fn price_only_lanes_shared(
     price_usd: &mut [f64],
     count: usize,
 ) {
-    const N: usize = LANE_CHUNK;
+    // Fewer rows than a chunk (one option's 36: a what-if on an instrument nobody
+    // holds): chunks of 8, whose stage arrays cost nothing to set up.
+    if count < LANE_CHUNK {
+        price_only_lanes_shared_in::<LANE_BLOCK>(inputs, shared, price_usd, count);
+    } else {
+        price_only_lanes_shared_in::<LANE_CHUNK>(inputs, shared, price_usd, count);
+    }
+}
+
+/// [`price_only_lanes_shared`] in chunks of `N` rows.
+#[inline(always)]
+fn price_only_lanes_shared_in<const N: usize>(
+    inputs: &BatchInputs<'_>,
+    shared: &SharedRows<'_>,
+    price_usd: &mut [f64],
+    count: usize,
+) {
     let mut stage = Stage::<N>::new();
     let mut start = 0;
     while start < count {
@@ -228,15 +244,31 @@ pub(crate) fn price_tail_rows(
     price_usd: &mut [f64],
     rows: &[u32],
 ) {
-    let mut log_moneyness = [0.0; LANE_CHUNK];
-    let mut moneyness = [0.0; LANE_CHUNK];
-    let mut std_dev = [0.0; LANE_CHUNK];
-    let mut inverse_std_dev = [0.0; LANE_CHUNK];
-    let mut forward = [0.0; LANE_CHUNK];
-    let mut strike = [0.0; LANE_CHUNK];
-    let mut is_call = [false; LANE_CHUNK];
-    let mut out = [0.0; LANE_CHUNK];
-    for chunk in rows.chunks(LANE_CHUNK) {
+    // A few rows (one option's): working arrays of 8, nothing larger to zero.
+    if rows.len() <= LANE_BLOCK {
+        price_tail_rows_in::<LANE_BLOCK>(inputs, shared, price_usd, rows);
+    } else {
+        price_tail_rows_in::<LANE_CHUNK>(inputs, shared, price_usd, rows);
+    }
+}
+
+/// [`price_tail_rows`] in chunks of `N` rows.
+#[inline(always)]
+fn price_tail_rows_in<const N: usize>(
+    inputs: &BatchInputs<'_>,
+    shared: &SharedRows<'_>,
+    price_usd: &mut [f64],
+    rows: &[u32],
+) {
+    let mut log_moneyness = [0.0; N];
+    let mut moneyness = [0.0; N];
+    let mut std_dev = [0.0; N];
+    let mut inverse_std_dev = [0.0; N];
+    let mut forward = [0.0; N];
+    let mut strike = [0.0; N];
+    let mut is_call = [false; N];
+    let mut out = [0.0; N];
+    for chunk in rows.chunks(N) {
         let len = chunk.len();
         for (lane, &row) in chunk.iter().enumerate() {
             let row = row as usize;
