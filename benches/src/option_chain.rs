@@ -45,27 +45,29 @@ pub fn option_chain() -> OptionColumns {
 /// same machine code.
 #[inline(never)]
 pub fn scalar_greeks_sum(chain: &OptionColumns) -> f64 {
-    let mut sum = 0.0;
-    for index in 0..chain.len() {
-        let option = black_box(chain.option(index));
-        let greeks = keel_engine::pricing::black76(&option).expect("valid chain");
-        sum += greeks.price_usd
-            + greeks.delta
-            + greeks.gamma_per_usd
-            + greeks.vega_usd
-            + greeks.theta_usd_per_day
-            + greeks.rho_usd;
-    }
-    sum
+    one_at_a_time_sum(chain, |option| {
+        keel_engine::pricing::black76(option).expect("valid chain")
+    })
 }
 
 /// Each option valued alone through the batch kernel (`black76_as_in_batch`: what a
-/// ticker's mark, a what-if or a stressed mark costs), price and Greeks summed.
+/// what-if, a stressed mark or a surface model mark costs), price and Greeks summed.
+#[inline(never)]
 pub fn one_at_a_time_batch_greeks_sum(chain: &OptionColumns) -> f64 {
+    one_at_a_time_sum(chain, |option| {
+        keel_engine::pricing::black76_as_in_batch(option).expect("valid chain")
+    })
+}
+
+/// Every option of `chain` priced alone by `price`, price and six Greeks summed.
+#[inline(always)]
+fn one_at_a_time_sum(
+    chain: &OptionColumns,
+    price: impl Fn(&keel_engine::pricing::OptionInputs) -> keel_engine::pricing::Greeks,
+) -> f64 {
     let mut sum = 0.0;
     for index in 0..chain.len() {
-        let option = black_box(chain.option(index));
-        let greeks = keel_engine::pricing::black76_as_in_batch(&option).expect("valid chain");
+        let greeks = price(&black_box(chain.option(index)));
         sum += greeks.price_usd
             + greeks.delta
             + greeks.gamma_per_usd
