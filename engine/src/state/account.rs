@@ -1,7 +1,6 @@
 //! One account's state: positions, ledger, realized PnL, and the risk aggregates kept
 //! incrementally. Ordered maps only: iteration order is part of determinism.
 
-use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -12,6 +11,7 @@ use super::instrument_state::InstrumentState;
 use super::position::Position;
 use super::sorted_map::SortedVecMap;
 use crate::attribution::AccountAttribution;
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::{
     CURRENCIES_MAX, Currency, HedgeBands, InstrumentId, InstrumentKind, Limits, MarginModel, Name,
     Settlement, UnderlyingId,

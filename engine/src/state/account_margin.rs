@@ -3,7 +3,6 @@
 //! Evaluated at batch ends for the accounts whose inputs changed, from sums kept
 //! incrementally (portfolio margin) or from the positions (standard margin).
 
-use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use rkyv::{Archive, Deserialize, Serialize};
@@ -15,6 +14,7 @@ use super::contract_risk::{ContractRisk, Mark};
 use super::id_map::IdMap;
 use super::instrument_state::InstrumentState;
 use super::sorted_map::SortedVecMap;
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::{
     CURRENCIES_MAX, Currency, DEFAULT_MARGIN_CALL_RATIO, InstrumentId, Limits, MarginModel,
     RiskParams, UnderlyingId,

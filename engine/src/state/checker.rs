@@ -6,7 +6,6 @@
 //! match exactly (same inputs, same code path); so must every account's margin, to
 //! rounding, when evaluated from the recomputed sums.
 
-use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use super::sorted_map::SortedVecMap;
@@ -16,6 +15,7 @@ use super::account_margin::evaluate_account_with;
 use super::contract_margin::{add_totals, contract_margin};
 use super::contract_risk::{ContractRisk, contract_risk};
 use super::shard_state::{ShardState, entry_value};
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::{AccountId, Currency};
 use crate::margin::{PmTotals, ScenarioBatch};
 

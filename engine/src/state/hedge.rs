@@ -15,7 +15,6 @@
 //!
 //! Quantities are whole lots: [`HEDGE_OPTION_LOT`] for options, one contract for futures.
 
-use crate::decimal_f64::decimal_to_f64;
 use rust_decimal::Decimal;
 use rust_decimal::prelude::FromPrimitive;
 use thiserror::Error;
@@ -26,6 +25,7 @@ use super::hedge_bands::outside;
 use super::shard_state::ShardState;
 use super::what_if::{HypotheticalFill, WHAT_IF_FILLS_MAX, WhatIf, WhatIfError};
 use crate::attribution::{DAY_NS, usd_rate};
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::{
     AccountId, HedgeBands, InstrumentId, InstrumentKind, OptionRight, Side, UnderlyingId,
 };

@@ -9,7 +9,6 @@
 //! mark: forwards and futures' prices × (1 + s), options' marks + (Black-76 at the moved
 //! forward − Black-76 now) at the same implied vol, index × (1 + s), model time now.
 
-use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use thiserror::Error;
@@ -20,6 +19,7 @@ use super::contract_margin::{add_totals, contract_margin, pm_contract};
 use super::contract_risk::{Mark, contract_risk, value_at};
 use super::instrument_state::InstrumentState;
 use super::shard_state::ShardState;
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::{AccountId, Currency, MarginModel, UnderlyingId};
 use crate::margin::{PmTotals, ScenarioBatch, standard_margin};
 

@@ -2,7 +2,6 @@
 //! I/O, no clock, no threads, no hash-order iteration: the same events in the same
 //! order give the same state, bit for bit, whoever drives it (live, replay, tests).
 
-use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
@@ -27,6 +26,7 @@ use super::surface_state::{MarkSource, SurfaceState};
 use super::trade_ids::TradeIdWindow;
 use super::validation;
 use crate::attribution::{PnlComponents, PriceMove, Valuation};
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
 use crate::events::{
     AccountDefinition, AccountId, Collateral, Currency, Event, EventBody, Fill, Funding,

@@ -7,7 +7,6 @@
 //! search only uses the shape of the constraints (headroom is concave in the quantity)
 //! to need few of them.
 
-use crate::decimal_f64::decimal_to_f64;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -16,6 +15,7 @@ use super::contract_risk::value_at;
 use super::shard_state::ShardState;
 use super::what_if::{HypotheticalFill, WhatIf, WhatIfError};
 use crate::attribution::usd_rate;
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::{AccountId, InstrumentId, Side};
 use crate::stress::{AccountStress, Scenario, StressRun, stressed_mark};
 

@@ -3,7 +3,6 @@
 //! is what the state machine would hold after applying the same fills at the current
 //! marks and running a batch end (tested as such), and whether the trade is allowed.
 
-use crate::decimal_f64::decimal_to_f64;
 use rust_decimal::Decimal;
 use thiserror::Error;
 
@@ -19,6 +18,7 @@ use super::instrument_state::InstrumentState;
 use super::shard_state::ShardState;
 use super::shard_state::{entry_value, ledger};
 use super::sorted_map::SortedVecMap;
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::{
     AccountId, CURRENCIES_MAX, Currency, InstrumentId, MarginModel, Side, UnderlyingId,
 };

@@ -4,7 +4,6 @@
 //! re-run by the engine's evaluation on the stressed index prices — the same numbers the
 //! engine would report had the market really moved there.
 
-use crate::decimal_f64::decimal_to_f64;
 use std::collections::BTreeMap;
 
 use super::scenario::{Scenario, ScenarioError};
@@ -13,6 +12,7 @@ use super::stressed_market::{
     repriced_mark, stressed_mark,
 };
 use crate::attribution::usd_rate;
+use crate::decimal_f64::decimal_to_f64;
 use crate::events::{
     AccountId, Currency, InstrumentId, InstrumentKind, MarginModel, Settlement, UnderlyingId,
 };
@@ -114,8 +114,7 @@ pub struct StressRun<'a> {
     batch: ScenarioBatch,
     /// Per batch slot: index into `held`, margin units per contract, and the Greeks at
     /// the stressed mark.
-    slots: Vec<(usize, f64)>,
-    risks: Vec<ContractRisk>,
+    slots: Vec<(usize, f64, ContractRisk)>,
     evaluation: Evaluation,
 }
 
@@ -184,7 +183,6 @@ impl<'a> StressRun<'a> {
             held,
             batch: ScenarioBatch::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
             slots: Vec::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
-            risks: Vec::with_capacity(MARGIN_BATCH_OPTIONS_MAX),
             evaluation: Evaluation::default(),
         }
     }
@@ -287,7 +285,7 @@ impl<'a> StressRun<'a> {
             let moved = moved_option_mark(instrument, &mark, &shock, later_ns, surface);
             let inputs = model_inputs(instrument, &moved, later_ns).map(|(inputs, _)| inputs);
             match (inputs, held.value_now) {
-                // Expired by the stressed time: valued alone (the batch prices live options).
+                // Live and priceable: into the Greeks batch.
                 (Some(inputs), Some(_)) if inputs.years > 0.0 && inputs.validate().is_ok() => {
                     self.option_inputs.push(inputs);
                     self.option_rows.push(k);
@@ -297,6 +295,8 @@ impl<'a> StressRun<'a> {
                         mark: moved,
                     }));
                 }
+                // Expired by the stressed time (or not priceable): valued alone, by the
+                // same rule.
                 _ => {
                     let stressed =
                         stressed_mark(instrument, &shock, now_ns, scenario.time_step_ns, surface)
@@ -344,15 +344,15 @@ impl<'a> StressRun<'a> {
         .is_ok();
         for row in 0..rows {
             let k = self.option_rows[row];
-            let (Some(instrument), Some(value_now)) =
-                (self.held[k].instrument, self.held[k].value_now)
+            let (true, Some(instrument), Some(value_now)) =
+                (priced, self.held[k].instrument, self.held[k].value_now)
             else {
                 self.stressed[k] = None;
                 continue;
             };
             let inputs = self.option_inputs.option(row);
             let usd = self.option_greeks.greeks(row);
-            let (Some(mark), true) = (instrument.mark, priced) else {
+            let Some(mark) = instrument.mark else {
                 self.stressed[k] = None;
                 continue;
             };
@@ -400,8 +400,7 @@ impl<'a> StressRun<'a> {
             return;
         };
         if self.batch.push(&option, &self.held[k].params).is_ok() {
-            self.slots.push((k, units));
-            self.risks.push(risk);
+            self.slots.push((k, units, risk));
             if self.batch.is_full() {
                 self.flush(later_ns);
             }
@@ -414,19 +413,18 @@ impl<'a> StressRun<'a> {
             return;
         }
         let priced = self.batch.price().is_ok();
-        for (slot, (&(k, units), risk)) in self.slots.iter().zip(&self.risks).enumerate() {
-            let Some(stressed) = self.stressed[k].as_mut() else {
+        for (slot, (k, units, risk)) in self.slots.iter().enumerate() {
+            let Some(stressed) = self.stressed[*k].as_mut() else {
                 continue;
             };
             stressed.margin = if priced {
-                option_margin(&self.batch, slot, units, risk, &stressed.mark, later_ns).ok()
+                option_margin(&self.batch, slot, *units, risk, &stressed.mark, later_ns).ok()
             } else {
                 None
             };
         }
         self.batch.clear();
         self.slots.clear();
-        self.risks.clear();
     }
 
     fn account_row(
@@ -534,7 +532,7 @@ impl<'a> StressRun<'a> {
             }
             row.currencies.push(stress);
         }
-        row.worst_positions = losses.into_sorted();
+        row.worst_positions = losses.worst;
         Some(row)
     }
 }
@@ -546,30 +544,62 @@ struct WorstLosses {
 }
 
 impl WorstLosses {
+    /// Keeps `pnl_usd` if it is a loss among the largest: most negative first, ties by
+    /// instrument id.
     fn offer(&mut self, id: InstrumentId, pnl_usd: f64) {
-        // Most negative first; ties by instrument id.
-        let before = |a: &(InstrumentId, f64), b: &(InstrumentId, f64)| {
-            a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)).is_lt()
-        };
-        let entry = (id, pnl_usd);
         if pnl_usd >= 0.0 || pnl_usd.is_nan() {
-            return;
-        }
-        if self.worst.len() == TOP_LOSSES_MAX
-            && !self.worst.last().is_some_and(|last| before(&entry, last))
-        {
             return;
         }
         let at = self
             .worst
             .iter()
-            .position(|w| before(&entry, w))
+            .position(|&(other, loss)| pnl_usd.total_cmp(&loss).then(id.cmp(&other)).is_lt())
             .unwrap_or(self.worst.len());
-        self.worst.insert(at, entry);
-        self.worst.truncate(TOP_LOSSES_MAX);
+        if at < TOP_LOSSES_MAX {
+            self.worst.insert(at, (id, pnl_usd));
+            self.worst.truncate(TOP_LOSSES_MAX);
+        }
     }
+}
 
-    fn into_sorted(self) -> Vec<(InstrumentId, f64)> {
-        self.worst
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kept losses are what sorting every position's PnL and taking the first
+    /// `TOP_LOSSES_MAX` losses gives (the rule before `WorstLosses`), ties included.
+    #[test]
+    fn worst_losses_equal_sorting_every_position() {
+        let mut seed: u64 = 7;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            seed >> 33
+        };
+        for case in 0..5_000 {
+            let count = (next() % 12) as usize;
+            // Few distinct values, so ties are common; some gains, zeros and NaN.
+            let pnls: Vec<(InstrumentId, f64)> = (0..count)
+                .map(|i| {
+                    let pnl = match next() % 8 {
+                        0 => 0.0,
+                        1 => f64::NAN,
+                        2 => 5.0,
+                        v => -(v as f64),
+                    };
+                    (InstrumentId((next() % 40) as u32 + i as u32 * 40), pnl)
+                })
+                .collect();
+            let mut kept = WorstLosses::default();
+            for &(id, pnl) in &pnls {
+                kept.offer(id, pnl);
+            }
+            let mut expected: Vec<(InstrumentId, f64)> =
+                pnls.iter().copied().filter(|(_, pnl)| *pnl < 0.0).collect();
+            expected.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            expected.truncate(TOP_LOSSES_MAX);
+            assert_eq!(kept.worst, expected, "case {case}: {pnls:?}");
+        }
     }
 }

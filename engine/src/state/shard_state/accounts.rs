@@ -2,7 +2,6 @@
 //! transfers, and the helper that applies a change to an owned account.
 
 use super::*;
-use crate::decimal_f64::decimal_to_f64;
 
 impl ShardState {
     /// Every shard registers every account (names unique engine-wide, fills for it

@@ -2,7 +2,6 @@
 //! application to the position, ledger and incremental sums.
 
 use super::*;
-use crate::decimal_f64::decimal_to_f64;
 
 impl ShardState {
     /// Applies parked fills whose instrument and account now exist, in arrival order

@@ -2,7 +2,6 @@
 //! arrival and priced at the batch end).
 
 use super::*;
-use crate::decimal_f64::decimal_to_f64;
 
 impl ShardState {
     pub(super) fn define_instrument(&mut self, definition: &InstrumentDefinition) -> Outcome {

@@ -1,7 +1,6 @@
 //! Funding of perpetuals and settlement of expired instruments, holder by holder.
 
 use super::*;
-use crate::decimal_f64::decimal_to_f64;
 
 impl ShardState {
     /// Every holder pays `quantity × rate`. A holder whose ledger would overflow is left
