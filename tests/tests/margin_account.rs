@@ -10,7 +10,8 @@ use keel_engine::events::{
 use keel_engine::margin::PmParams;
 use keel_engine::pricing::{OptionInputs, OptionKind, black76_price};
 use keel_engine::state::{
-    Condition, HypotheticalFill, LiquidationPoint, Scope, ShardState, TradingState, WhatIfReason,
+    Condition, HypotheticalFill, LiquidationPoint, Scope, ShardState, TradingState, WhatIfError,
+    WhatIfReason,
 };
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use rust_decimal::Decimal;
@@ -475,4 +476,23 @@ fn states_and_alerts_follow_margin_and_limits() {
         .liquidation_distance(ACCOUNT, BTC_COIN)
         .expect("solves");
     assert_eq!(distance.down, LiquidationPoint::Now);
+}
+
+/// Legs whose quantities sum beyond the decimal range are an invalid fill, not a panic
+/// (standard margin adds every leg to the account's positions).
+#[test]
+fn a_what_if_beyond_the_decimal_range_is_refused() {
+    let Book { state, .. } = book(MarginModel::Standard, 100.0);
+    let huge = Decimal::MAX / Decimal::TWO + Decimal::ONE;
+    let leg = HypotheticalFill {
+        instrument: PUT,
+        side: Side::Buy,
+        quantity: huge,
+        price: Decimal::ZERO, // at the mark: no fill replay checks the sum first
+        fee: Decimal::ZERO,
+    };
+    assert_eq!(
+        state.what_if(ACCOUNT, &[leg, leg]),
+        Err(WhatIfError::InvalidFill)
+    );
 }

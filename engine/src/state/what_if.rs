@@ -307,7 +307,7 @@ impl ShardState {
         // the sums above.
         positions_f64.clear();
         if account.margin_model == MarginModel::Standard {
-            positions_after(account, fills, positions, positions_f64);
+            positions_after(account, fills, positions, positions_f64)?;
         }
         let mut positions = positions_f64.iter().copied();
         evaluate_into(
@@ -399,12 +399,13 @@ fn quantity_before(
 
 /// Every position after the fills (for standard margin), in instrument order, into
 /// `positions_f64` (`positions`: working memory; both reused, so no allocation once warm).
+/// A sum beyond the decimal range is an invalid fill, not a panic.
 fn positions_after(
     account: &super::account::AccountState,
     fills: &[HypotheticalFill],
     positions: &mut Vec<(InstrumentId, Decimal)>,
     positions_f64: &mut Vec<(InstrumentId, f64)>,
-) {
+) -> Result<(), WhatIfError> {
     positions.clear();
     positions.extend(account.positions.iter().map(|(id, p)| (*id, p.quantity)));
     for fill in fills {
@@ -413,7 +414,10 @@ fn positions_after(
             Side::Sell => -fill.quantity,
         };
         match positions.binary_search_by(|(id, _)| id.cmp(&fill.instrument)) {
-            Ok(at) => positions[at].1 += signed,
+            Ok(at) => {
+                let held = &mut positions[at].1;
+                *held = held.checked_add(signed).ok_or(WhatIfError::InvalidFill)?;
+            }
             Err(at) => positions.insert(at, (fill.instrument, signed)),
         }
     }
@@ -423,4 +427,5 @@ fn positions_after(
             .filter(|(_, q)| !q.is_zero())
             .map(|(id, q)| (*id, decimal_to_f64(q))),
     );
+    Ok(())
 }
