@@ -156,10 +156,10 @@ pub fn legs(
 }
 
 /// Working memory of answers, reused by the shard that answers: the legs and both
-/// answers (with the what-if's own working memory) are not allocated or moved per answer
-/// once warm, so a what-if answer allocates nothing (`tests/tests/hot_path_allocations.rs`).
-/// A size query's search reuses the same working memory; its stress budget, if any, runs a stress
-/// evaluation that allocates.
+/// answers (with the what-if's own working memory) are not allocated or moved per
+/// answer once warm, so a what-if answer allocates nothing
+/// (`tests/tests/hot_path_allocations.rs`). A size query's search reuses the same
+/// working memory; its stress budget, if any, runs a stress evaluation that allocates.
 #[derive(Debug, Default)]
 pub struct AnswerScratch {
     fills: Vec<HypotheticalFill>,
