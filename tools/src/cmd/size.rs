@@ -6,10 +6,10 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use std::time::Duration;
 
 use keel_engine::events::{InstrumentKind, Name, Side};
 use keel_engine::state::account_margin::Condition;
@@ -77,10 +77,7 @@ pub fn run(args: &SizeArgs) -> anyhow::Result<ExitCode> {
         .and_then(|n| state.instrument_id_by_name(&n))
         .with_context(|| format!("no instrument {:?} in the journal", args.instrument))?;
     let lot = match &args.lot {
-        Some(text) => Decimal::from_str(text)
-            .ok()
-            .filter(|l| *l > Decimal::ZERO)
-            .with_context(|| format!("--lot '{text}' is not a positive decimal"))?,
+        Some(text) => parse_lot(text)?,
         None if state.instruments[&instrument].definition.kind == InstrumentKind::Option => {
             Decimal::new(1, 1)
         }
@@ -119,12 +116,10 @@ fn run_on_engine(args: &SizeArgs, side: Side) -> anyhow::Result<ExitCode> {
         .lot
         .as_deref()
         .context("--lot is required with --engine (the engine sizes in whole lots)")?;
-    let lot = Decimal::from_str(lot_text)
-        .ok()
-        .filter(|l| *l > Decimal::ZERO)
-        .with_context(|| format!("--lot '{lot_text}' is not a positive decimal"))?;
+    let lot = parse_lot(lot_text)?;
     let stress = match (&args.stress_shock, args.max_loss_pct) {
         (Some(text), Some(pct)) => {
+            // On the wire a share of 0 means "no budget", so 0 % is not expressible here.
             if !(pct.is_finite() && pct > 0.0) {
                 bail!("--max-loss-pct {pct} must be a percentage > 0");
             }
@@ -191,6 +186,14 @@ fn run_on_engine(args: &SizeArgs, side: Side) -> anyhow::Result<ExitCode> {
         evaluations: u32::try_from(answer.evaluations).unwrap_or(u32::MAX),
     };
     print(args, &lot, &sizing, Some(answer.as_of_seq))
+}
+
+/// `--lot`: a positive decimal.
+fn parse_lot(text: &str) -> anyhow::Result<Decimal> {
+    Decimal::from_str(text)
+        .ok()
+        .filter(|l| *l > Decimal::ZERO)
+        .with_context(|| format!("--lot '{text}' is not a positive decimal"))
 }
 
 fn print(
