@@ -26,6 +26,7 @@ pub mod surface_state;
 pub mod trade_ids;
 pub mod validation;
 pub mod what_if;
+pub mod working_memory;
 
 pub use account::AccountState;
 pub use account_margin::{Condition, CurrencyMargin, TradingState};

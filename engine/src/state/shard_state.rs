@@ -25,6 +25,7 @@ use super::sorted_map::SortedVecMap;
 use super::surface_state::{MarkSource, SurfaceState};
 use super::trade_ids::TradeIdWindow;
 use super::validation;
+use super::working_memory::WorkingMemory;
 use crate::attribution::{PnlComponents, PriceMove, Valuation};
 use crate::decimal_f64::decimal_to_f64;
 use crate::events::ids::{ACCOUNTS_MAX, INSTRUMENTS_MAX, UNDERLYINGS_MAX};
@@ -59,8 +60,7 @@ pub const MARGIN_BATCH_OPTIONS_MAX: usize = 256;
 const ACCOUNTS_EVALUATED_RESERVE: usize = 1024;
 
 /// Working memory of revaluation: allocated once, not part of the state (never compared,
-/// hashed or imaged).
-#[derive(Debug)]
+/// hashed or imaged: see `WorkingMemory`).
 pub struct Scratch {
     batch: ScenarioBatch,
     /// Per batch slot: the instrument and its margin units per contract.
@@ -97,18 +97,6 @@ impl Default for Scratch {
             evaluation: Evaluation::default(),
             moves: Vec::with_capacity(GREEKS_BATCH_MAX),
         }
-    }
-}
-
-impl Clone for Scratch {
-    fn clone(&self) -> Self {
-        Scratch::default()
-    }
-}
-
-impl PartialEq for Scratch {
-    fn eq(&self, _: &Scratch) -> bool {
-        true
     }
 }
 
@@ -170,7 +158,7 @@ pub struct ShardState {
     pub surface: SurfaceState,
     /// Parameters received since the last batch end (in force from it).
     staged_params: Vec<RiskParams>,
-    scratch: Scratch,
+    scratch: WorkingMemory<Scratch>,
 }
 
 impl ShardState {
@@ -206,7 +194,7 @@ impl ShardState {
             surface: SurfaceState::default(),
             band_alerts: BandAlertLog::default(),
             staged_params: Vec::new(),
-            scratch: Scratch::default(),
+            scratch: WorkingMemory::default(),
         }
     }
 

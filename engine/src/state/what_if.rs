@@ -18,6 +18,7 @@ use super::instrument_state::InstrumentState;
 use super::shard_state::ShardState;
 use super::shard_state::{entry_value, ledger};
 use super::sorted_map::SortedVecMap;
+use super::working_memory::WorkingMemory;
 use crate::decimal_f64::decimal_to_f64;
 use crate::events::{
     AccountId, CURRENCIES_MAX, Currency, InstrumentId, MarginModel, Side, UnderlyingId,
@@ -92,12 +93,11 @@ pub struct WhatIf {
     pub allowed: bool,
     pub reason: WhatIfReason,
     /// Working memory, kept with the answer so that a reused answer allocates nothing.
-    scratch: WhatIfScratch,
+    scratch: WorkingMemory<WhatIfScratch>,
 }
 
 /// The account's sums as the fills change them, and a scenario batch for an instrument
-/// valued on the spot: reused from query to query. Not part of the answer's value: every
-/// two compare equal, and a clone starts empty.
+/// valued on the spot: reused from query to query.
 #[derive(Default)]
 struct WhatIfScratch {
     risk: SortedVecMap<RiskKey, ContractRisk>,
@@ -106,24 +106,6 @@ struct WhatIfScratch {
     positions: Vec<(InstrumentId, Decimal)>,
     positions_f64: Vec<(InstrumentId, f64)>,
     batch: Option<ScenarioBatch>,
-}
-
-impl Clone for WhatIfScratch {
-    fn clone(&self) -> Self {
-        WhatIfScratch::default()
-    }
-}
-
-impl PartialEq for WhatIfScratch {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl std::fmt::Debug for WhatIfScratch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WhatIfScratch")
-    }
 }
 
 impl ShardState {

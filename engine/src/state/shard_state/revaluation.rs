@@ -33,6 +33,8 @@ impl ShardState {
             revaluation_failures,
             ..
         } = self;
+        // The working memory itself, so its fields borrow apart.
+        let scratch: &mut Scratch = scratch;
         let now_ns = *now_ns;
         dirty.sort_unstable();
         scratch.moves.clear();
