@@ -17,7 +17,7 @@ use super::fast_math;
 use super::normal::{CENTRAL_LIMIT, FRAC_1_SQRT_2PI, central_pair, central_rational};
 
 /// Options per stage pass: large enough to amortise the loops, small enough that the
-/// stage arrays (11 × 64 × 8 B) stay in L1.
+/// stage arrays (12 × 64 × 8 B) stay in L1.
 pub const LANE_CHUNK: usize = 64;
 /// Lanes the stages that run past a chunk's valid options round up to: the widest vector
 /// (8 f64 in AVX-512), so a short chunk (one option valued alone) costs one block, not 64.
