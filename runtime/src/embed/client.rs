@@ -10,7 +10,7 @@ use rustix::fs::{FlockOperation, flock};
 
 use super::region::Region;
 use super::wire::*;
-use super::{EmbedError, check_name, client_path, egress, engine_path, layout, lock_path};
+use super::{EmbedError, check_name, client_path, egress, engine_path, layout, lock_path, mailbox};
 
 /// A what-if leg and answer, as on the wire.
 pub type Leg = WhatIfLeg;
@@ -278,7 +278,7 @@ impl Client {
         self.next_request += 1;
         request.request_seq = seq;
         let words = self.area.words();
-        publish_sequence_last(
+        mailbox::publish_request(
             &words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS],
             &request,
         );
@@ -286,8 +286,9 @@ impl Client {
         let mut spins = 0u32;
         loop {
             if words[layout::RESPONSE_SEQ].load(Ordering::Acquire) == seq {
-                let response: WhatIfResponse =
-                    load(&words[layout::RESPONSE..layout::RESPONSE + WhatIfResponse::WORDS]);
+                let response = mailbox::load_response(
+                    &words[layout::RESPONSE..layout::RESPONSE + WhatIfResponse::WORDS],
+                );
                 // The engine wrote the sequence last; a newer request would change it.
                 if response.response_seq == seq {
                     return Ok(response);

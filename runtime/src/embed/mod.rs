@@ -15,6 +15,7 @@
 pub mod client;
 pub mod codec;
 pub mod egress;
+pub mod mailbox;
 pub mod region;
 pub mod server;
 pub mod wire;

@@ -14,7 +14,7 @@ use rustix::fs::{FlockOperation, flock};
 use super::codec::{AnswerScratch, answer, decode_record, requested_account};
 use super::region::Region;
 use super::wire::*;
-use super::{EmbedError, check_name, client_path, egress, engine_path, layout, lock_path};
+use super::{EmbedError, check_name, client_path, egress, engine_path, layout, lock_path, mailbox};
 
 /// Refused records logged per client (all are counted).
 const REFUSALS_LOGGED_MAX: u64 = 10;
@@ -155,8 +155,8 @@ impl EmbedServer {
         };
         let words = region.words();
         let request_seq = words[layout::REQUEST_SEQ].load(Ordering::Acquire);
-        let request: WhatIfRequest =
-            load(&words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS]);
+        let request =
+            mailbox::load_request(&words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS]);
         let owner = match requested_account(state, &request) {
             Some(id) if state.account_names.contains_key(&id) => state.owns(id),
             _ => state.shard_index == 0,
@@ -166,7 +166,7 @@ impl EmbedServer {
         }
         let mut response = answer(state, &request, scratch);
         response.response_seq = request_seq;
-        publish_sequence_last(
+        mailbox::publish_response(
             &words[layout::RESPONSE..layout::RESPONSE + WhatIfResponse::WORDS],
             &response,
         );
