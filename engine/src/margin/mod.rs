@@ -12,8 +12,8 @@ pub use params::PmParams;
 pub use portfolio_margin::{
     MarginError, OrderMargins, PmBreakdown, PmContract, PmMarket, PmPosition, PmSettlement,
     PmTotals, ScenarioSource, Side, WorstCaseBucket, evaluate_portfolio, evaluate_portfolio_in,
-    margin_from_vector, margin_from_vector_in, position_delta, position_vector, roll_shock,
-    shocked_vols,
+    initial_and_maintenance_in, margin_from_vector, margin_from_vector_in, position_delta,
+    position_vector, roll_shock, shocked_vols,
 };
 pub use scenario_batch::{ROWS_PER_OPTION, ScenarioBatch, ScenarioOption};
 pub use scenarios::{

@@ -352,32 +352,8 @@ pub fn margin_from_vector_in(
     params: &PmParams,
     orders: &OrderMargins,
 ) -> Result<PmBreakdown, MarginError> {
-    if !params.is_valid() {
-        return Err(MarginError::InvalidParams);
-    }
-    if !(index.is_finite() && index > 0.0) {
-        return Err(MarginError::InvalidPrice {
-            what: "index",
-            value: index,
-        });
-    }
-    // USD per unit of the settlement currency.
-    let unit_usd = match settlement {
-        PmSettlement::Coin => index,
-        PmSettlement::Quote => 1.0,
-    };
-    let offset_cap = params.max_offsetable_pnl_usd / unit_usd;
-    let mut aggregated = totals.vector;
-    // Selects, not branches: the signs of a book's scenario PnLs are unpredictable.
-    for value in &mut aggregated.standard {
-        let offset = (*value * params.pnl_offset).min(offset_cap);
-        *value = if *value > 0.0 { offset } else { *value };
-    }
-    let dampener = params.extended_dampener_usd / unit_usd;
-    for value in &mut aggregated.extended {
-        *value = (*value + dampener).min(0.0);
-    }
-
+    let unit_usd = checked_unit_usd(settlement, index, params)?;
+    let aggregated = aggregated_vector(totals, params, unit_usd);
     // The first scenario in grid order wins ties (Deribit's reported bucket): the
     // standard grid first, then the extended table.
     let (worst_value, worst_at) = first_minimum(&aggregated);
@@ -412,41 +388,207 @@ pub fn margin_from_vector_in(
             index: position + 1,
         },
     };
-    let worst_case = (-worst_value).max(0.0);
-
-    let delta = totals.delta.abs();
-    let excess = (delta - params.delta_total_liq_shock_threshold_usd / index).max(0.0);
-    // In coin, then in the settlement currency.
-    let delta_shock =
-        delta * (params.m_inc * excess).min(params.max_delta_shock) * (index / unit_usd);
+    let shocks = Shocks::of(totals, index, params, unit_usd, worst_value, orders);
     // Cross-currency correlation sets are not modelled: each currency stands alone.
     let correlation_contingency = 0.0;
-    let risk_matrix_margin = worst_case + delta_shock + totals.roll_shock + correlation_contingency;
     let breakdown = PmBreakdown {
         aggregated,
-        worst_case,
+        worst_case: shocks.worst_case,
         worst_case_bucket,
-        delta_shock,
+        delta_shock: shocks.delta_shock,
         roll_shock: totals.roll_shock,
         correlation_contingency,
-        risk_matrix_margin,
+        risk_matrix_margin: shocks.risk_matrix_margin,
         mmp_margin: orders.mmp_margin,
         open_orders_margin: orders.open_orders_margin,
-        initial_margin: risk_matrix_margin + orders.mmp_margin + orders.open_orders_margin,
-        maintenance_margin: params.mm_factor * risk_matrix_margin,
+        initial_margin: shocks.initial_margin,
+        maintenance_margin: shocks.maintenance_margin,
     };
-    let numbers = [
-        breakdown.worst_case,
-        breakdown.delta_shock,
-        breakdown.risk_matrix_margin,
-        breakdown.initial_margin,
-        breakdown.maintenance_margin,
-    ];
-    if numbers.iter().all(|v| v.is_finite()) && aggregated.is_finite() {
+    if shocks.all_finite() && all_finite(&aggregated) {
         Ok(breakdown)
     } else {
         Err(MarginError::Unpriced)
     }
+}
+
+/// (initial, maintenance) margin alone, what an account evaluation reads: the arithmetic
+/// of [`margin_from_vector_in`] (the same bits, and refused in the same cases) without
+/// the breakdown — no copy of the aggregated vector, no search for the worst scenario's
+/// position, one pass for the minimum and the finiteness check.
+pub fn initial_and_maintenance_in(
+    settlement: PmSettlement,
+    totals: &PmTotals,
+    index: f64,
+    params: &PmParams,
+    orders: &OrderMargins,
+) -> Result<(f64, f64), MarginError> {
+    let unit_usd = checked_unit_usd(settlement, index, params)?;
+    let (worst_value, finite) =
+        aggregated_minimum_and_finite(&totals.vector, &Aggregation::new(params, unit_usd));
+    let shocks = Shocks::of(totals, index, params, unit_usd, worst_value, orders);
+    if shocks.all_finite() && finite {
+        Ok((shocks.initial_margin, shocks.maintenance_margin))
+    } else {
+        Err(MarginError::Unpriced)
+    }
+}
+
+/// USD per unit of the settlement currency, once the parameters and index are checked.
+#[inline(always)]
+fn checked_unit_usd(
+    settlement: PmSettlement,
+    index: f64,
+    params: &PmParams,
+) -> Result<f64, MarginError> {
+    if !params.is_valid() {
+        return Err(MarginError::InvalidParams);
+    }
+    if !(index.is_finite() && index > 0.0) {
+        return Err(MarginError::InvalidPrice {
+            what: "index",
+            value: index,
+        });
+    }
+    Ok(match settlement {
+        PmSettlement::Coin => index,
+        PmSettlement::Quote => 1.0,
+    })
+}
+
+/// How the totals' vector becomes the aggregated one: gains offset (capped) on the
+/// standard grid, the extended table dampened. Per scenario value, one rule for both
+/// margin paths.
+struct Aggregation {
+    pnl_offset: f64,
+    offset_cap: f64,
+    dampener: f64,
+}
+
+impl Aggregation {
+    #[inline(always)]
+    fn new(params: &PmParams, unit_usd: f64) -> Aggregation {
+        Aggregation {
+            pnl_offset: params.pnl_offset,
+            offset_cap: params.max_offsetable_pnl_usd / unit_usd,
+            dampener: params.extended_dampener_usd / unit_usd,
+        }
+    }
+
+    /// Selects, not branches: the signs of a book's scenario PnLs are unpredictable.
+    #[inline(always)]
+    fn standard(&self, value: f64) -> f64 {
+        let offset = (value * self.pnl_offset).min(self.offset_cap);
+        if value > 0.0 { offset } else { value }
+    }
+
+    #[inline(always)]
+    fn extended(&self, value: f64) -> f64 {
+        (value + self.dampener).min(0.0)
+    }
+}
+
+/// The totals' vector with gains offset (capped) and the extended table dampened.
+#[inline(always)]
+fn aggregated_vector(totals: &PmTotals, params: &PmParams, unit_usd: f64) -> ScenarioVector {
+    let rule = Aggregation::new(params, unit_usd);
+    let mut aggregated = totals.vector;
+    aggregated.standard.iter_mut().for_each(|v| *v = rule.standard(*v));
+    aggregated.extended.iter_mut().for_each(|v| *v = rule.extended(*v));
+    aggregated
+}
+
+/// The margin figures that follow from the worst scenario's value.
+struct Shocks {
+    worst_case: f64,
+    delta_shock: f64,
+    risk_matrix_margin: f64,
+    initial_margin: f64,
+    maintenance_margin: f64,
+}
+
+impl Shocks {
+    #[inline(always)]
+    fn of(
+        totals: &PmTotals,
+        index: f64,
+        params: &PmParams,
+        unit_usd: f64,
+        worst_value: f64,
+        orders: &OrderMargins,
+    ) -> Shocks {
+        let worst_case = (-worst_value).max(0.0);
+        let delta = totals.delta.abs();
+        let excess = (delta - params.delta_total_liq_shock_threshold_usd / index).max(0.0);
+        // In coin, then in the settlement currency.
+        let delta_shock =
+            delta * (params.m_inc * excess).min(params.max_delta_shock) * (index / unit_usd);
+        // Correlation contingency (0: not modelled) is the last term.
+        let risk_matrix_margin = worst_case + delta_shock + totals.roll_shock + 0.0;
+        Shocks {
+            worst_case,
+            delta_shock,
+            risk_matrix_margin,
+            initial_margin: risk_matrix_margin + orders.mmp_margin + orders.open_orders_margin,
+            maintenance_margin: params.mm_factor * risk_matrix_margin,
+        }
+    }
+
+    fn all_finite(&self) -> bool {
+        [
+            self.worst_case,
+            self.delta_shock,
+            self.risk_matrix_margin,
+            self.initial_margin,
+            self.maintenance_margin,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+    }
+}
+
+/// Every scenario finite, without branches (the loop vectorises).
+#[inline(always)]
+fn all_finite(vector: &ScenarioVector) -> bool {
+    vector
+        .standard
+        .iter()
+        .chain(&vector.extended)
+        .fold(true, |finite, v| finite & (v.abs() < f64::INFINITY))
+}
+
+/// The smallest aggregated scenario value (as [`first_minimum`]'s: its bits may differ
+/// only between +0 and −0, which the margin figures do not see, `(−v).max(0)` being added
+/// to a nonnegative shock) and whether every aggregated value is finite, in one
+/// branch-free pass of four lanes over the totals, without storing the aggregated vector.
+/// Finiteness by arithmetic: `v × 0` is ±0 for a finite `v` and NaN otherwise.
+#[inline(always)]
+fn aggregated_minimum_and_finite(vector: &ScenarioVector, rule: &Aggregation) -> (f64, bool) {
+    let mut minima = [f64::INFINITY; 4];
+    let mut probes = [0.0; 4];
+    let mut fold = |values: &[f64], aggregate: &dyn Fn(f64) -> f64| {
+        let chunks = values.chunks_exact(4);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            if let Ok(chunk) = <&[f64; 4]>::try_from(chunk) {
+                for lane in 0..4 {
+                    let value = aggregate(chunk[lane]);
+                    minima[lane] = if value < minima[lane] { value } else { minima[lane] };
+                    probes[lane] += value * 0.0;
+                }
+            }
+        }
+        for (lane, &value) in rest.iter().enumerate() {
+            let value = aggregate(value);
+            minima[lane] = if value < minima[lane] { value } else { minima[lane] };
+            probes[lane] += value * 0.0;
+        }
+    };
+    fold(&vector.standard, &|v| rule.standard(v));
+    fold(&vector.extended, &|v| rule.extended(v));
+    let smallest = minima
+        .into_iter()
+        .fold(f64::INFINITY, |m, v| if v < m { v } else { m });
+    (smallest, probes.iter().sum::<f64>() == 0.0)
 }
 
 /// The smallest scenario PnL and the first scenario (standard grid, then extended table)
@@ -566,6 +708,64 @@ mod tests {
             }
         }
         (worst_value, worst_at)
+    }
+
+    #[test]
+    fn initial_and_maintenance_alone_equal_the_breakdowns_bits_and_refusals() {
+        // Values from a small pool (ties, ±0, infinities, NaN) or a wide range, random
+        // shocks, both settlements, valid and invalid parameters and indexes.
+        let pool = [-2.5e6, -1.0, -0.0, 0.0, 3.0, 7.5e5, f64::INFINITY, f64::NAN];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            seed >> 11
+        };
+        let (mut answered, mut refused) = (0, 0);
+        for case in 0..20_000u32 {
+            let mut totals = PmTotals::default();
+            for value in totals.vector.standard.iter_mut().chain(&mut totals.vector.extended) {
+                let draw = next();
+                *value = match case % 3 {
+                    // Rare non-finite values, so most cases are answered.
+                    0 if draw % 97 == 0 => pool[6 + (draw as usize / 97) % 2],
+                    0 => pool[draw as usize % 6],
+                    _ => (draw % 2_000_001) as f64 - 1e6,
+                };
+            }
+            totals.delta = (next() % 2001) as f64 / 100.0 - 10.0;
+            totals.roll_shock = (next() % 1000) as f64 / 1000.0;
+            let settlement = if case % 2 == 0 {
+                PmSettlement::Coin
+            } else {
+                PmSettlement::Quote
+            };
+            let mut params = PmParams::BTC;
+            if case % 101 == 0 {
+                params.price_range = 1.5;
+            }
+            let index = if case % 103 == 0 { 0.0 } else { 60_000.0 };
+            let orders = OrderMargins {
+                mmp_margin: (next() % 10) as f64,
+                open_orders_margin: 0.0,
+            };
+            let full = margin_from_vector_in(settlement, &totals, index, &params, &orders);
+            let lean = initial_and_maintenance_in(settlement, &totals, index, &params, &orders);
+            match (full, lean) {
+                (Ok(full), Ok((im, mm))) => {
+                    assert_eq!(im.to_bits(), full.initial_margin.to_bits(), "case {case}");
+                    assert_eq!(mm.to_bits(), full.maintenance_margin.to_bits(), "case {case}");
+                    answered += 1;
+                }
+                (Err(full), Err(lean)) => {
+                    assert_eq!(format!("{full:?}"), format!("{lean:?}"), "case {case}");
+                    refused += 1;
+                }
+                (full, lean) => panic!("case {case}: {full:?} against {lean:?}"),
+            }
+        }
+        assert!(answered > 15_000 && refused > 300, "{answered} answered, {refused} refused");
     }
 
     #[test]

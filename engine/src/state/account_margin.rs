@@ -20,7 +20,7 @@ use crate::events::{
     RiskParams, UnderlyingId,
 };
 use crate::margin::{
-    OrderMargins, PmParams, PmSettlement, PmTotals, margin_from_vector_in, standard_margin,
+    OrderMargins, PmParams, PmSettlement, PmTotals, initial_and_maintenance_in, standard_margin,
 };
 
 /// One settlement currency's margin, in that currency.
@@ -278,15 +278,14 @@ pub fn group_margin(
     let (underlying, currency) = key;
     let index = market.index(underlying)?;
     let params = market.risk_params.get(&underlying)?.params;
-    let breakdown = margin_from_vector_in(
+    initial_and_maintenance_in(
         settlement(currency),
         totals,
         index,
         &params,
         &OrderMargins::default(),
     )
-    .ok()?;
-    Some((breakdown.initial_margin, breakdown.maintenance_margin))
+    .ok()
 }
 
 /// Standard margin of one position; `None` when it cannot be computed.
