@@ -1,22 +1,54 @@
-//! Shared-memory what-if round trip, transport only: a server thread polling (spinning)
-//! with an empty state answers "unknown account" at once; the client on another core.
-//! `cargo run --release -p keel-benches --example embed_transport [REQUESTS]`.
+//! Shared-memory what-if round trip in one process: an engine thread polling (spinning)
+//! on the last core answers, the client asks from the first. `transport` (the default):
+//! an empty state answers "unknown account" at once, so the figure is the transport
+//! alone; `held`: a warm realistic-mix state answers a what-if on an option the account
+//! holds, as `keel bench embed` asks (minus the process boundary and pacing).
+//! `cargo run --release -p keel-benches --example embed_transport [transport|held] [REQUESTS]`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use keel_engine::events::InstrumentKind;
 use keel_engine::state::ShardState;
+use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_runtime::embed::codec::AnswerScratch;
 use keel_runtime::embed::wire::{SIDE_BUY, WhatIfLeg};
 use keel_runtime::embed::{Client, ClientInput, EmbedConfig, EmbedServer};
 
+/// A warm realistic-mix state, an account in it and an option that account holds.
+fn held_state() -> (ShardState, u64, u64) {
+    let mut state = ShardState::new(0, 1);
+    for (offset, event) in SyntheticMarket::new(SyntheticConfig::default())
+        .take(20_000)
+        .enumerate()
+    {
+        state.step(offset as u64 + 1, &event);
+    }
+    state.finish_batch();
+    let (account, holder) = state.accounts.iter().next().expect("an account");
+    let instrument = state
+        .instruments
+        .iter()
+        .find(|(id, i)| {
+            i.definition.kind == InstrumentKind::Option && holder.positions.get(id).is_some()
+        })
+        .map(|(id, _)| u64::from(id.0))
+        .expect("a held option");
+    let account = u64::from(account.0);
+    (state, account, instrument)
+}
+
 fn main() {
-    let requests: u64 = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(200_000);
+    let mut args = std::env::args().skip(1);
+    let held = args.next().is_some_and(|mode| mode == "held");
+    let requests: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let (state, account, instrument) = if held {
+        held_state()
+    } else {
+        (ShardState::new(0, 1), 3, 1)
+    };
     let dir = tempfile::tempdir_in("/dev/shm").expect("tempdir");
     let server = EmbedServer::start(&EmbedConfig {
         name: "transport".into(),
@@ -34,7 +66,6 @@ fn main() {
             if let Some(core) = core {
                 core_affinity::set_for_current(core);
             }
-            let state = ShardState::new(0, 1);
             let mut poller = server.poller();
             let mut scratch = AnswerScratch::default();
             while !stop.load(Ordering::Relaxed) {
@@ -53,7 +84,7 @@ fn main() {
     }
     let mut client = Client::attach(dir.path(), "transport").expect("attach");
     let leg = WhatIfLeg {
-        instrument: 1,
+        instrument,
         side: SIDE_BUY,
         quantity_mantissa: 1,
         ..WhatIfLeg::default()
@@ -64,14 +95,19 @@ fn main() {
         latency.reset();
         for _ in 0..requests {
             let start = clock.raw();
-            let answer = client.what_if(3, &[leg], Duration::from_secs(1));
+            let answer = client.what_if(account, &[leg], Duration::from_secs(1));
             let end = clock.raw();
-            assert!(answer.is_ok());
+            assert!(answer.is_ok_and(|a| !held || a.status == 0));
             latency.saturating_record(clock.delta_as_nanos(start, end).max(1));
         }
         if round == 1 {
             println!(
-                "round trip, transport only: p50 {} ns, p90 {} ns, p99 {} ns",
+                "round trip, {}: p50 {} ns, p90 {} ns, p99 {} ns",
+                if held {
+                    "held option"
+                } else {
+                    "transport only"
+                },
                 latency.value_at_quantile(0.5),
                 latency.value_at_quantile(0.9),
                 latency.value_at_quantile(0.99)

@@ -492,8 +492,14 @@ impl Aggregation {
 fn aggregated_vector(totals: &PmTotals, params: &PmParams, unit_usd: f64) -> ScenarioVector {
     let rule = Aggregation::new(params, unit_usd);
     let mut aggregated = totals.vector;
-    aggregated.standard.iter_mut().for_each(|v| *v = rule.standard(*v));
-    aggregated.extended.iter_mut().for_each(|v| *v = rule.extended(*v));
+    aggregated
+        .standard
+        .iter_mut()
+        .for_each(|v| *v = rule.standard(*v));
+    aggregated
+        .extended
+        .iter_mut()
+        .for_each(|v| *v = rule.extended(*v));
     aggregated
 }
 
@@ -572,14 +578,22 @@ fn aggregated_minimum_and_finite(vector: &ScenarioVector, rule: &Aggregation) ->
             if let Ok(chunk) = <&[f64; 4]>::try_from(chunk) {
                 for lane in 0..4 {
                     let value = aggregate(chunk[lane]);
-                    minima[lane] = if value < minima[lane] { value } else { minima[lane] };
+                    minima[lane] = if value < minima[lane] {
+                        value
+                    } else {
+                        minima[lane]
+                    };
                     probes[lane] += value * 0.0;
                 }
             }
         }
         for (lane, &value) in rest.iter().enumerate() {
             let value = aggregate(value);
-            minima[lane] = if value < minima[lane] { value } else { minima[lane] };
+            minima[lane] = if value < minima[lane] {
+                value
+            } else {
+                minima[lane]
+            };
             probes[lane] += value * 0.0;
         }
     };
@@ -725,7 +739,12 @@ mod tests {
         let (mut answered, mut refused) = (0, 0);
         for case in 0..20_000u32 {
             let mut totals = PmTotals::default();
-            for value in totals.vector.standard.iter_mut().chain(&mut totals.vector.extended) {
+            for value in totals
+                .vector
+                .standard
+                .iter_mut()
+                .chain(&mut totals.vector.extended)
+            {
                 let draw = next();
                 *value = match case % 3 {
                     // Rare non-finite values, so most cases are answered.
@@ -755,7 +774,11 @@ mod tests {
             match (full, lean) {
                 (Ok(full), Ok((im, mm))) => {
                     assert_eq!(im.to_bits(), full.initial_margin.to_bits(), "case {case}");
-                    assert_eq!(mm.to_bits(), full.maintenance_margin.to_bits(), "case {case}");
+                    assert_eq!(
+                        mm.to_bits(),
+                        full.maintenance_margin.to_bits(),
+                        "case {case}"
+                    );
                     answered += 1;
                 }
                 (Err(full), Err(lean)) => {
@@ -765,7 +788,10 @@ mod tests {
                 (full, lean) => panic!("case {case}: {full:?} against {lean:?}"),
             }
         }
-        assert!(answered > 15_000 && refused > 300, "{answered} answered, {refused} refused");
+        assert!(
+            answered > 15_000 && refused > 300,
+            "{answered} answered, {refused} refused"
+        );
     }
 
     #[test]
