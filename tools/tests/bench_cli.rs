@@ -154,6 +154,7 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
             "snapshot_read_ns",
             "answer_compute_ns",
             "no_request_floor_p99_ns",
+            "core_to_core_round_trip_ns",
         ],
     );
     assert_eq!(embed["what_ifs_answered_by_engine"], 900);
