@@ -10,23 +10,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
+use keel_benches::synthetic_state::warm_synthetic_state;
 use keel_engine::events::InstrumentKind;
 use keel_engine::state::ShardState;
-use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_runtime::embed::codec::AnswerScratch;
 use keel_runtime::embed::wire::{SIDE_BUY, WhatIfLeg};
 use keel_runtime::embed::{Client, ClientInput, EmbedConfig, EmbedServer};
 
 /// A warm realistic-mix state, an account in it and an option that account holds.
 fn held_state() -> (ShardState, u64, u64) {
-    let mut state = ShardState::new(0, 1);
-    for (offset, event) in SyntheticMarket::new(SyntheticConfig::default())
-        .take(20_000)
-        .enumerate()
-    {
-        state.step(offset as u64 + 1, &event);
-    }
-    state.finish_batch();
+    let state = warm_synthetic_state(20_000);
     let (account, holder) = state.accounts.iter().next().expect("an account");
     let instrument = state
         .instruments

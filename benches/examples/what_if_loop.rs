@@ -3,9 +3,8 @@
 
 use std::hint::black_box;
 
+use keel_benches::synthetic_state::warm_synthetic_state;
 use keel_engine::events::InstrumentKind;
-use keel_engine::state::ShardState;
-use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_runtime::embed::codec::{AnswerScratch, answer};
 use keel_runtime::embed::wire::{SIDE_BUY, WhatIfLeg, WhatIfRequest};
 
@@ -14,14 +13,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
-    let mut state = ShardState::new(0, 1);
-    for (offset, event) in SyntheticMarket::new(SyntheticConfig::default())
-        .take(20_000)
-        .enumerate()
-    {
-        state.step(offset as u64 + 1, &event);
-    }
-    state.finish_batch();
+    let state = warm_synthetic_state(20_000);
     let account = *state.accounts.keys().next().expect("an account");
     let instrument = state
         .instruments

@@ -7,3 +7,4 @@ pub mod latency;
 pub mod option_book;
 pub mod option_chain;
 pub mod paired;
+pub mod synthetic_state;
