@@ -281,6 +281,9 @@ impl EmbedPoller {
             words[layout::TAIL].store(tail, Ordering::Release);
         };
         let request_seq = words[layout::REQUEST_SEQ].load(Ordering::Acquire);
+        mailbox::touch_request_body(
+            &words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS],
+        );
         if request_seq != last_requests[slot] {
             last_requests[slot] = request_seq;
             return Some(ClientInput::WhatIf { slot });
