@@ -1,10 +1,11 @@
 //! The what-if mailbox: which words of a request and of an answer cross between the
 //! client's and the engine's cores.
 //!
-//! Each 64-byte line written by one side and read by the other is a cache-line transfer
-//! (about 70 ns on the 2-vCPU VMs of docs/BENCHMARKS.md); the whole request (480 bytes)
-//! and answer (728 bytes) are 20 lines, which made the transport 3× the cost of the few
-//! lines a one-leg what-if needs. So only the words that carry meaning are copied: the
+//! Each 64-byte line written by one side and read by the other is a cache-line transfer;
+//! the whole request (480 bytes) and answer (728 bytes) are 20 lines, most of them unused
+//! by a one-leg what-if (copying them all: 821–831 ns per transport-only round trip,
+//! against 571–631 ns now; docs/BENCHMARKS.md). So only the words that carry meaning are
+//! copied: the
 //! request's head, its `leg_count` legs and, for a size query, the stress budget; the
 //! answer's head and its `currency_count` / `underlying_count` entries. Entries past the
 //! counts are still zero in the answer (those the previous answer used are cleared);
