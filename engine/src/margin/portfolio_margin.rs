@@ -389,22 +389,20 @@ pub fn margin_from_vector_in(
         },
     };
     let shocks = Shocks::of(totals, index, params, unit_usd, worst_value, orders);
-    // Cross-currency correlation sets are not modelled: each currency stands alone.
-    let correlation_contingency = 0.0;
     let breakdown = PmBreakdown {
         aggregated,
         worst_case: shocks.worst_case,
         worst_case_bucket,
         delta_shock: shocks.delta_shock,
         roll_shock: totals.roll_shock,
-        correlation_contingency,
+        correlation_contingency: CORRELATION_CONTINGENCY,
         risk_matrix_margin: shocks.risk_matrix_margin,
         mmp_margin: orders.mmp_margin,
         open_orders_margin: orders.open_orders_margin,
         initial_margin: shocks.initial_margin,
         maintenance_margin: shocks.maintenance_margin,
     };
-    if shocks.all_finite() && all_finite(&aggregated) {
+    if shocks.all_finite() && aggregated.is_finite() {
         Ok(breakdown)
     } else {
         Err(MarginError::Unpriced)
@@ -503,6 +501,9 @@ fn aggregated_vector(totals: &PmTotals, params: &PmParams, unit_usd: f64) -> Sce
     aggregated
 }
 
+/// Cross-currency correlation sets are not modelled: each currency stands alone.
+const CORRELATION_CONTINGENCY: f64 = 0.0;
+
 /// The margin figures that follow from the worst scenario's value.
 struct Shocks {
     worst_case: f64,
@@ -528,8 +529,8 @@ impl Shocks {
         // In coin, then in the settlement currency.
         let delta_shock =
             delta * (params.m_inc * excess).min(params.max_delta_shock) * (index / unit_usd);
-        // Correlation contingency (0: not modelled) is the last term.
-        let risk_matrix_margin = worst_case + delta_shock + totals.roll_shock + 0.0;
+        let risk_matrix_margin =
+            worst_case + delta_shock + totals.roll_shock + CORRELATION_CONTINGENCY;
         Shocks {
             worst_case,
             delta_shock,
@@ -552,57 +553,70 @@ impl Shocks {
     }
 }
 
-/// Every scenario finite, without branches (the loop vectorises).
-#[inline(always)]
-fn all_finite(vector: &ScenarioVector) -> bool {
-    vector
-        .standard
-        .iter()
-        .chain(&vector.extended)
-        .fold(true, |finite, v| finite & (v.abs() < f64::INFINITY))
+/// Four interleaved running minima (no chain of dependent compares), and per lane a
+/// finiteness probe: `v × 0` is ±0 for a finite `v` and NaN otherwise, so the probes sum
+/// to 0 exactly when every value taken was finite.
+struct LaneMinima {
+    minima: [f64; 4],
+    probes: [f64; 4],
+}
+
+impl LaneMinima {
+    const LANES: usize = 4;
+
+    fn new() -> LaneMinima {
+        LaneMinima {
+            minima: [f64::INFINITY; 4],
+            probes: [0.0; 4],
+        }
+    }
+
+    /// Takes `values` into the lanes in turn, each through `map`.
+    #[inline(always)]
+    fn take(&mut self, values: &[f64], map: impl Fn(f64) -> f64) {
+        let chunks = values.chunks_exact(Self::LANES);
+        let rest = chunks.remainder();
+        for chunk in chunks {
+            // Fixed-size view: constant lane indices, the loop vectorises.
+            if let Ok(chunk) = <&[f64; 4]>::try_from(chunk) {
+                for (lane, &value) in chunk.iter().enumerate() {
+                    self.take_one(lane, map(value));
+                }
+            }
+        }
+        for (lane, &value) in rest.iter().enumerate() {
+            self.take_one(lane, map(value));
+        }
+    }
+
+    #[inline(always)]
+    fn take_one(&mut self, lane: usize, value: f64) {
+        let minimum = self.minima[lane];
+        self.minima[lane] = if value < minimum { value } else { minimum };
+        self.probes[lane] += value * 0.0;
+    }
+
+    fn smallest(&self) -> f64 {
+        self.minima
+            .into_iter()
+            .fold(f64::INFINITY, |m, v| if v < m { v } else { m })
+    }
+
+    fn all_finite(&self) -> bool {
+        self.probes.iter().sum::<f64>() == 0.0
+    }
 }
 
 /// The smallest aggregated scenario value (as [`first_minimum`]'s: its bits may differ
 /// only between +0 and −0, which the margin figures do not see, `(−v).max(0)` being added
 /// to a nonnegative shock) and whether every aggregated value is finite, in one
-/// branch-free pass of four lanes over the totals, without storing the aggregated vector.
-/// Finiteness by arithmetic: `v × 0` is ±0 for a finite `v` and NaN otherwise.
+/// branch-free pass over the totals, without storing the aggregated vector.
 #[inline(always)]
 fn aggregated_minimum_and_finite(vector: &ScenarioVector, rule: &Aggregation) -> (f64, bool) {
-    let mut minima = [f64::INFINITY; 4];
-    let mut probes = [0.0; 4];
-    let mut fold = |values: &[f64], aggregate: &dyn Fn(f64) -> f64| {
-        let chunks = values.chunks_exact(4);
-        let rest = chunks.remainder();
-        for chunk in chunks {
-            if let Ok(chunk) = <&[f64; 4]>::try_from(chunk) {
-                for lane in 0..4 {
-                    let value = aggregate(chunk[lane]);
-                    minima[lane] = if value < minima[lane] {
-                        value
-                    } else {
-                        minima[lane]
-                    };
-                    probes[lane] += value * 0.0;
-                }
-            }
-        }
-        for (lane, &value) in rest.iter().enumerate() {
-            let value = aggregate(value);
-            minima[lane] = if value < minima[lane] {
-                value
-            } else {
-                minima[lane]
-            };
-            probes[lane] += value * 0.0;
-        }
-    };
-    fold(&vector.standard, &|v| rule.standard(v));
-    fold(&vector.extended, &|v| rule.extended(v));
-    let smallest = minima
-        .into_iter()
-        .fold(f64::INFINITY, |m, v| if v < m { v } else { m });
-    (smallest, probes.iter().sum::<f64>() == 0.0)
+    let mut lanes = LaneMinima::new();
+    lanes.take(&vector.standard, |v| rule.standard(v));
+    lanes.take(&vector.extended, |v| rule.extended(v));
+    (lanes.smallest(), lanes.all_finite())
 }
 
 /// The smallest scenario PnL and the first scenario (standard grid, then extended table)
@@ -616,15 +630,9 @@ fn first_minimum(vector: &ScenarioVector) -> (f64, usize) {
     let mut all = [0.0; ALL];
     all[..STANDARD_SCENARIOS].copy_from_slice(&vector.standard);
     all[STANDARD_SCENARIOS..].copy_from_slice(&vector.extended);
-    let mut minima = [f64::INFINITY; 4];
-    for chunk in all.chunks(4) {
-        for (minimum, &value) in minima.iter_mut().zip(chunk) {
-            *minimum = if value < *minimum { value } else { *minimum };
-        }
-    }
-    let smallest = minima
-        .into_iter()
-        .fold(f64::INFINITY, |m, v| if v < m { v } else { m });
+    let mut lanes = LaneMinima::new();
+    lanes.take(&all, |v| v);
+    let smallest = lanes.smallest();
     let at = all.iter().position(|&v| v == smallest).unwrap_or(0);
     (all[at], at)
 }
@@ -729,13 +737,8 @@ mod tests {
         // Values from a small pool (ties, ±0, infinities, NaN) or a wide range, random
         // shocks, both settlements, valid and invalid parameters and indexes.
         let pool = [-2.5e6, -1.0, -0.0, 0.0, 3.0, 7.5e5, f64::INFINITY, f64::NAN];
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            seed >> 11
-        };
+        let mut rng = crate::test_lcg::Lcg(0x2545_F491_4F6C_DD1D);
+        let mut next = || rng.next_u64() >> 11;
         let (mut answered, mut refused) = (0, 0);
         for case in 0..20_000u32 {
             let mut totals = PmTotals::default();
@@ -798,13 +801,8 @@ mod tests {
     fn first_minimum_equals_the_scan_with_ties_signed_zeros_and_infinities() {
         // Few distinct values, so ties (and ±0 ties) are common; a seeded LCG.
         let pool = [-2.5, -1.0, -0.0, 0.0, 3.0, f64::INFINITY, f64::NEG_INFINITY];
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) as usize
-        };
+        let mut rng = crate::test_lcg::Lcg(0x9E37_79B9_7F4A_7C15);
+        let mut next = || (rng.next_u64() >> 33) as usize;
         for case in 0..20_000 {
             let mut vector = ScenarioVector::ZERO;
             // Some cases draw from the small pool only, the rest from a wider range too.
