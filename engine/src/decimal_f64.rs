@@ -59,13 +59,8 @@ mod tests {
     #[test]
     fn same_bits_as_the_crate_on_every_scale_and_mantissa_size() {
         // A seeded LCG over mantissas of every width (1 to 96 bits), every scale, both signs.
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            seed
-        };
+        let mut rng = crate::test_lcg::Lcg(0x2545_F491_4F6C_DD1D);
+        let mut next = || rng.next_u64();
         let mut checked = 0;
         for case in 0..400_000u64 {
             let bits = 1 + (case % 96) as u32;

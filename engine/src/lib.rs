@@ -12,3 +12,5 @@ pub mod pricing;
 pub mod state;
 pub mod stress;
 pub mod surface;
+#[cfg(test)]
+mod test_lcg;

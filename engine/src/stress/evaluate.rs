@@ -570,13 +570,8 @@ mod tests {
     /// `TOP_LOSSES_MAX` losses gives (the rule before `WorstLosses`), ties included.
     #[test]
     fn worst_losses_equal_sorting_every_position() {
-        let mut seed: u64 = 7;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            seed >> 33
-        };
+        let mut rng = crate::test_lcg::Lcg(7);
+        let mut next = || rng.next_u64() >> 33;
         for case in 0..5_000 {
             let count = (next() % 12) as usize;
             // Few distinct values, so ties are common; some gains, zeros and NaN.
