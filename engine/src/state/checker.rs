@@ -66,7 +66,7 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
         let mut risk: BTreeMap<RiskKey, (ContractRisk, f64)> = BTreeMap::new();
         let mut buckets: BTreeMap<BucketKey, (ContractRisk, f64)> = BTreeMap::new();
         let mut entry: BTreeMap<Currency, (f64, f64)> = BTreeMap::new();
-        let mut totals: BTreeMap<RiskKey, PmTotals> = BTreeMap::new();
+        let mut totals: SortedVecMap<RiskKey, PmTotals> = SortedVecMap::new();
         let mut totals_scale: BTreeMap<RiskKey, f64> = BTreeMap::new();
         for (instrument_id, position) in &account.positions {
             let Some(instrument) = state.instruments.get(instrument_id) else {
@@ -97,7 +97,7 @@ pub fn check(state: &ShardState) -> Result<(), Discrepancy> {
             e.1 += basis.abs();
             let contribution = instrument.margin.contribution(quantity);
             add_totals(
-                totals.entry(instrument.risk_key()).or_default(),
+                totals.entry_or_default(instrument.risk_key()),
                 &contribution,
             );
             *totals_scale.entry(instrument.risk_key()).or_default() +=
@@ -204,7 +204,7 @@ fn check_contract_valuations(state: &ShardState) -> Result<(), Discrepancy> {
 fn check_margin(
     state: &ShardState,
     id: AccountId,
-    totals: &BTreeMap<RiskKey, PmTotals>,
+    totals: &SortedVecMap<RiskKey, PmTotals>,
     totals_scale: &BTreeMap<RiskKey, f64>,
     account_scale: f64,
 ) -> Result<(), Discrepancy> {
@@ -254,9 +254,7 @@ fn check_margin(
     if !state.margin_is_current(account) {
         return Ok(()); // margin is evaluated at the next batch end
     }
-    let totals: SortedVecMap<RiskKey, PmTotals> =
-        totals.iter().map(|(key, sums)| (*key, *sums)).collect();
-    let evaluation = evaluate_account_with(account, &totals, &state.margin_market());
+    let evaluation = evaluate_account_with(account, totals, &state.margin_market());
     for (currency, fresh) in evaluation.iter() {
         let held = account.margin.get(&currency).copied().unwrap_or_default();
         let pairs = [
