@@ -244,25 +244,30 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
         unheld_answer_compute_ns,
     );
     figures.set("what_ifs_answered_by_engine", pipeline.what_ifs);
-    figures.number("core_to_core_round_trip_ns", core_to_core_round_trip_ns());
+    if let Some(round_trip_ns) = core_to_core_round_trip_ns() {
+        figures.number("core_to_core_round_trip_ns", round_trip_ns);
+    }
     Ok(figures)
 }
 
 /// The machine's own floor, measured in the same run: the median round trip of one
 /// cache line between two threads on the first and the last core (each spins on the
-/// other's write). On a VM it moves with where the host places the two vCPUs (about
-/// 0.2 µs in one state, 0.65 µs in the other on the benchmark VM), and every cache line
-/// the shared-memory round trip moves costs in proportion.
-fn core_to_core_round_trip_ns() -> f64 {
+/// other's write). On a VM it moves with where the host places the two vCPUs (90–160 ns
+/// in one state, 470–750 ns in the other on the benchmark VM), and every transfer the
+/// shared-memory round trip makes costs in proportion. `None` with fewer than two cores
+/// (two spinning threads on one core would take a scheduler tick per round trip).
+fn core_to_core_round_trip_ns() -> Option<f64> {
     const ROUND_TRIPS: u64 = 100_000;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (&first, &last) = (cores.first()?, cores.last()?);
+    if first.id == last.id {
+        return None;
+    }
     let ball = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let echo = {
-        let (ball, core) = (ball.clone(), cores.last().copied());
+        let ball = ball.clone();
         std::thread::spawn(move || {
-            if let Some(core) = core {
-                core_affinity::set_for_current(core);
-            }
+            core_affinity::set_for_current(last);
             // Odd values are serves, even values returns; the last return ends it.
             let mut expected = 1;
             while expected < 2 * ROUND_TRIPS {
@@ -275,9 +280,7 @@ fn core_to_core_round_trip_ns() -> f64 {
             }
         })
     };
-    if let Some(core) = cores.first() {
-        core_affinity::set_for_current(*core);
-    }
+    core_affinity::set_for_current(first);
     let mut round_trips_ns = Vec::with_capacity(ROUND_TRIPS as usize);
     for serve in (1..2 * ROUND_TRIPS).step_by(2) {
         let started = Instant::now();
@@ -289,7 +292,7 @@ fn core_to_core_round_trip_ns() -> f64 {
     }
     let _ = echo.join();
     round_trips_ns.sort_by(f64::total_cmp);
-    round_trips_ns[round_trips_ns.len() / 2]
+    Some(round_trips_ns[round_trips_ns.len() / 2])
 }
 
 /// The request the clients send: buy one contract of `instrument` at its mark.
