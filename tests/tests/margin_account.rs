@@ -496,3 +496,97 @@ fn a_what_if_beyond_the_decimal_range_is_refused() {
         Err(WhatIfError::InvalidFill)
     );
 }
+
+/// The (initial, maintenance) margin of every currency in a what-if's answer, as bits.
+fn margin_bits(answer: &keel_engine::state::WhatIf) -> Vec<(Currency, u64, u64)> {
+    answer
+        .evaluation
+        .iter()
+        .map(|(c, m)| {
+            (
+                c,
+                m.initial_margin.to_bits(),
+                m.maintenance_margin.to_bits(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_what_if_reuses_the_recorded_margin_of_only_the_groups_its_fills_leave_alone() {
+    let (state, _) = synthetic_state(30_000);
+    let corrupt = Some((1e12, 1e12));
+    let mut checked = 0;
+    for (&account, held) in &state.accounts {
+        if held.margin_model != MarginModel::Portfolio || held.pm_totals.len() < 2 {
+            continue;
+        }
+        assert!(state.margin_is_current(held), "a batch end just ran");
+        let Some(&instrument) = held.positions.keys().find(|id| {
+            let i = &state.instruments[id];
+            !i.settled && i.mark.is_some() && i.definition.kind == InstrumentKind::Option
+        }) else {
+            continue;
+        };
+        let changed = state.instruments[&instrument].risk_key();
+        let other = *held
+            .pm_totals
+            .keys()
+            .find(|k| **k != changed)
+            .expect("two groups");
+        let fills = [HypotheticalFill {
+            instrument,
+            side: Side::Buy,
+            quantity: Decimal::ONE,
+            price: Decimal::ZERO,
+            fee: Decimal::ZERO,
+        }];
+        let answer = |state: &ShardState| margin_bits(&state.what_if(account, &fills).unwrap());
+        let expected = answer(&state);
+        let with_groups = |edit: &dyn Fn(&mut keel_engine::state::account::PmGroupMargins)| {
+            let mut edited = state.clone();
+            edit(&mut edited.accounts.get_mut(&account).unwrap().pm_group_margins);
+            edited
+        };
+        // Nothing recorded: every group computed, the same bits.
+        let cleared = with_groups(&|g| g.groups.clear());
+        assert_eq!(answer(&cleared), expected, "account {}", account.0);
+        // The group the fill moves is computed afresh, whatever was recorded for it.
+        let changed_corrupt = with_groups(&|g| {
+            g.groups.insert(changed, corrupt);
+        });
+        assert_eq!(answer(&changed_corrupt), expected, "account {}", account.0);
+        // The other groups are taken as recorded (so the figures above come from reuse).
+        let other_corrupt = with_groups(&|g| {
+            g.groups.insert(other, corrupt);
+        });
+        assert_ne!(answer(&other_corrupt), expected, "account {}", account.0);
+        // Once the market moves, nothing recorded is reused until the next batch end.
+        let mut moved = other_corrupt.clone();
+        let (_, index) = moved.index_prices[&other.0];
+        moved.apply(&Event {
+            timestamp_ns: moved.now_ns,
+            body: EventBody::IndexPrice(IndexPrice {
+                underlying: other.0,
+                price: index * 1.001,
+            }),
+        });
+        let mut moved_clean = state.clone();
+        moved_clean.apply(&Event {
+            timestamp_ns: moved_clean.now_ns,
+            body: EventBody::IndexPrice(IndexPrice {
+                underlying: other.0,
+                price: index * 1.001,
+            }),
+        });
+        assert!(!moved.margin_is_current(&moved.accounts[&account]));
+        assert_eq!(
+            answer(&moved),
+            answer(&moved_clean),
+            "account {}",
+            account.0
+        );
+        checked += 1;
+    }
+    assert!(checked >= 2, "only {checked} accounts with two groups");
+}

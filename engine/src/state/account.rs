@@ -69,6 +69,9 @@ pub struct AccountState {
     /// Standard-margin accounts: each position's margin as last computed (derived state,
     /// neither hashed nor imaged: rebuilt from the positions).
     pub standard_terms: StandardTerms,
+    /// Portfolio margin: each group's margin as the last evaluation found it (derived
+    /// state, neither hashed nor imaged).
+    pub pm_group_margins: PmGroupMargins,
     /// PnL attribution: the step in progress and the sums since the day and the account
     /// began.
     pub attribution: AccountAttribution,
@@ -128,6 +131,22 @@ const _: () = assert!(crate::events::ids::UNDERLYINGS_MAX <= u64::BITS as u16);
 
 impl PartialEq for StandardTerms {
     fn eq(&self, _: &StandardTerms) -> bool {
+        true
+    }
+}
+
+/// Each portfolio-margin group's (initial, maintenance) as the account's last evaluation
+/// computed them (`None`: not computable), so that a what-if touching one group does not
+/// recompute the others. Valid while `ShardState::margin_is_current` holds for the
+/// account (nothing a group's margin reads has changed since); a group missing here is
+/// computed. Compared equal whatever it holds: a cache (the checker verifies it).
+#[derive(Clone, Debug, Default)]
+pub struct PmGroupMargins {
+    pub groups: SortedVecMap<RiskKey, Option<(f64, f64)>>,
+}
+
+impl PartialEq for PmGroupMargins {
+    fn eq(&self, _: &PmGroupMargins) -> bool {
         true
     }
 }
@@ -196,6 +215,7 @@ impl AccountState {
             transfer_ids: Vec::new(),
             rejected_events: 0,
             standard_terms: StandardTerms::default(),
+            pm_group_margins: PmGroupMargins::default(),
             attribution: AccountAttribution {
                 // A step's trades come from at most one batch of events (fills released
                 // from parking are the rare exception that may grow it).

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use rkyv::{Archive, Deserialize, Serialize};
 
-use super::account::{AccountState, RiskKey, StandardTerms, StandardTotal};
+use super::account::{AccountState, PmGroupMargins, RiskKey, StandardTerms, StandardTotal};
 use super::alerts::Scope;
 use super::contract_margin::pm_contract;
 use super::contract_risk::{ContractRisk, Mark};
@@ -356,6 +356,22 @@ pub struct MarginInputs<'a> {
     /// Standard margin per position, already current (`refresh_standard_terms`): used
     /// instead of `positions` when given.
     pub standard_terms: Option<&'a StandardTerms>,
+    /// Portfolio margin: what to do with each group's margin besides summing it.
+    pub groups: GroupMargins<'a>,
+}
+
+/// How an evaluation treats portfolio-margin groups' margins.
+pub enum GroupMargins<'a> {
+    /// Computes every group.
+    Compute,
+    /// Computes every group and records each result (the account's own evaluation).
+    Record(&'a mut PmGroupMargins),
+    /// Takes the recorded result of every group not in `changed` (a what-if on an account
+    /// whose margin is current: the other groups' sums and market are as recorded).
+    Reuse {
+        recorded: &'a PmGroupMargins,
+        changed: &'a [RiskKey],
+    },
 }
 
 /// Recomputes the standard margin of the positions whose inputs changed (quantity, mark
@@ -435,6 +451,10 @@ pub fn evaluate_into(
     }
     match inputs.model {
         MarginModel::Portfolio => {
+            let mut groups = inputs.groups;
+            if let GroupMargins::Record(recorded) = &mut groups {
+                recorded.groups.clear();
+            }
             for (&key, totals) in inputs.pm_totals {
                 let Some(entry) = evaluation.touch(key.1) else {
                     continue;
@@ -442,7 +462,21 @@ pub fn evaluate_into(
                 let is_empty = totals.vector == crate::margin::ScenarioVector::ZERO
                     && totals.roll_shock == 0.0
                     && totals.delta == 0.0;
-                match group_margin(key, totals, market) {
+                let margin = match &mut groups {
+                    GroupMargins::Reuse { recorded, changed } if !changed.contains(&key) => {
+                        match recorded.groups.get(&key) {
+                            Some(margin) => *margin,
+                            None => group_margin(key, totals, market),
+                        }
+                    }
+                    GroupMargins::Record(recorded) => {
+                        let margin = group_margin(key, totals, market);
+                        recorded.groups.insert(key, margin);
+                        margin
+                    }
+                    _ => group_margin(key, totals, market),
+                };
+                match margin {
                     Some((im, mm)) => {
                         entry.initial_margin += im;
                         entry.maintenance_margin += mm;
@@ -584,7 +618,7 @@ pub fn evaluate_account(account: &AccountState, market: &MarginMarket<'_>) -> Ev
     evaluation
 }
 
-/// [`evaluate_account`] into a reused `evaluation` (what the batch end does).
+/// [`evaluate_account`] into a reused `evaluation`.
 pub fn evaluate_account_into(
     account: &AccountState,
     market: &MarginMarket<'_>,
@@ -594,9 +628,29 @@ pub fn evaluate_account_into(
         account,
         &account.pm_totals,
         Some(&account.standard_terms),
+        GroupMargins::Compute,
         market,
         evaluation,
     );
+}
+
+/// [`evaluate_account_into`] recording each portfolio-margin group's margin in the
+/// account (what the batch end does), for what-ifs to reuse.
+pub fn evaluate_account_recording(
+    account: &mut AccountState,
+    market: &MarginMarket<'_>,
+    evaluation: &mut Evaluation,
+) {
+    let mut recorded = std::mem::take(&mut account.pm_group_margins);
+    evaluate_with(
+        account,
+        &account.pm_totals,
+        Some(&account.standard_terms),
+        GroupMargins::Record(&mut recorded),
+        market,
+        evaluation,
+    );
+    account.pm_group_margins = recorded;
 }
 
 /// Evaluates an account with the given portfolio-margin sums (the checker's recomputed
@@ -607,7 +661,14 @@ pub fn evaluate_account_with(
     market: &MarginMarket<'_>,
 ) -> Evaluation {
     let mut evaluation = Evaluation::default();
-    evaluate_with(account, pm_totals, None, market, &mut evaluation);
+    evaluate_with(
+        account,
+        pm_totals,
+        None,
+        GroupMargins::Compute,
+        market,
+        &mut evaluation,
+    );
     evaluation
 }
 
@@ -615,6 +676,7 @@ fn evaluate_with(
     account: &AccountState,
     pm_totals: &SortedVecMap<RiskKey, PmTotals>,
     standard_terms: Option<&StandardTerms>,
+    groups: GroupMargins<'_>,
     market: &MarginMarket<'_>,
     evaluation: &mut Evaluation,
 ) {
@@ -634,6 +696,7 @@ fn evaluate_with(
             ledger_currencies: &mut ledger,
             positions: &mut positions,
             standard_terms,
+            groups,
         },
         market,
         evaluation,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use super::sorted_map::SortedVecMap;
 
 use super::account::{BucketKey, RiskKey};
-use super::account_margin::evaluate_account_with;
+use super::account_margin::{evaluate_account_with, group_margin};
 use super::contract_margin::{add_totals, contract_margin};
 use super::contract_risk::{ContractRisk, contract_risk};
 use super::shard_state::{ShardState, entry_value};
@@ -254,6 +254,7 @@ fn check_margin(
     if !state.margin_is_current(account) {
         return Ok(()); // margin is evaluated at the next batch end
     }
+    check_recorded_groups(state, id)?;
     let evaluation = evaluate_account_with(account, totals, &state.margin_market());
     for (currency, fresh) in evaluation.iter() {
         let held = account.margin.get(&currency).copied().unwrap_or_default();
@@ -268,6 +269,31 @@ fn check_margin(
         ];
         for (name, got, want) in pairs {
             compare(id, format!("{name} {currency:?}"), got, want, margin_scale)?;
+        }
+    }
+    Ok(())
+}
+
+/// Each portfolio-margin group's recorded margin (what a what-if reuses) is, bit for
+/// bit, what the group's sums give now.
+fn check_recorded_groups(state: &ShardState, id: AccountId) -> Result<(), Discrepancy> {
+    let account = &state.accounts[&id];
+    let market = state.margin_market();
+    let parts = |margin: Option<(f64, f64)>| margin.unwrap_or((f64::NAN, f64::NAN));
+    for (key, &recorded) in &account.pm_group_margins.groups {
+        let fresh = account
+            .pm_totals
+            .get(key)
+            .and_then(|totals| group_margin(*key, totals, &market));
+        let (held, want) = (parts(recorded), parts(fresh));
+        let same = |a: f64, b: f64| a.to_bits() == b.to_bits();
+        if !(same(held.0, want.0) && same(held.1, want.1)) {
+            return Err(Discrepancy {
+                account: Some(id),
+                what: format!("recorded group margin {key:?} (initial)"),
+                incremental: held.0,
+                recomputed: want.0,
+            });
         }
     }
     Ok(())

@@ -8,7 +8,8 @@ use rust_decimal::Decimal;
 
 use super::account::AccountState;
 use super::account_margin::{
-    Condition, Evaluation, MarginMarket, evaluate_account_into, params_of, refresh_standard_terms,
+    Condition, Evaluation, MarginMarket, evaluate_account_recording, params_of,
+    refresh_standard_terms,
 };
 use super::alerts::{Alert, AlertLog};
 use super::contract_margin::{

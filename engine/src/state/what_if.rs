@@ -10,7 +10,7 @@ use super::account::RiskKey;
 use super::account::market_value;
 use super::account_margin::TradingState;
 use super::account_margin::{
-    Condition, Evaluation, MarginInputs, evaluate_into, for_each_underlying,
+    Condition, Evaluation, GroupMargins, MarginInputs, evaluate_into, for_each_underlying,
 };
 use super::contract_margin::{ContractMargin, add_totals, contract_margin};
 use super::contract_risk::{ContractRisk, value_at};
@@ -172,6 +172,11 @@ impl ShardState {
         let priced = fills.iter().all(|f| !f.price.is_zero());
         let mut equity_change = [0.0f64; CURRENCIES_MAX];
         let mut reduces_only = true;
+        // The portfolio-margin groups the fills move: the others keep the margin the
+        // account's last evaluation recorded, when that evaluation is current.
+        let mut changed: [RiskKey; WHAT_IF_FILLS_MAX] =
+            [(UnderlyingId(0), Currency::Quote); WHAT_IF_FILLS_MAX];
+        let mut changed_count = 0;
         for (index, fill) in fills.iter().enumerate() {
             let instrument = self
                 .instruments
@@ -199,6 +204,10 @@ impl ShardState {
                 .ok_or(WhatIfError::Unvalued(fill.instrument.0))?;
             let margin = self.margin_for_what_if(instrument, &contract, batch);
             let key = instrument.risk_key();
+            if !changed[..changed_count].contains(&key) {
+                changed[changed_count] = key;
+                changed_count += 1;
+            }
             *risk.entry_or_default(key) += contract * traded;
             let change = crate::margin::PmTotals {
                 vector: margin.vector * traded,
@@ -302,6 +311,14 @@ impl ShardState {
                 ledger_currencies: &mut ledger,
                 positions: &mut positions,
                 standard_terms: None,
+                groups: if self.margin_is_current(account) {
+                    GroupMargins::Reuse {
+                        recorded: &account.pm_group_margins,
+                        changed: &changed[..changed_count],
+                    }
+                } else {
+                    GroupMargins::Compute
+                },
             },
             &market,
             &mut answer.evaluation,

@@ -20,8 +20,8 @@ use crate::margin::{PmParams, PmTotals, ScenarioBatch};
 use crate::pricing::{GreeksColumns, OptionColumns, black76_batch};
 use crate::state::account::{RiskKey, StandardTerms, StandardTotal};
 use crate::state::account_margin::{
-    Condition, CurrencyMargin, Evaluation, MarginInputs, MarginMarket, add_standard_term,
-    evaluate_into, params_of, position_standard_margin_at,
+    Condition, CurrencyMargin, Evaluation, GroupMargins, MarginInputs, MarginMarket,
+    add_standard_term, evaluate_into, params_of, position_standard_margin_at,
 };
 use crate::state::contract_margin::{
     ContractMargin, add_totals, future_margin, option_margin, pm_contract, scenario_option,
@@ -493,6 +493,7 @@ impl<'a> StressRun<'a> {
                 ledger_currencies: &mut account.cash.keys().copied(),
                 positions: &mut std::iter::empty(),
                 standard_terms: Some(&terms),
+                groups: GroupMargins::Compute,
             },
             market,
             &mut self.evaluation,

@@ -245,7 +245,7 @@ impl ShardState {
             account.margin_dirty = false;
             refresh_standard_terms(account, &market);
             let evaluation = &mut scratch.evaluation;
-            evaluate_account_into(account, &market, evaluation);
+            evaluate_account_recording(account, &market, evaluation);
             for (currency, margin) in evaluation.iter() {
                 *account.margin.entry(currency).or_default() = *margin;
             }
