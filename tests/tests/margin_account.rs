@@ -590,3 +590,64 @@ fn a_what_if_reuses_the_recorded_margin_of_only_the_groups_its_fills_leave_alone
     }
     assert!(checked >= 2, "only {checked} accounts with two groups");
 }
+
+#[test]
+fn an_instrument_valued_on_demand_is_kept_for_the_next_query_and_revalued_once_its_mark_moves() {
+    let (state, _) = synthetic_state(30_000);
+    let account = *state.accounts.keys().next().expect("an account");
+    // An option nobody in the shard holds: a what-if values it on demand.
+    let unheld = state
+        .instruments
+        .values()
+        .find(|i| {
+            i.definition.kind == InstrumentKind::Option
+                && !i.settled
+                && !i.margin.valued
+                && i.margin.as_of.is_some()
+                && i.mark.is_some_and(|m| m.mark_price > 1e-3)
+        })
+        .expect("an option nobody holds");
+    let id = unheld.definition.id;
+    let fills = [HypotheticalFill {
+        instrument: id,
+        side: Side::Buy,
+        quantity: Decimal::ONE,
+        price: Decimal::ZERO,
+        fee: Decimal::ZERO,
+    }];
+    // One answer reused across queries (its working memory keeps the valuation).
+    let mut reused = keel_engine::state::WhatIf::default();
+    state.what_if_into(account, &fills, &mut reused).unwrap();
+    let fresh = state.what_if(account, &fills).unwrap();
+    assert_eq!(margin_bits(&reused), margin_bits(&fresh));
+    state.what_if_into(account, &fills, &mut reused).unwrap();
+    assert_eq!(
+        margin_bits(&reused),
+        margin_bits(&fresh),
+        "the kept valuation"
+    );
+
+    // The option is re-marked: the next answer must value the new mark, not the kept one.
+    let mut moved = state.clone();
+    let mark = unheld.mark.expect("marked");
+    moved.apply(&Event {
+        timestamp_ns: moved.now_ns,
+        body: EventBody::Ticker(Ticker {
+            instrument: id,
+            mark_price: mark.mark_price * 1.5,
+            mark_iv: mark.mark_iv * 1.3,
+            forward: mark.forward,
+            best_bid: 0.0,
+            best_ask: 0.0,
+        }),
+    });
+    moved.end_of_batch();
+    let moved_fresh = moved.what_if(account, &fills).unwrap();
+    assert_ne!(
+        margin_bits(&moved_fresh),
+        margin_bits(&fresh),
+        "the mark moved"
+    );
+    moved.what_if_into(account, &fills, &mut reused).unwrap();
+    assert_eq!(margin_bits(&reused), margin_bits(&moved_fresh));
+}

@@ -153,6 +153,8 @@ fn every_benchmark_prints_its_figures_baseline_and_ratio() {
             "baseline_over_shm_p50",
             "snapshot_read_ns",
             "answer_compute_ns",
+            "unheld_instrument_answer_compute_ns",
+            "unheld_instrument_first_answer_compute_ns",
             "no_request_floor_p99_ns",
             "core_to_core_round_trip_ns",
         ],

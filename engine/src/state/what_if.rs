@@ -106,6 +106,81 @@ struct WhatIfScratch {
     positions: Vec<(InstrumentId, Decimal)>,
     positions_f64: Vec<(InstrumentId, f64)>,
     batch: Option<ScenarioBatch>,
+    /// Instruments valued on demand by recent queries.
+    valued: ValuedOnDemand,
+}
+
+/// Most instruments valued on demand whose margin inputs a what-if's working memory
+/// keeps: a pre-trade loop asks about the same few instruments again and again (and a
+/// size query asks about one many times).
+const VALUED_ON_DEMAND_MAX: usize = 4;
+
+/// Margin inputs of instruments nobody held at the last batch end, as valued for recent
+/// queries, each with everything its valuation read (compared bit for bit), so a hit is
+/// the valuation's own result. Round-robin replacement. On the heap: the scratch moves
+/// in and out of its answer on every query, so it must stay small.
+#[derive(Default)]
+struct ValuedOnDemand {
+    entries: Vec<(ValuationInputs, ContractMargin)>,
+    next: usize,
+}
+
+/// What valuing an instrument's margin inputs reads: its definition and, as bits, its
+/// contract size, strike, mark, Greeks, its underlying's parameters and the model time.
+#[derive(Clone, Copy, PartialEq)]
+struct ValuationInputs {
+    definition: crate::events::InstrumentDefinition,
+    words: [u64; 29],
+}
+
+impl ValuationInputs {
+    fn of(
+        instrument: &InstrumentState,
+        mark: &super::contract_risk::Mark,
+        contract: &ContractRisk,
+        params: &crate::margin::PmParams,
+        as_of_ns: u64,
+    ) -> Self {
+        let mut words = [0u64; 29];
+        let values = [
+            instrument.contract_size,
+            instrument.strike,
+            mark.mark_price,
+            mark.mark_iv,
+            mark.forward,
+        ]
+        .into_iter()
+        .chain(contract.fields())
+        .chain(params.fields());
+        for (word, value) in words.iter_mut().zip(values) {
+            *word = value.to_bits();
+        }
+        words[27] = mark.timestamp_ns;
+        words[28] = as_of_ns;
+        ValuationInputs {
+            definition: instrument.definition,
+            words,
+        }
+    }
+}
+
+impl ValuedOnDemand {
+    fn get(&self, inputs: &ValuationInputs) -> Option<ContractMargin> {
+        self.entries
+            .iter()
+            .find(|(held, _)| held == inputs)
+            .map(|(_, margin)| *margin)
+    }
+
+    fn keep(&mut self, inputs: ValuationInputs, margin: ContractMargin) {
+        if self.entries.len() < VALUED_ON_DEMAND_MAX {
+            self.entries.reserve_exact(VALUED_ON_DEMAND_MAX);
+            self.entries.push((inputs, margin));
+        } else {
+            self.entries[self.next] = (inputs, margin);
+            self.next = (self.next + 1) % VALUED_ON_DEMAND_MAX;
+        }
+    }
 }
 
 impl ShardState {
@@ -161,6 +236,7 @@ impl ShardState {
             positions,
             positions_f64,
             batch,
+            valued,
         } = scratch;
         risk.copy_from(&account.risk);
         pm_totals.copy_from(&account.pm_totals);
@@ -202,7 +278,7 @@ impl ShardState {
             let contract = instrument
                 .current_risk()
                 .ok_or(WhatIfError::Unvalued(fill.instrument.0))?;
-            let margin = self.margin_for_what_if(instrument, &contract, batch);
+            let margin = self.margin_for_what_if(instrument, &contract, batch, valued);
             let key = instrument.risk_key();
             if !changed[..changed_count].contains(&key) {
                 changed[changed_count] = key;
@@ -349,12 +425,14 @@ impl ShardState {
     }
 
     /// An instrument's margin inputs as applying a fill would find them: current, or
-    /// valued now from the last batch end's mark (as the state machine would).
+    /// valued now from the last batch end's mark (as the state machine would; kept in
+    /// `valued` for the next queries).
     fn margin_for_what_if(
         &self,
         instrument: &InstrumentState,
         contract: &ContractRisk,
         batch: &mut Option<ScenarioBatch>,
+        valued: &mut ValuedOnDemand,
     ) -> ContractMargin {
         let margin = instrument.margin;
         if margin.valued {
@@ -363,20 +441,28 @@ impl ShardState {
         let Some(mark) = margin.as_of else {
             return margin; // never revalued: holders carry nothing until the batch end
         };
+        let params = self
+            .margin_market()
+            .params(instrument.definition.underlying);
+        let inputs = ValuationInputs::of(instrument, &mark, contract, &params, margin.as_of_ns);
+        if let Some(kept) = valued.get(&inputs) {
+            return kept;
+        }
         let batch = batch.get_or_insert_with(|| ScenarioBatch::with_capacity(1));
-        contract_margin(
+        let Ok(fresh) = contract_margin(
             &instrument.definition,
             instrument.contract_size,
             instrument.strike,
             &mark,
             contract,
-            &self
-                .margin_market()
-                .params(instrument.definition.underlying),
+            &params,
             margin.as_of_ns,
             batch,
-        )
-        .unwrap_or(margin)
+        ) else {
+            return margin;
+        };
+        valued.keep(inputs, fresh);
+        fresh
     }
 }
 

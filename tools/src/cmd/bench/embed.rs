@@ -87,9 +87,13 @@ fn scratch_dir() -> anyhow::Result<tempfile::TempDir> {
     dir.context("creating a scratch directory")
 }
 
-/// The account asked about, an option it holds (the request measured) and a marked
-/// option nobody in the shard holds (whose margin vector the answer must price first).
-fn target(state: &ShardState) -> anyhow::Result<(u32, u32, u32)> {
+/// Distinct options nobody holds that the first-answer figure cycles through: more than
+/// a what-if keeps valued (4), so every answer values its option afresh.
+const UNHELD_CYCLE: usize = 8;
+
+/// The account asked about, an option it holds (the request measured) and marked
+/// options nobody in the shard holds (whose margin vector an answer must price first).
+fn target(state: &ShardState) -> anyhow::Result<(u32, u32, Vec<u32>)> {
     let (account_id, account) = state.accounts.iter().next().context("no account")?;
     let marked_option = |i: &&keel_engine::state::instrument_state::InstrumentState| {
         i.definition.kind == InstrumentKind::Option
@@ -102,13 +106,19 @@ fn target(state: &ShardState) -> anyhow::Result<(u32, u32, u32)> {
         .filter(marked_option)
         .find(|i| account.positions.get(&i.definition.id).is_some())
         .context("the account holds no marked option")?;
-    let unheld = state
+    let unheld: Vec<u32> = state
         .instruments
         .values()
         .filter(marked_option)
-        .find(|i| !i.margin.valued)
-        .context("every option is held")?;
-    Ok((account_id.0, held.definition.id.0, unheld.definition.id.0))
+        .filter(|i| !i.margin.valued)
+        .map(|i| i.definition.id.0)
+        .take(UNHELD_CYCLE)
+        .collect();
+    anyhow::ensure!(
+        unheld.len() == UNHELD_CYCLE,
+        "fewer than {UNHELD_CYCLE} marked options nobody holds"
+    );
+    Ok((account_id.0, held.definition.id.0, unheld))
 }
 
 pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
@@ -126,8 +136,11 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
     }
     state.finish_batch();
     let (account, instrument, unheld) = target(&state)?;
-    let answer_compute_ns = compute_cost_ns(&state, account, instrument);
-    let unheld_answer_compute_ns = compute_cost_ns(&state, account, unheld);
+    let answer_compute_ns = compute_cost_ns(&state, account, &[instrument]);
+    // The same unheld option again and again (its valuation kept after the first), and
+    // distinct ones in turn (each valued afresh).
+    let unheld_answer_compute_ns = compute_cost_ns(&state, account, &unheld[..1]);
+    let unheld_first_answer_compute_ns = compute_cost_ns(&state, account, &unheld);
 
     let name = format!("{ENGINE_NAME_PREFIX}-{}", std::process::id());
     let server = EmbedServer::start(&EmbedConfig {
@@ -243,6 +256,10 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
         "unheld_instrument_answer_compute_ns",
         unheld_answer_compute_ns,
     );
+    figures.number(
+        "unheld_instrument_first_answer_compute_ns",
+        unheld_first_answer_compute_ns,
+    );
     figures.set("what_ifs_answered_by_engine", pipeline.what_ifs);
     if let Some(round_trip_ns) = core_to_core_round_trip_ns() {
         figures.number("core_to_core_round_trip_ns", round_trip_ns);
@@ -306,19 +323,26 @@ fn request_leg(instrument: u32) -> Leg {
     }
 }
 
-/// Mean cost of answering the request in process (no transport), ns.
-fn compute_cost_ns(state: &ShardState, account: u32, instrument: u32) -> f64 {
+/// Mean cost of answering in process (no transport), ns: one-leg what-ifs on
+/// `instruments` in turn, one reused answer.
+fn compute_cost_ns(state: &ShardState, account: u32, instruments: &[u32]) -> f64 {
     const CALLS: u32 = 20_000;
-    let mut request = WhatIfRequest {
-        account: u64::from(account),
-        leg_count: 1,
-        ..WhatIfRequest::default()
-    };
-    request.legs[0] = request_leg(instrument);
+    let requests: Vec<WhatIfRequest> = instruments
+        .iter()
+        .map(|&instrument| {
+            let mut request = WhatIfRequest {
+                account: u64::from(account),
+                leg_count: 1,
+                ..WhatIfRequest::default()
+            };
+            request.legs[0] = request_leg(instrument);
+            request
+        })
+        .collect();
     let mut scratch = AnswerScratch::default();
     let started = Instant::now();
-    for _ in 0..CALLS {
-        std::hint::black_box(answer(state, std::hint::black_box(&request), &mut scratch));
+    for request in requests.iter().cycle().take(CALLS as usize) {
+        std::hint::black_box(answer(state, std::hint::black_box(request), &mut scratch));
     }
     started.elapsed().as_nanos() as f64 / f64::from(CALLS)
 }
