@@ -130,8 +130,11 @@ struct ValuedOnDemand {
 #[derive(Clone, Copy, PartialEq)]
 struct ValuationInputs {
     definition: crate::events::InstrumentDefinition,
-    words: [u64; 29],
+    words: [u64; VALUATION_WORDS],
 }
+
+/// Contract size, strike, mark (3), Greeks (6), parameters (16), mark time, model time.
+const VALUATION_WORDS: usize = 2 + 3 + 6 + 16 + 2;
 
 impl ValuationInputs {
     fn of(
@@ -141,7 +144,10 @@ impl ValuationInputs {
         params: &crate::margin::PmParams,
         as_of_ns: u64,
     ) -> Self {
-        let mut words = [0u64; 29];
+        // Typed lengths: a field added to either makes this fail to compile rather than
+        // drop out of the comparison.
+        let greeks: [f64; 6] = contract.fields();
+        let parameters: [f64; 16] = params.fields();
         let values = [
             instrument.contract_size,
             instrument.strike,
@@ -150,13 +156,17 @@ impl ValuationInputs {
             mark.forward,
         ]
         .into_iter()
-        .chain(contract.fields())
-        .chain(params.fields());
+        .chain(greeks)
+        .chain(parameters)
+        .map(f64::to_bits)
+        .chain([mark.timestamp_ns, as_of_ns]);
+        let mut words = [0u64; VALUATION_WORDS];
+        let mut filled = 0;
         for (word, value) in words.iter_mut().zip(values) {
-            *word = value.to_bits();
+            *word = value;
+            filled += 1;
         }
-        words[27] = mark.timestamp_ns;
-        words[28] = as_of_ns;
+        debug_assert_eq!(filled, VALUATION_WORDS);
         ValuationInputs {
             definition: instrument.definition,
             words,
