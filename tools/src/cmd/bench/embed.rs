@@ -273,6 +273,9 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
 /// in one state, 470–750 ns in the other on the benchmark VM), and every transfer the
 /// shared-memory round trip makes costs in proportion. `None` with fewer than two cores
 /// (two spinning threads on one core would take a scheduler tick per round trip).
+/// Each side spins, then yields once a round trip has taken far longer than a
+/// transfer (its partner descheduled on a busy machine, e.g. under `cargo test`), so
+/// the probe never holds a core another thread needs.
 fn core_to_core_round_trip_ns() -> Option<f64> {
     const ROUND_TRIPS: u64 = 100_000;
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -286,14 +289,9 @@ fn core_to_core_round_trip_ns() -> Option<f64> {
         std::thread::spawn(move || {
             core_affinity::set_for_current(last);
             // Odd values are serves, even values returns; the last return ends it.
-            let mut expected = 1;
-            while expected < 2 * ROUND_TRIPS {
-                if ball.load(Ordering::Acquire) == expected {
-                    ball.store(expected + 1, Ordering::Release);
-                    expected += 2;
-                } else {
-                    std::hint::spin_loop();
-                }
+            for serve in (1..2 * ROUND_TRIPS).step_by(2) {
+                wait_for(&ball, serve);
+                ball.store(serve + 1, Ordering::Release);
             }
         })
     };
@@ -302,14 +300,27 @@ fn core_to_core_round_trip_ns() -> Option<f64> {
     for serve in (1..2 * ROUND_TRIPS).step_by(2) {
         let started = Instant::now();
         ball.store(serve, Ordering::Release);
-        while ball.load(Ordering::Acquire) != serve + 1 {
-            std::hint::spin_loop();
-        }
+        wait_for(&ball, serve + 1);
         round_trips_ns.push(started.elapsed().as_nanos() as f64);
     }
     let _ = echo.join();
     round_trips_ns.sort_by(f64::total_cmp);
     Some(round_trips_ns[round_trips_ns.len() / 2])
+}
+
+/// Waits until `ball` holds `value`: spins for about as long as a few hundred transfers
+/// take, then yields between polls.
+fn wait_for(ball: &std::sync::atomic::AtomicU64, value: u64) {
+    const SPINS_BEFORE_YIELDING: u32 = 10_000;
+    let mut spins = 0;
+    while ball.load(Ordering::Acquire) != value {
+        if spins < SPINS_BEFORE_YIELDING {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// The request the clients send: buy one contract of `instrument` at its mark.
