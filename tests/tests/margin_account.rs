@@ -9,6 +9,7 @@ use keel_engine::events::{
 };
 use keel_engine::margin::PmParams;
 use keel_engine::pricing::{OptionInputs, OptionKind, black76_price};
+use keel_engine::state::checker::check;
 use keel_engine::state::{
     Condition, HypotheticalFill, LiquidationPoint, Scope, ShardState, TradingState, WhatIfError,
     WhatIfReason,
@@ -561,6 +562,10 @@ fn a_what_if_reuses_the_recorded_margin_of_only_the_groups_its_fills_leave_alone
             g.groups.insert(other, corrupt);
         });
         assert_ne!(answer(&other_corrupt), expected, "account {}", account.0);
+        // The checker finds the corrupted record; the true one passes.
+        check(&state).expect("the recorded groups are the computed ones");
+        let found = check(&other_corrupt).expect_err("a corrupted record");
+        assert!(found.what.contains("recorded group margin"), "{found}");
         // Once the market moves, nothing recorded is reused until the next batch end.
         let mut moved = other_corrupt.clone();
         let (_, index) = moved.index_prices[&other.0];
