@@ -13,6 +13,7 @@
 use keel_engine::events::InstrumentKind;
 use keel_engine::state::ShardState;
 use keel_engine::state::checker::check;
+use keel_feeds::rng::SplitMix64;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_runtime::embed::codec::{AnswerScratch, answer, as_record, decode_record};
 use keel_runtime::embed::wire::*;
@@ -21,25 +22,11 @@ const WARM_UP_EVENTS: usize = 20_000;
 const MESSAGES_DEFAULT: usize = 60_000;
 const BATCH_EVENTS: u64 = 64;
 
-/// SplitMix64: a seeded stream of words, the same on every run.
-struct Words(u64);
+/// The project's seeded generator, with the two draws these messages use.
+type Words = SplitMix64;
 
-impl Words {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+fn chance(words: &mut Words, percent: u64) -> bool {
+    words.below(100) < percent
 }
 
 /// Extreme values for any word: as integers, decimal parts and f64 bits.
@@ -82,14 +69,14 @@ fn hostile_word(words: &mut Words, valid: u64) -> u64 {
         f(f64::from_bits(valid) * 1e-6),
         valid.wrapping_add(1),
         valid.wrapping_sub(1),
-        words.next(),
+        words.next_u64(),
     ];
     pool[words.below(pool.len() as u64) as usize]
 }
 
 /// Replaces one to three of `message`'s words with extreme values (none: 20 %).
 fn mutate(words: &mut Words, message: &mut [u64], first_word: usize) {
-    if words.chance(20) {
+    if chance(words, 20) {
         return;
     }
     for _ in 0..=words.below(3) {
@@ -105,10 +92,10 @@ fn decimal_parts(words: &mut Words, units_max: u64, scale: u64) -> (i64, u64) {
 
 /// A record as a client would send it, then mutated (or, 15 %, 16 random words).
 fn record(words: &mut Words, state: &ShardState, instruments: &[u64]) -> Record {
-    if words.chance(15) {
+    if chance(words, 15) {
         let mut record = Record::default();
         for word in words_of_mut(&mut record) {
-            *word = words.next();
+            *word = words.next_u64();
         }
         record.kind = words.below(6);
         return record;
@@ -142,7 +129,7 @@ fn record(words: &mut Words, state: &ShardState, instruments: &[u64]) -> Record 
                 timestamp_ns,
                 account: words.below(9),
                 currency: [0, 1, CURRENCY_QUOTE][words.below(3) as usize],
-                amount_mantissa: if words.chance(30) {
+                amount_mantissa: if chance(words, 30) {
                     -amount_mantissa
                 } else {
                     amount_mantissa
@@ -191,24 +178,24 @@ fn request(
     accounts: &[u32],
 ) -> WhatIfRequest {
     let mut request = WhatIfRequest::default();
-    if words.chance(15) {
+    if chance(words, 15) {
         for word in words_of_mut(&mut request) {
-            *word = words.next();
+            *word = words.next_u64();
         }
-        if words.chance(50) {
+        if chance(words, 50) {
             request.leg_count = words.below(6);
             request.query = words.below(4);
         }
         return request;
     }
     request.account = u64::from(accounts[words.below(accounts.len() as u64) as usize]);
-    if words.chance(30) {
+    if chance(words, 30) {
         let id = keel_engine::events::AccountId(request.account as u32);
         if let Some(account) = state.accounts.get(&id) {
             request.account_name = account.name.0;
         }
     }
-    request.query = if words.chance(80) {
+    request.query = if chance(words, 80) {
         QUERY_WHAT_IF
     } else {
         QUERY_SIZE
@@ -220,7 +207,7 @@ fn request(
     };
     for leg in &mut request.legs[..request.leg_count as usize] {
         leg.instrument = instruments[words.below(instruments.len() as u64) as usize];
-        if words.chance(30) {
+        if chance(words, 30) {
             let id = keel_engine::events::InstrumentId(leg.instrument as u32);
             if let Some(held) = state.instruments.get(&id) {
                 leg.instrument_name = held.definition.name.0;
@@ -228,12 +215,12 @@ fn request(
         }
         leg.side = 1 + words.below(2);
         (leg.quantity_mantissa, leg.quantity_scale) = decimal_parts(words, 20, 1);
-        if words.chance(50) {
+        if chance(words, 50) {
             (leg.price_mantissa, leg.price_scale) = decimal_parts(words, 100, 4);
         }
         (leg.fee_mantissa, leg.fee_scale) = (1, 4);
     }
-    if request.query == QUERY_SIZE && words.chance(50) {
+    if request.query == QUERY_SIZE && chance(words, 50) {
         request.stress_spot_move = -0.2;
         request.stress_vol_points = 0.1;
         request.stress_max_loss_share = 0.3;
@@ -332,12 +319,12 @@ fn hostile_client_words_never_break_the_engine_or_its_answers() {
         .chain([9, u32::MAX])
         .collect();
 
-    let mut words = Words(0x6B65_656C);
+    let mut words = Words::new(0x6B65_656C);
     let mut scratch = AnswerScratch::default();
     let (mut stepped, mut refused_records) = (seq, 0u64);
     let (mut answered, mut refused_requests, mut sizes) = (0u64, 0u64, 0u64);
     for message in 0..messages {
-        if words.chance(60) {
+        if chance(&mut words, 60) {
             let record = record(&mut words, &state, &instruments);
             match decode_record(&record) {
                 Ok(event) => {
