@@ -111,7 +111,7 @@ pub fn black76_batch(
     inputs: &BatchInputs<'_>,
     out: &mut BatchGreeks<'_>,
 ) -> Result<(), BatchPricingError> {
-    let count = checked_rows(
+    let (count, zero_rate) = checked_rows(
         inputs,
         &[
             out.price_usd.len(),
@@ -122,20 +122,25 @@ pub fn black76_batch(
             out.rho_usd.len(),
         ],
     )?;
-    let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
     price_lanes_dispatch(inputs, out, count, zero_rate);
     // The rare options the kernel leaves out (NaN price) take the scalar path.
-    for index in 0..count {
-        if out.price_usd[index].is_nan() {
-            let greeks = black76_unchecked(&inputs.option(index));
-            out.price_usd[index] = greeks.price_usd;
-            out.delta[index] = greeks.delta;
-            out.gamma_per_usd[index] = greeks.gamma_per_usd;
-            out.vega_usd[index] = greeks.vega_usd;
-            out.theta_usd_per_day[index] = greeks.theta_usd_per_day;
-            out.rho_usd[index] = greeks.rho_usd;
-        }
-    }
+    let BatchGreeks {
+        price_usd,
+        delta,
+        gamma_per_usd,
+        vega_usd,
+        theta_usd_per_day,
+        rho_usd,
+    } = out;
+    for_each_nan_row(&mut price_usd[..count], |index, price| {
+        let greeks = black76_unchecked(&inputs.option(index));
+        *price = greeks.price_usd;
+        delta[index] = greeks.delta;
+        gamma_per_usd[index] = greeks.gamma_per_usd;
+        vega_usd[index] = greeks.vega_usd;
+        theta_usd_per_day[index] = greeks.theta_usd_per_day;
+        rho_usd[index] = greeks.rho_usd;
+    });
     Ok(())
 }
 
@@ -146,21 +151,50 @@ pub fn black76_batch_price(
     inputs: &BatchInputs<'_>,
     price_usd: &mut [f64],
 ) -> Result<(), BatchPricingError> {
-    let count = checked_rows(inputs, &[price_usd.len()])?;
-    let zero_rate = inputs.rate.iter().all(|&rate| rate == 0.0);
+    let (count, zero_rate) = checked_rows(inputs, &[price_usd.len()])?;
     price_only_dispatch(inputs, price_usd, count, zero_rate);
-    for (index, price) in price_usd.iter_mut().enumerate() {
-        if price.is_nan() {
-            *price = black76_unchecked(&inputs.option(index)).price_usd;
+    for_each_nan_row(&mut price_usd[..count], |index, price| {
+        *price = black76_unchecked(&inputs.option(index)).price_usd;
+    });
+    Ok(())
+}
+
+/// Rows of a chunk scanned as one block: a NaN is looked for in 8 prices at once, and
+/// only a block holding one is searched row by row.
+const NAN_SCAN_BLOCK: usize = 8;
+
+/// Calls `on_nan(row, price)` for every NaN price (a row the kernel left to the scalar
+/// path), in row order. Whole blocks are tested at once (fixed size, so the test is a
+/// few vector instructions); only a block holding a NaN is searched row by row.
+#[inline(always)]
+fn for_each_nan_row(price_usd: &mut [f64], mut on_nan: impl FnMut(usize, &mut f64)) {
+    let tail_start = price_usd.len() - price_usd.len() % NAN_SCAN_BLOCK;
+    let mut blocks = price_usd.chunks_exact_mut(NAN_SCAN_BLOCK);
+    for (index, block) in blocks.by_ref().enumerate() {
+        if block.iter().fold(false, |any, price| any | price.is_nan()) {
+            for (offset, price) in block.iter_mut().enumerate() {
+                if price.is_nan() {
+                    on_nan(index * NAN_SCAN_BLOCK + offset, price);
+                }
+            }
         }
     }
-    Ok(())
+    let tail = blocks.into_remainder();
+    for (offset, price) in tail.iter_mut().enumerate() {
+        if price.is_nan() {
+            on_nan(tail_start + offset, price);
+        }
+    }
 }
 
 /// The rows of a batch after its checks: every input and output column as long as the
 /// inputs, and every row within the pricer's domain. A branch-free pass proves the common
 /// case; only when it cannot do the exact per-row checks run (and name the first bad row).
-fn checked_rows(inputs: &BatchInputs<'_>, outputs: &[usize]) -> Result<usize, BatchPricingError> {
+/// Returns the row count and whether every rate is zero.
+fn checked_rows(
+    inputs: &BatchInputs<'_>,
+    outputs: &[usize],
+) -> Result<(usize, bool), BatchPricingError> {
     let count = inputs.len();
     let inputs_lengths = [
         inputs.forward.len(),
@@ -179,7 +213,9 @@ fn checked_rows(inputs: &BatchInputs<'_>, outputs: &[usize]) -> Result<usize, Ba
             found,
         });
     }
-    if !all_in_common_domain(inputs) {
+    let mut verdict = DomainVerdict::default();
+    domain_dispatch(inputs, &mut verdict);
+    if !verdict.all_in_common_domain {
         for index in 0..count {
             inputs
                 .option(index)
@@ -187,33 +223,58 @@ fn checked_rows(inputs: &BatchInputs<'_>, outputs: &[usize]) -> Result<usize, Ba
                 .map_err(|error| BatchPricingError::InvalidOption { index, error })?;
         }
     }
-    Ok(count)
+    Ok((count, verdict.zero_rate))
+}
+
+/// What one pass over a batch's inputs found: every row in the common domain
+/// ([`domain_verdict`]), and every rate zero (the kernel then skips the discount).
+#[derive(Clone, Copy, Debug, Default)]
+struct DomainVerdict {
+    all_in_common_domain: bool,
+    zero_rate: bool,
 }
 
 /// Forwards and strikes within 1e±100 of each other (so F/K is a normal number),
 /// finite years ≤ `YEARS_MAX`, |rate| ≤ `RATE_MAX`, 0 ≤ σ ≤ `VOL_MAX`: a sufficient
 /// condition for `OptionInputs::validate` on every row, checked without branches or
-/// divisions (NaN fails every comparison).
-fn all_in_common_domain(inputs: &BatchInputs<'_>) -> bool {
+/// divisions (NaN fails every comparison); and whether every rate is zero. Indexed over
+/// slices cut to one length, so the loop vectorises (as a zip of five it stayed scalar).
+#[inline(always)]
+fn domain_verdict(inputs: &BatchInputs<'_>) -> DomainVerdict {
     use super::black76::{RATE_MAX, VOL_MAX, YEARS_MAX};
     const LOW: f64 = 1e-100;
     const HIGH: f64 = 1e100;
+    let count = inputs.len();
+    let forward = &inputs.forward[..count];
+    let strike = &inputs.strike[..count];
+    let years = &inputs.years[..count];
+    let vol = &inputs.vol[..count];
+    let rate = &inputs.rate[..count];
     let mut ok = true;
-    let rows = inputs
-        .forward
-        .iter()
-        .zip(inputs.strike)
-        .zip(inputs.years)
-        .zip(inputs.vol)
-        .zip(inputs.rate);
-    for ((((&forward, &strike), &years), &vol), &rate) in rows {
-        ok &= (LOW..=HIGH).contains(&forward)
-            & (LOW..=HIGH).contains(&strike)
-            & (f64::MIN..=YEARS_MAX).contains(&years)
-            & (rate.abs() <= RATE_MAX)
-            & (0.0..=VOL_MAX).contains(&vol);
+    let mut zero_rate = true;
+    for i in 0..count {
+        ok &= (forward[i] >= LOW)
+            & (forward[i] <= HIGH)
+            & (strike[i] >= LOW)
+            & (strike[i] <= HIGH)
+            & (years[i] >= f64::MIN)
+            & (years[i] <= YEARS_MAX)
+            & (rate[i].abs() <= RATE_MAX)
+            & (vol[i] >= 0.0)
+            & (vol[i] <= VOL_MAX);
+        zero_rate &= rate[i] == 0.0;
     }
-    ok
+    DomainVerdict {
+        all_in_common_domain: ok,
+        zero_rate,
+    }
+}
+
+widest_simd! {
+    /// [`domain_verdict`], widest build.
+    fn domain_dispatch(inputs: &BatchInputs<'_>, verdict: &mut DomainVerdict) {
+        *verdict = domain_verdict(inputs)
+    }
 }
 
 /// The widest vector unit the kernels run on, chosen once per process.
@@ -291,7 +352,9 @@ pub(crate) fn black76_batch_price_shared(
     let count = inputs.len().min(price_usd.len());
     shared_dispatch(inputs, shared, price_usd, count);
     tail_rows.clear();
-    tail_rows.extend((0..count as u32).filter(|&row| price_usd[row as usize].is_nan()));
+    for_each_nan_row(&mut price_usd[..count], |index, _| {
+        tail_rows.push(index as u32)
+    });
     tails_dispatch(inputs, shared, price_usd, tail_rows);
     for &index in tail_rows.iter() {
         let index = index as usize;
@@ -513,6 +576,38 @@ mod tests {
             Err(BatchPricingError::InvalidOption { index: 3, .. })
         ));
         assert!(prices.iter().all(|p| p.is_nan()), "nothing written");
+    }
+
+    /// The rows the kernel leaves out are found in whole blocks of 8 and in a short tail,
+    /// one or several to a block: at every batch length each gets the scalar path's
+    /// bits, and the others keep the kernel's (a row alone takes the tail pass).
+    #[test]
+    fn rows_left_to_the_scalar_path_are_found_in_blocks_and_in_the_tail() {
+        for count in 1..=40 {
+            let columns = chain(count);
+            let mut prices = vec![f64::NAN; count];
+            black76_batch_price(&columns.as_batch(), &mut prices).expect("valid batch");
+            let (result, full) = run(&columns);
+            result.expect("valid batch");
+            let mut left_out = 0;
+            for index in 0..count {
+                let option = columns.as_batch().option(index);
+                let alone = black76_as_in_batch(&option).expect("valid option");
+                assert_eq!(
+                    prices[index].to_bits(),
+                    alone.price_usd.to_bits(),
+                    "{count}/{index}"
+                );
+                assert_eq!(full.delta[index].to_bits(), alone.delta.to_bits());
+                if index % 13 == 0 || index % 17 == 0 {
+                    let scalar = black76_unchecked(&option);
+                    assert_eq!(prices[index].to_bits(), scalar.price_usd.to_bits());
+                    assert_eq!(full.rho_usd[index].to_bits(), scalar.rho_usd.to_bits());
+                    left_out += 1;
+                }
+            }
+            assert!(left_out >= 1, "row 0 is expired and has σ = 0");
+        }
     }
 
     #[test]
