@@ -590,18 +590,18 @@ mod tests {
             let (result, full) = run(&columns);
             result.expect("valid batch");
             let mut left_out = 0;
-            for index in 0..count {
+            for (index, price) in prices.iter().enumerate() {
                 let option = columns.as_batch().option(index);
                 let alone = black76_as_in_batch(&option).expect("valid option");
                 assert_eq!(
-                    prices[index].to_bits(),
+                    price.to_bits(),
                     alone.price_usd.to_bits(),
                     "{count}/{index}"
                 );
                 assert_eq!(full.delta[index].to_bits(), alone.delta.to_bits());
                 if index % 13 == 0 || index % 17 == 0 {
                     let scalar = black76_unchecked(&option);
-                    assert_eq!(prices[index].to_bits(), scalar.price_usd.to_bits());
+                    assert_eq!(price.to_bits(), scalar.price_usd.to_bits());
                     assert_eq!(full.rho_usd[index].to_bits(), scalar.rho_usd.to_bits());
                     left_out += 1;
                 }
