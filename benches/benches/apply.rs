@@ -2,7 +2,8 @@
 //! incremental `apply` + batch revaluation over the synthetic market, against the same
 //! with a from-scratch recomputation of every aggregate at each batch end (the
 //! full-revaluation design the incremental one replaces), measured in the same run.
-//! Target (DESIGN 8): ≥ 5 M events/s per shard, i.e. ≤ 200 ns per event.
+//! First target: ≥ 5 M events/s per shard, i.e. ≤ 200 ns per event. The current
+//! targets and every measured figure: docs/BENCHMARKS.md.
 
 use std::hint::black_box;
 

@@ -2,7 +2,8 @@
 //! and per-append latency for 64 B and 128 B payloads with durability `none`, the
 //! sustained rate with `interval`, and replay scan speed; each against the baseline of
 //! the same encoded records through `std::io::BufWriter<File>` (and read back through
-//! `BufReader`), measured in the same run, with the ratio. Targets (DESIGN 8):
+//! `BufReader`), measured in the same run, with the ratio. First targets (the current ones
+//! and every measured figure: docs/BENCHMARKS.md):
 //! ≥ 20 M records/s append and p99.99 ≤ 200 ns without sync; replay ≥ 1 GB/s.
 //! `KEEL_BENCH_RECORDS` sets the records per run (default 5 M).
 

@@ -10,7 +10,8 @@
 //! - what-if of one fill. Baseline: answering it by applying the fill to a copy of the
 //!   state and running a batch end.
 //!
-//! Targets (DESIGN 8): ≤ 100 µs for the 500-option refresh, ≤ 2 µs per what-if.
+//! First targets: ≤ 100 µs for the 500-option refresh, ≤ 2 µs per what-if. The current
+//! targets and every measured figure: docs/BENCHMARKS.md.
 
 use std::hint::black_box;
 

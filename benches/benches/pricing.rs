@@ -1,7 +1,8 @@
 //! Pricing micro-benchmarks: Black-76 price + all Greeks (scalar and batch, per option)
 //! and implied volatility, each against the `implied-vol` crate (Jaeckel's algorithms in
 //! Rust) on the same inputs, measured in the same run. Run: `cargo bench -p keel-benches
-//! --bench pricing`. Targets (DESIGN 8): scalar ≤ 40 ns, batch ≤ 10 ns/option, IV ≤ 150 ns.
+//! --bench pricing`. First targets: scalar ≤ 40 ns, batch ≤ 10 ns/option,
+//! IV ≤ 150 ns. The current targets and every measured figure: docs/BENCHMARKS.md.
 
 use criterion::{Criterion, Throughput};
 use keel_benches::option_chain::{

@@ -1,5 +1,5 @@
 //! `keel-journal`: a directory of fixed-size, memory-mapped segment files holding an
-//! append-only sequence of opaque records (DESIGN 7). It knows nothing of the domain.
+//! append-only sequence of opaque records (docs/JOURNAL.md). It knows nothing of the domain.
 //!
 //! - [`JournalWriter`]: one per directory; appends with `none` / `interval` / `sync`
 //!   durability, recovers on open (torn tail truncated, anything else refused with file

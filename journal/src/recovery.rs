@@ -1,4 +1,4 @@
-//! Opening a journal for writing: the recovery policy (DESIGN 7).
+//! Opening a journal for writing: the recovery policy (docs/JOURNAL.md).
 //!
 //! - A torn tail (an incomplete or CRC-failing last record, with no valid record after
 //!   it) is truncated and reported; appending continues after the last whole record.

@@ -1,4 +1,4 @@
-//! The live pipeline (DESIGN 2): events → disruptor ring (preallocated slots) → journal
+//! The live pipeline (docs/PIPELINE.md): events → disruptor ring (preallocated slots) → journal
 //! append (ring sequence = journal sequence) → N shards (each owns the accounts `id % N`,
 //! all see market events), each event applied strictly after it is journaled.
 //!

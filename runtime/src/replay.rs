@@ -1,9 +1,9 @@
 //! Rebuilding shard states from a journal: the same `apply` and the same batch ends (the
 //! journaled batch-end flag) as the live run, so the same state, bit for bit.
 //!
-//! [`recover`] starts each shard from its newest usable snapshot (DESIGN 7) and replays
-//! only the tail past it; a missing, damaged or inconsistent snapshot falls back to an
-//! older one or to the start, with the same result.
+//! [`recover`] starts each shard from its newest usable snapshot (docs/PIPELINE.md, "State
+//! snapshots") and replays only the tail past it; a missing, damaged or inconsistent
+//! snapshot falls back to an older one or to the start, with the same result.
 
 use std::path::Path;
 

@@ -1,9 +1,9 @@
-//! Periodic snapshots of shard state, for fast recovery (DESIGN 7). Each shard images
-//! its own state at a batch end whose sequence is a multiple of the interval and hands
-//! the bytes to one background writer thread; the shard never does file I/O and never
-//! waits (a full queue skips that snapshot, counted). Shards snapshot independently:
-//! recovery restores each from its own latest snapshot and replays the journal tail
-//! past it, so no cross-shard cut is needed.
+//! Periodic snapshots of shard state, for fast recovery (docs/PIPELINE.md, "State
+//! snapshots"). Each shard images its own state at a batch end whose sequence is a multiple
+//! of the interval and hands the bytes to one background writer thread; the shard never
+//! does file I/O and never waits (a full queue skips that snapshot, counted). Shards
+//! snapshot independently: recovery restores each from its own latest snapshot and replays
+//! the journal tail past it, so no cross-shard cut is needed.
 //!
 //! A snapshot is written only once the journal acknowledges its sequence (under the
 //! journal's durability mode), so it never describes records a crash could lose.

@@ -1,4 +1,4 @@
-//! The hot path allocates nothing after warm-up (DESIGN 8): encode an event, append it to
+//! The hot path allocates nothing after warm-up (docs/PIPELINE.md): encode an event, append it to
 //! the journal, decode it back, apply it to a shard, end the batch every 64 events — the
 //! work of the journal stage and a shard stage — under a counting global allocator.
 //!

@@ -1,4 +1,4 @@
-//! Pins the recovery policy against damage (DESIGN 9.2, 9.3):
+//! Pins the recovery policy against damage (docs/RELIABILITY.md):
 //! - cutting the last segment at every byte of its last records (zeroed or physically
 //!   truncated) recovers exactly the whole records before the cut, and appends continue;
 //! - every single-bit flip in the open segment, and in the sealed segment's header, end

@@ -1,4 +1,4 @@
-//! Pins I/O failure handling (DESIGN 9.4): a full disk at segment roll or a failing sync
+//! Pins I/O failure handling (docs/RELIABILITY.md): a full disk at segment roll or a failing sync
 //! stops the writer cleanly: the failing append errs, nothing after it is acknowledged,
 //! every later append is refused, and reopening recovers the prefix and carries on.
 

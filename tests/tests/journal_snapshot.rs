@@ -1,4 +1,4 @@
-//! Pins snapshot crash safety (DESIGN 9.5): a crash between any two steps of writing a
+//! Pins snapshot crash safety (docs/RELIABILITY.md): a crash between any two steps of writing a
 //! snapshot leaves the old or the new one usable; damaged snapshots are skipped in favour
 //! of older ones, down to none (full replay).
 

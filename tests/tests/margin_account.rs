@@ -1,4 +1,4 @@
-//! Account-level margin (DESIGN 6): the pre-trade what-if equals actually applying the
+//! Account-level margin (docs/MARGIN.md): the pre-trade what-if equals actually applying the
 //! fills; the reported distance to liquidation, applied to the market as events, brings
 //! equity to maintenance margin; trading states and alerts follow the conditions.
 

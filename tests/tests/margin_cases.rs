@@ -1,7 +1,7 @@
 //! Hand-checked portfolio-margin cases — a short call, a short put, a covered call, a
 //! calendar spread, a delta-hedged straddle — each against an independent full
 //! revaluation written here: Jaeckel's Black pricer (the `implied-vol` crate, not our
-//! Black-76), the grid and vol shocks written out from DESIGN 6.
+//! Black-76), the grid and vol shocks written out from docs/MARGIN.md.
 
 use implied_vol::{DefaultSpecialFn, PriceBlackScholes};
 use keel_engine::margin::{

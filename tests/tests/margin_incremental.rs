@@ -1,4 +1,4 @@
-//! Incremental margin = margin from scratch (DESIGN 6): over a long seeded synthetic run
+//! Incremental margin = margin from scratch (docs/MARGIN.md): over a long seeded synthetic run
 //! (BTC and ETH option chains, dated futures, perpetuals, expiries settling, accounts on
 //! both portfolio and standard margin), after every batch end every instrument's scenario
 //! vector equals a fresh valuation of its mark, every account's margin sums equal the sum

@@ -1,6 +1,7 @@
-//! Pins the pipeline's determinism (DESIGN 4, 9.6): the live run (ring, journal stage,
-//! shard threads) and replays of its journal with 1 and 3 shards reach the same state
-//! hash; a run resumed from its journal ends where an uninterrupted one does.
+//! Pins the pipeline's determinism (docs/PIPELINE.md, docs/RELIABILITY.md): the live run
+//! (ring, journal stage, shard threads) and replays of its journal with 1 and 3 shards
+//! reach the same state hash; a run resumed from its journal ends where an uninterrupted
+//! one does.
 
 use keel_engine::state::ShardState;
 use keel_engine::state::checker::check;

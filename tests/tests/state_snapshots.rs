@@ -1,6 +1,7 @@
-//! State snapshots (DESIGN 7): an image restores an equal state; the pipeline writes
-//! snapshots that recovery uses, replaying only the tail, to the same state hash as a
-//! full replay; damaged, stale or foreign snapshots fall back without changing the result.
+//! State snapshots (docs/PIPELINE.md, "State snapshots"): an image restores an equal state;
+//! the pipeline writes snapshots that recovery uses, replaying only the tail, to the same
+//! state hash as a full replay; damaged, stale or foreign snapshots fall back without
+//! changing the result.
 
 use keel_engine::events::Event;
 use keel_engine::state::hash::combined_hash;

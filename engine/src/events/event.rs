@@ -1,4 +1,4 @@
-//! The event set (DESIGN 4): fixed-size, `Copy`, archived with rkyv 0.8 into journal
+//! The event set (docs/EVENTS.md): fixed-size, `Copy`, archived with rkyv 0.8 into journal
 //! records. Time comes from `timestamp_ns` (the venue or gateway's), never the wall clock.
 //! Parameters and limits are events too, so replay reproduces decisions made under the
 //! parameters in force at the time.
@@ -79,7 +79,7 @@ pub struct AccountDefinition {
     pub margin_model: MarginModel,
 }
 
-/// Which margin rules an account is under (DESIGN 6).
+/// Which margin rules an account is under (docs/MARGIN.md).
 #[derive(
     Archive,
     Serialize,
@@ -262,7 +262,7 @@ pub struct SettlementPrice {
     pub price: Dec,
 }
 
-/// Portfolio-margin parameters of an underlying (DESIGN 6), every one of Deribit's
+/// Portfolio-margin parameters of an underlying (docs/MARGIN.md), every one of Deribit's
 /// `model_params`. In force from this event on; until the first, the built-in BTC set.
 #[derive(
     Archive,

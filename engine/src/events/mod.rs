@@ -1,4 +1,4 @@
-//! The engine's events (DESIGN 4): what flows through the ring and into the journal.
+//! The engine's events (docs/EVENTS.md): what flows through the ring and into the journal.
 
 pub mod codec;
 pub mod currency;

@@ -1,4 +1,4 @@
-//! Margin models (DESIGN 6): Deribit's portfolio margin (scenario grid) and standard
+//! Margin models (docs/MARGIN.md): Deribit's portfolio margin (scenario grid) and standard
 //! margin. See `docs/MARGIN.md` for the model, its parameters, and what is and is not
 //! Deribit-identical.
 

@@ -1,4 +1,4 @@
-//! Deribit's portfolio margin (DESIGN 6), per settlement currency: each position's PnL
+//! Deribit's portfolio margin (docs/MARGIN.md), per settlement currency: each position's PnL
 //! over the scenario grid, the account's sum, and from it the worst case, the shocks,
 //! and initial and maintenance margin. Pure functions; the engine keeps the sums
 //! incrementally and calls [`margin_from_vector`] on them.
@@ -15,7 +15,7 @@ use super::scenarios::{
 };
 use crate::pricing::{OptionInputs, OptionKind, black76_price};
 
-/// Days in the year for DTE and T (DESIGN 4).
+/// Days in the year for DTE and T (docs/PRICING.md).
 const DAYS_PER_YEAR: f64 = 365.0;
 /// Vol shocks use DTE of at least this (one minute): `(30/DTE)^p` is unbounded at 0.
 const DTE_MIN_DAYS: f64 = 1.0 / 1440.0;

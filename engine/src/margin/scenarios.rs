@@ -1,4 +1,4 @@
-//! The scenario grid of Deribit's portfolio margin (DESIGN 6) and the PnL vector over it.
+//! The scenario grid of Deribit's portfolio margin (docs/MARGIN.md) and the PnL vector over it.
 //!
 //! Standard grid: 9 price buckets (−R … +R in steps of R/4) × 3 volatility scenarios
 //! (down, same, up), stored bucket-major: index `3·bucket + vol`, the order of Deribit's

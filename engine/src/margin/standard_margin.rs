@@ -1,4 +1,4 @@
-//! Standard (non-portfolio) margin, Deribit's per-position rules (DESIGN 6): the
+//! Standard (non-portfolio) margin, Deribit's per-position rules (docs/MARGIN.md): the
 //! second model, selectable per account. Amounts in the settlement currency.
 
 use super::portfolio_margin::{MarginError, PmContract};

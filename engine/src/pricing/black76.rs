@@ -1,5 +1,5 @@
 //! Black-76 on the forward, with a discount rate: price and Greeks in quote-currency
-//! (USD) units, Deribit conventions (DESIGN 5).
+//! (USD) units, Deribit conventions (docs/PRICING.md).
 
 use std::str::FromStr;
 
@@ -129,7 +129,7 @@ pub struct Greeks {
     pub theta_usd_per_day: f64,
     /// Theta as Deribit reports it: never more decay than the time value left.
     pub theta_bounded_usd_per_day: f64,
-    /// Price change for +1 % rate, Deribit's spot-style convention (DESIGN 5).
+    /// Price change for +1 % rate, Deribit's spot-style convention (docs/PRICING.md).
     pub rho_usd: f64,
 }
 
@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn design_reference_ticker_btc_27sep24_40000_c() {
-        // DESIGN 5: a real Deribit ticker and its published Greeks.
+        // docs/PRICING.md: a real Deribit ticker and its published Greeks.
         let option = inputs(OptionKind::Call, 39_165.86, 40_000.0, 0.8825, 0.6086);
         let greeks = black76(&option).expect("valid inputs");
         assert!((greeks.price_usd / option.forward - 0.2169).abs() < 5e-4);

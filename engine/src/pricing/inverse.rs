@@ -1,5 +1,5 @@
 //! Coin-settled (inverse) options: value and Greeks in units of the underlying coin,
-//! Deribit conventions (DESIGN 5). Linear (USDC) options use the USD values directly.
+//! Deribit conventions (docs/PRICING.md). Linear (USDC) options use the USD values directly.
 
 use super::black76::{Greeks, OptionInputs};
 

@@ -1,5 +1,5 @@
 //! Option pricing: Black-76 on the forward, Greeks in quote (USD) and coin units,
-//! implied volatility, and a structure-of-arrays batch path (DESIGN 5).
+//! implied volatility, and a structure-of-arrays batch path (docs/PRICING.md).
 
 pub mod batch;
 pub mod black76;

@@ -1,5 +1,5 @@
 //! An account's margin per settlement currency, its limit checks and its trading state
-//! (DESIGN 6): equity against initial and maintenance margin under the account's model.
+//! (docs/MARGIN.md): equity against initial and maintenance margin under the account's model.
 //! Evaluated at batch ends for the accounts whose inputs changed, from sums kept
 //! incrementally (portfolio margin) or from the positions (standard margin).
 
@@ -57,7 +57,7 @@ impl CurrencyMargin {
     }
 }
 
-/// What an account may do (DESIGN 6), in increasing severity.
+/// What an account may do (docs/MARGIN.md), in increasing severity.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Archive, Serialize, Deserialize,
 )]

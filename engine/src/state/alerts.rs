@@ -1,4 +1,4 @@
-//! Alerts (DESIGN 6): a margin call, liquidation or limit breach beginning, with the
+//! Alerts (docs/MARGIN.md): a margin call, liquidation or limit breach beginning, with the
 //! journal sequence of the event that caused it. The shard keeps counts per kind and the
 //! most recent alerts in a fixed ring (a named limit; the oldest is dropped first, and
 //! counted); reports read both.

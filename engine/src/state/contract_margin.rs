@@ -1,4 +1,4 @@
-//! Per-contract portfolio-margin inputs of an instrument (DESIGN 6): its scenario PnL
+//! Per-contract portfolio-margin inputs of an instrument (docs/MARGIN.md): its scenario PnL
 //! vector, roll-shock charge and delta, per contract held. A holder's margin sums include
 //! `quantity × vector`, `|quantity| × roll_shock` and `quantity × delta` (the incremental
 //! invariant, as for Greeks).

@@ -1,5 +1,5 @@
 //! Per-contract value and Greeks of an instrument at the current market, in the units the
-//! aggregates use (DESIGN 5). A position's contribution is `quantity × ContractRisk`.
+//! aggregates use (docs/PRICING.md). A position's contribution is `quantity × ContractRisk`.
 
 use std::ops::{AddAssign, Mul, Sub};
 
@@ -8,11 +8,11 @@ use rkyv::{Archive, Deserialize, Serialize};
 use crate::events::{InstrumentDefinition, InstrumentKind, OptionRight, Settlement};
 use crate::pricing::{Greeks, OptionInputs, OptionKind, black76_as_in_batch, coin_greeks};
 
-/// Seconds-in-a-year denominator for T (DESIGN 4): 365 days of ns.
+/// Seconds-in-a-year denominator for T (docs/PRICING.md): 365 days of ns.
 pub const YEAR_NS: f64 = 365.0 * 86_400.0 * 1e9;
 
 /// Value and Greeks of one contract. `value` is in the settlement currency (coin for
-/// inverse contracts, quote currency for linear); Greeks as DESIGN 5: `delta_coin` is the
+/// inverse contracts, quote currency for linear); Greeks as in docs/PRICING.md: `delta_coin` is the
 /// BTC-equivalent exposure, `delta_usd` the Black (USD-value) delta, both in units of
 /// the underlying; gamma per USD; vega USD per vol point; theta USD per day.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Archive, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! Distance to liquidation (DESIGN 6): the smallest uniform move of the underlyings of a
+//! Distance to liquidation (docs/MARGIN.md): the smallest uniform move of the underlyings of a
 //! settlement currency, down and up, at which the account's equity falls to its
 //! maintenance margin. Found numerically on a full revaluation at each trial move (every
 //! position repriced, margin recomputed from scratch under the account's model), not

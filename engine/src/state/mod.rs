@@ -1,4 +1,4 @@
-//! The risk state machine (DESIGN 2, 4): pure `apply`, incremental aggregates, a
+//! The risk state machine (docs/PIPELINE.md): pure `apply`, incremental aggregates, a
 //! from-scratch checker and a canonical state hash.
 
 pub mod account;

@@ -1,5 +1,5 @@
 //! Why an event was not applied: every rejection has a reason, counted per reason and
-//! visible in reports (DESIGN 4: never a panic, never a silent drop).
+//! visible in reports (docs/RELIABILITY.md: never a panic, never a silent drop).
 
 use rkyv::{Archive, Deserialize, Serialize};
 

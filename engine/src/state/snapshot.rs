@@ -1,7 +1,8 @@
-//! A shard's state as bytes and back (DESIGN 7: recovery = latest snapshot + journal
-//! tail). The image is an rkyv archive of plain mirror types — vectors in key order,
-//! decimals as their 16 bytes — so the on-disk form does not change when the in-memory
-//! containers do, and reading it back validates every byte (no panic on any input).
+//! A shard's state as bytes and back (docs/PIPELINE.md, "State snapshots": recovery =
+//! latest snapshot + journal tail). The image is an rkyv archive of plain mirror types —
+//! vectors in key order, decimals as their 16 bytes — so the on-disk form does not change
+//! when the in-memory containers do, and reading it back validates every byte (no panic on
+//! any input).
 //!
 //! Restoring gives a state equal (`==`) to the one imaged, so replaying the same journal
 //! tail from it reaches the same state hash as replaying from the start.

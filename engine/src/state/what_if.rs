@@ -1,4 +1,4 @@
-//! Pre-trade what-if (DESIGN 6): an account's margin, Greeks and trading state after
+//! Pre-trade what-if (docs/MARGIN.md): an account's margin, Greeks and trading state after
 //! hypothetical fills, from the shard's current state, without changing it. The answer
 //! is what the state machine would hold after applying the same fills at the current
 //! marks and running a batch end (tested as such), and whether the trade is allowed.
