@@ -184,7 +184,10 @@ impl ValuedOnDemand {
 
     fn keep(&mut self, inputs: ValuationInputs, margin: ContractMargin) {
         if self.entries.len() < VALUED_ON_DEMAND_MAX {
-            self.entries.reserve_exact(VALUED_ON_DEMAND_MAX);
+            // Once, at full size (reserving on every push would grow it push by push).
+            if self.entries.is_empty() {
+                self.entries.reserve_exact(VALUED_ON_DEMAND_MAX);
+            }
             self.entries.push((inputs, margin));
         } else {
             self.entries[self.next] = (inputs, margin);
@@ -523,4 +526,55 @@ fn positions_after(
             .map(|(id, q)| (*id, decimal_to_f64(q))),
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{
+        Dec, InstrumentDefinition, InstrumentKind, Name, OptionRight, Settlement, UnderlyingId,
+    };
+
+    fn inputs(id: u32) -> ValuationInputs {
+        ValuationInputs {
+            definition: InstrumentDefinition {
+                id: InstrumentId(id),
+                name: Name::new("X").expect("a short name"),
+                kind: InstrumentKind::Option,
+                settlement: Settlement::Inverse,
+                underlying: UnderlyingId(0),
+                expiry_ns: 1,
+                strike: Dec::new(Decimal::ONE),
+                right: OptionRight::Call,
+                contract_size: Dec::new(Decimal::ONE),
+            },
+            words: [u64::from(id); VALUATION_WORDS],
+        }
+    }
+
+    /// The kept valuations take one allocation of full size, and the oldest is replaced
+    /// first once all are taken.
+    #[test]
+    fn valuations_kept_on_demand_are_allocated_once_and_replaced_oldest_first() {
+        let mut valued = ValuedOnDemand::default();
+        let margin = |id: u32| ContractMargin {
+            roll_shock: f64::from(id),
+            ..ContractMargin::default()
+        };
+        for id in 0..VALUED_ON_DEMAND_MAX as u32 {
+            valued.keep(inputs(id), margin(id));
+            assert_eq!(
+                valued.entries.capacity(),
+                VALUED_ON_DEMAND_MAX,
+                "after {id}"
+            );
+        }
+        let extra = VALUED_ON_DEMAND_MAX as u32;
+        valued.keep(inputs(extra), margin(extra));
+        assert_eq!(valued.entries.capacity(), VALUED_ON_DEMAND_MAX);
+        assert_eq!(valued.get(&inputs(0)), None, "the oldest was replaced");
+        for id in 1..=extra {
+            assert_eq!(valued.get(&inputs(id)), Some(margin(id)));
+        }
+    }
 }
