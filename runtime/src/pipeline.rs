@@ -28,7 +28,6 @@ use super::risk_snapshots::{AccountRiskSnapshot, RiskSnapshots};
 use super::source::{EventSource, IterSource, ORIGIN_INPUT, Origin, Polled};
 use super::state_snapshots::{SnapshotStats, SnapshotTaker, SnapshotWriter, StateSnapshotPolicy};
 use super::wait::WaitStrategyKind;
-use disruptor::wait_strategies::WaitStrategy;
 use keel_engine::events::{Event, EventBody, EventEncoder, IndexPrice, UnderlyingId};
 use keel_engine::state::{ShardState, ends_batch};
 
@@ -774,7 +773,7 @@ fn publish_all(
                         idle = true;
                         idle_stretch -= 1;
                     }
-                    publisher.idle_wait.wait_for(idle_stretch - 1);
+                    publisher.idle_wait.idle_wait(idle_stretch - 1);
                 }
             }
             Polled::End => {
