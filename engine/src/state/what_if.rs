@@ -220,21 +220,31 @@ impl ShardState {
         fills: &[HypotheticalFill],
         answer: &mut WhatIf,
     ) -> Result<(), WhatIfError> {
-        // The scratch travels with the answer; taken out for the query (an empty one,
-        // which allocates nothing, stands in) and put back whatever the outcome.
-        let mut scratch = std::mem::take(&mut answer.scratch);
-        let outcome = self.what_if_with(account_id, fills, answer, &mut scratch);
-        answer.scratch = scratch;
-        outcome
+        // The answer's parts borrowed apart: its working memory is used in place (moving
+        // it out and back copied the scenario batch's bookkeeping on every query).
+        let WhatIf {
+            evaluation,
+            greeks,
+            state,
+            allowed,
+            reason,
+            scratch,
+        } = answer;
+        (*state, *allowed, *reason) =
+            self.what_if_with(account_id, fills, evaluation, greeks, scratch)?;
+        Ok(())
     }
 
+    /// The evaluation and Greeks after `fills` (written into `evaluation` and `greeks`),
+    /// and the trading state, whether the trade is allowed and why.
     fn what_if_with(
         &self,
         account_id: AccountId,
         fills: &[HypotheticalFill],
-        answer: &mut WhatIf,
+        evaluation: &mut Evaluation,
+        greeks: &mut Vec<(UnderlyingId, ContractRisk)>,
         scratch: &mut WhatIfScratch,
-    ) -> Result<(), WhatIfError> {
+    ) -> Result<(TradingState, bool, WhatIfReason), WhatIfError> {
         if fills.len() > WHAT_IF_FILLS_MAX {
             return Err(WhatIfError::TooManyFills);
         }
@@ -410,13 +420,10 @@ impl ShardState {
                 },
             },
             &market,
-            &mut answer.evaluation,
+            evaluation,
         );
-        answer.greeks.clear();
-        for_each_underlying(risk, |underlying, sum| {
-            answer.greeks.push((underlying, *sum))
-        });
-        let evaluation = &answer.evaluation;
+        greeks.clear();
+        for_each_underlying(risk, |underlying, sum| greeks.push((underlying, *sum)));
         let state = evaluation.state();
         let (allowed, reason) = if account.trading_state == TradingState::Halted {
             (false, WhatIfReason::Halted)
@@ -431,10 +438,7 @@ impl ShardState {
                 .unwrap_or(Condition::Liquidation);
             (false, WhatIfReason::Breach(first))
         };
-        answer.state = state;
-        answer.allowed = allowed;
-        answer.reason = reason;
-        Ok(())
+        Ok((state, allowed, reason))
     }
 
     /// An instrument's margin inputs as applying a fill would find them: current, or
