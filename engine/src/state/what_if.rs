@@ -21,7 +21,7 @@ use super::sorted_map::SortedVecMap;
 use super::working_memory::WorkingMemory;
 use crate::decimal_f64::decimal_to_f64;
 use crate::events::{
-    AccountId, CURRENCIES_MAX, Currency, InstrumentId, MarginModel, Side, UnderlyingId,
+    AccountId, Currency, InstrumentId, MarginModel, Side, UnderlyingId,
 };
 use crate::margin::{PmTotals, ScenarioBatch};
 
@@ -108,6 +108,40 @@ struct WhatIfScratch {
     batch: Option<ScenarioBatch>,
     /// Instruments valued on demand by recent queries.
     valued: ValuedOnDemand,
+    /// The ledger currencies the fills move, and the portfolio-margin groups.
+    currencies: Vec<CurrencyAfter>,
+    changed: Vec<RiskKey>,
+}
+
+/// One ledger currency the fills move: its cash and entry basis after them (every leg
+/// priced), or the change of its equity (some leg at the mark). A query's few entries are
+/// searched in order; per-slot arrays over every currency cost more to clear than to search.
+#[derive(Clone, Copy)]
+struct CurrencyAfter {
+    slot: usize,
+    cash: Option<Decimal>,
+    entry: Option<f64>,
+    equity_change: f64,
+}
+
+/// The entry of currency `slot` in `currencies`, added empty if missing.
+fn currency_after(currencies: &mut Vec<CurrencyAfter>, slot: usize) -> &mut CurrencyAfter {
+    let index = match currencies.iter().position(|c| c.slot == slot) {
+        Some(index) => index,
+        None => {
+            if currencies.capacity() == 0 {
+                currencies.reserve_exact(WHAT_IF_FILLS_MAX); // at most one per fill
+            }
+            currencies.push(CurrencyAfter {
+                slot,
+                cash: None,
+                entry: None,
+                equity_change: 0.0,
+            });
+            currencies.len() - 1
+        }
+    };
+    &mut currencies[index]
 }
 
 /// Most instruments valued on demand whose margin inputs a what-if's working memory
@@ -260,22 +294,23 @@ impl ShardState {
             positions_f64,
             batch,
             valued,
+            currencies,
+            changed,
         } = scratch;
         risk.copy_from(&account.risk);
         pm_totals.copy_from(&account.pm_totals);
         // Per ledger currency, the cash and entry basis after the fills, computed as the
         // fill handler computes them (same decimal steps, same f64 order): the answer's
         // equity is then the applied state's bit for bit.
-        let mut cash_after: [Option<Decimal>; CURRENCIES_MAX] = [None; CURRENCIES_MAX];
-        let mut entry_after: [Option<f64>; CURRENCIES_MAX] = [None; CURRENCIES_MAX];
+        currencies.clear();
         let priced = fills.iter().all(|f| !f.price.is_zero());
-        let mut equity_change = [0.0f64; CURRENCIES_MAX];
         let mut reduces_only = true;
         // The portfolio-margin groups the fills move: the others keep the margin the
         // account's last evaluation recorded, when that evaluation is current.
-        let mut changed: [RiskKey; WHAT_IF_FILLS_MAX] =
-            [(UnderlyingId(0), Currency::Quote); WHAT_IF_FILLS_MAX];
-        let mut changed_count = 0;
+        changed.clear();
+        if changed.capacity() == 0 {
+            changed.reserve_exact(WHAT_IF_FILLS_MAX); // at most one per fill
+        }
         for (index, fill) in fills.iter().enumerate() {
             let instrument = self
                 .instruments
@@ -303,9 +338,8 @@ impl ShardState {
                 .ok_or(WhatIfError::Unvalued(fill.instrument.0))?;
             let margin = self.margin_for_what_if(instrument, &contract, batch, valued);
             let key = instrument.risk_key();
-            if !changed[..changed_count].contains(&key) {
-                changed[changed_count] = key;
-                changed_count += 1;
+            if !changed.contains(&key) {
+                changed.push(key);
             }
             *risk.entry_or_default(key) += contract * traded;
             let change = crate::margin::PmTotals {
@@ -328,7 +362,7 @@ impl ShardState {
                 let at_mark = value(mark.mark_price).ok_or(WhatIfError::InvalidFill)?;
                 let at_price = value(price).ok_or(WhatIfError::InvalidFill)?;
                 let fee = decimal_to_f64(&fill.fee);
-                equity_change[slot] += traded * (at_mark - at_price) - fee;
+                currency_after(currencies, slot).equity_change += traded * (at_mark - at_price) - fee;
                 continue;
             }
             // Every leg priced: cash, realized PnL and entry basis as the fill handler
@@ -361,17 +395,21 @@ impl ShardState {
             let effect = after_position
                 .trade(&instrument.definition, size, signed, fill.price)
                 .ok_or(WhatIfError::InvalidFill)?;
-            let cash = cash_after[slot].unwrap_or_else(|| ledger(&account.cash, currency));
-            cash_after[slot] = Some(
+            let moved = currency_after(currencies, slot);
+            let cash = moved
+                .cash
+                .unwrap_or_else(|| ledger(&account.cash, currency));
+            moved.cash = Some(
                 effect
                     .realized
                     .checked_sub(fill.fee)
                     .and_then(|change| cash.checked_add(change))
                     .ok_or(WhatIfError::InvalidFill)?,
             );
-            let entry = entry_after[slot]
+            let entry = moved
+                .entry
                 .unwrap_or_else(|| account.entry_value.get(&currency).copied().unwrap_or(0.0));
-            entry_after[slot] = Some(
+            moved.entry = Some(
                 entry
                     + (entry_value(
                         instrument,
@@ -381,15 +419,16 @@ impl ShardState {
             );
         }
         let equity = |currency: Currency| {
-            let slot = currency.slot();
-            match (
-                slot.and_then(|s| cash_after[s]),
-                slot.and_then(|s| entry_after[s]),
-            ) {
-                (Some(cash), Some(entry)) => {
-                    decimal_to_f64(&cash) + (market_value(risk, currency) - entry)
-                }
-                _ => account.equity(currency) + slot.map_or(0.0, |s| equity_change[s]),
+            let moved = currency
+                .slot()
+                .and_then(|slot| currencies.iter().find(|c| c.slot == slot));
+            match moved {
+                Some(&CurrencyAfter {
+                    cash: Some(cash),
+                    entry: Some(entry),
+                    ..
+                }) => decimal_to_f64(&cash) + (market_value(risk, currency) - entry),
+                _ => account.equity(currency) + moved.map_or(0.0, |m| m.equity_change),
             }
         };
         let mut ledger = account.cash.keys().copied();
@@ -413,7 +452,7 @@ impl ShardState {
                 groups: if self.margin_is_current(account) {
                     GroupMargins::Reuse {
                         recorded: &account.pm_group_margins,
-                        changed: &changed[..changed_count],
+                        changed,
                     }
                 } else {
                     GroupMargins::Compute
