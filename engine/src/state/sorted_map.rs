@@ -187,10 +187,15 @@ mod tests {
 
     #[test]
     fn ascending_lookups_find_what_get_finds_and_refuse_going_back() {
-        let map: SortedVecMap<u32, u32> = [2u32, 4, 6, 8].into_iter().map(|k| (k, k * 10)).collect();
+        let map: SortedVecMap<u32, u32> =
+            [2u32, 4, 6, 8].into_iter().map(|k| (k, k * 10)).collect();
         let mut cursor = 0;
         for key in 0..10 {
-            assert_eq!(map.get_ascending(&key, &mut cursor), map.get(&key), "key {key}");
+            assert_eq!(
+                map.get_ascending(&key, &mut cursor),
+                map.get(&key),
+                "key {key}"
+            );
         }
         let mut cursor = 0;
         assert_eq!(map.get_ascending(&6, &mut cursor), Some(&60));

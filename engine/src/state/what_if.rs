@@ -20,9 +20,7 @@ use super::shard_state::{entry_value, ledger};
 use super::sorted_map::SortedVecMap;
 use super::working_memory::WorkingMemory;
 use crate::decimal_f64::decimal_to_f64;
-use crate::events::{
-    AccountId, Currency, InstrumentId, MarginModel, Side, UnderlyingId,
-};
+use crate::events::{AccountId, Currency, InstrumentId, MarginModel, Side, UnderlyingId};
 use crate::margin::{PmTotals, ScenarioBatch};
 
 /// Most fills one what-if query takes.
@@ -362,7 +360,8 @@ impl ShardState {
                 let at_mark = value(mark.mark_price).ok_or(WhatIfError::InvalidFill)?;
                 let at_price = value(price).ok_or(WhatIfError::InvalidFill)?;
                 let fee = decimal_to_f64(&fill.fee);
-                currency_after(currencies, slot).equity_change += traded * (at_mark - at_price) - fee;
+                currency_after(currencies, slot).equity_change +=
+                    traded * (at_mark - at_price) - fee;
                 continue;
             }
             // Every leg priced: cash, realized PnL and entry basis as the fill handler
