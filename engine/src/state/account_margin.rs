@@ -455,8 +455,6 @@ pub fn evaluate_into(
             if let GroupMargins::Record(recorded) = &mut groups {
                 recorded.groups.clear();
             }
-            // Both maps are in key order: recorded margins are found in one pass.
-            let mut recorded_at = 0;
             for (&key, totals) in inputs.pm_totals {
                 let Some(entry) = evaluation.touch(key.1) else {
                     continue;
@@ -466,7 +464,7 @@ pub fn evaluate_into(
                     && totals.delta == 0.0;
                 let margin = match &mut groups {
                     GroupMargins::Reuse { recorded, changed } if !changed.contains(&key) => {
-                        match recorded.groups.get_ascending(&key, &mut recorded_at) {
+                        match recorded.groups.get(&key) {
                             Some(margin) => *margin,
                             None => group_margin(key, totals, market),
                         }

@@ -30,19 +30,6 @@ impl<K: Ord + Copy, V> SortedVecMap<K, V> {
         self.find(key).ok().map(|i| &self.entries[i].1)
     }
 
-    /// [`get`](Self::get) for keys asked in ascending order: `cursor` (0 at the first)
-    /// keeps where the previous key was found, so a walk over sorted keys is one pass
-    /// instead of a search per key. A key below the previous one is reported missing.
-    pub fn get_ascending(&self, key: &K, cursor: &mut usize) -> Option<&V> {
-        while self.entries.get(*cursor).is_some_and(|(k, _)| k < key) {
-            *cursor += 1;
-        }
-        match self.entries.get(*cursor) {
-            Some((k, value)) if k == key => Some(value),
-            _ => None,
-        }
-    }
-
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self.find(key) {
             Ok(i) => Some(&mut self.entries[i].1),
@@ -183,23 +170,5 @@ mod tests {
         pairs.reverse();
         let rebuilt: SortedVecMap<u32, u64> = pairs.into_iter().collect();
         assert_eq!(rebuilt, map);
-    }
-
-    #[test]
-    fn ascending_lookups_find_what_get_finds_and_refuse_going_back() {
-        let map: SortedVecMap<u32, u32> =
-            [2u32, 4, 6, 8].into_iter().map(|k| (k, k * 10)).collect();
-        let mut cursor = 0;
-        for key in 0..10 {
-            assert_eq!(
-                map.get_ascending(&key, &mut cursor),
-                map.get(&key),
-                "key {key}"
-            );
-        }
-        let mut cursor = 0;
-        assert_eq!(map.get_ascending(&6, &mut cursor), Some(&60));
-        assert_eq!(map.get_ascending(&4, &mut cursor), None);
-        assert_eq!(map.get_ascending(&8, &mut cursor), Some(&80));
     }
 }
