@@ -473,6 +473,7 @@ pub fn run_pipeline_from(
                     failed_at: &failed_at,
                     first_seq,
                     idle_wait: config.wait,
+                    inline: topology == Topology::Inline,
                 },
                 events,
             )
@@ -674,6 +675,8 @@ struct Publisher<'a> {
     first_seq: u64,
     /// How the producer waits while the source is idle.
     idle_wait: super::wait::WaitStrategyKind,
+    /// The producer journals and applies events itself (no ring consumers).
+    inline: bool,
 }
 
 struct Published {
@@ -773,7 +776,9 @@ fn publish_all(
                         idle = true;
                         idle_stretch -= 1;
                     }
-                    publisher.idle_wait.idle_wait(idle_stretch - 1);
+                    publisher
+                        .idle_wait
+                        .idle_wait(idle_stretch - 1, publisher.inline);
                 }
             }
             Polled::End => {

@@ -26,9 +26,10 @@ thread_local! {
 }
 
 /// The idle producer under `Yield`: polls between two `sched_yield`s. A yield costs
-/// 315–345 ns on the 2-vCPU VM (docs/BENCHMARKS.md), and a client's request that arrives
-/// during one waits for it; polling for about 2 µs between yields makes that the
-/// exception while still giving the core away every few microseconds.
+/// 300–500 ns on the 2-vCPU VM (`cargo run --release -p keel-benches --example
+/// yield_cost`), and a client's request that arrives during one waits for it; polling a
+/// few microseconds between yields makes that the exception while still giving the core
+/// away every few microseconds.
 const IDLE_POLLS_PER_YIELD: u32 = 64;
 
 /// Polls so far while waiting for `sequence` (0 at the first).
@@ -53,12 +54,15 @@ fn yields_at(polls: u32) -> bool {
 impl WaitStrategyKind {
     /// The producer's wait between two polls of an idle source (`stretch` identifies the
     /// idle stretch). As [`WaitStrategy::wait_for`], except that `Yield` polls
-    /// [`IDLE_POLLS_PER_YIELD`] times between yields: the producer is the thread that
-    /// notices a shared-memory client's request.
+    /// [`IDLE_POLLS_PER_YIELD`] times between yields when the producer is the engine's
+    /// only thread (`inline`): it is then the thread that notices a shared-memory
+    /// client's request. With ring consumers, every poll yields: a producer spinning
+    /// between yields delays the consumer and journal threads that share its core
+    /// (`keel bench pipeline` p99 and p99.9 worse, docs/BENCHMARKS.md).
     #[inline]
-    pub fn idle_wait(&self, stretch: Sequence) {
+    pub fn idle_wait(&self, stretch: Sequence, inline: bool) {
         match self {
-            WaitStrategyKind::Yield => {
+            WaitStrategyKind::Yield if inline => {
                 if yields_at(polls_waiting_for(stretch)) {
                     std::thread::yield_now();
                 } else {
