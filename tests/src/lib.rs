@@ -9,6 +9,18 @@ use std::path::PathBuf;
 /// Environment variable that overrides where the shared reference data is.
 pub const SHARED_DATA_ENV: &str = "KEEL_SHARED_DATA";
 
+/// A test's size from environment variable `name` (a slow loop's count beyond its CI-sized
+/// default), or `default` when unset. A value that does not parse fails the test: a
+/// mistyped override must not quietly run the default.
+pub fn env_or(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value:?} is not a count")),
+        Err(_) => default,
+    }
+}
+
 /// The shared reference-data folder, or `None` (after printing why) when it is absent.
 pub fn shared_data_dir(test_name: &str) -> Option<PathBuf> {
     let dir = std::env::var_os(SHARED_DATA_ENV)

@@ -285,10 +285,7 @@ fn assert_answer_is_sound(request: &WhatIfRequest, response: &WhatIfResponse) {
 
 #[test]
 fn hostile_client_words_never_break_the_engine_or_its_answers() {
-    let messages = std::env::var("KEEL_HOSTILE_WORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(MESSAGES_DEFAULT);
+    let messages = keel_tests::env_or("KEEL_HOSTILE_WORDS", MESSAGES_DEFAULT);
     let market = SyntheticMarket::new(SyntheticConfig {
         seed: 23,
         accounts: 8,

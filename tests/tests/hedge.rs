@@ -27,10 +27,7 @@ fn replay(events: &[Event]) -> ShardState {
 
 /// Events in the demo market (CI-sized by default; `KEEL_HEDGE_EVENTS` for more).
 fn events_count() -> usize {
-    std::env::var("KEEL_HEDGE_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60_000)
+    keel_tests::env_or("KEEL_HEDGE_EVENTS", 60_000)
 }
 
 #[test]

@@ -35,10 +35,7 @@ fn check_whole_journal(dir: &std::path::Path) -> u64 {
 
 #[test]
 fn kill_minus_nine_loses_nothing_acknowledged() {
-    let cycles = std::env::var("KEEL_KILL_CYCLES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(KILL_CYCLES_DEFAULT);
+    let cycles = keel_tests::env_or("KEEL_KILL_CYCLES", KILL_CYCLES_DEFAULT);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x6b65_656c);
     let mut acked_max = 0u64;

@@ -7,13 +7,7 @@
 use keel_engine::state::RejectReason;
 use keel_feeds::adversarial::AdversarialStream;
 use keel_runtime::simulation::{SimConfig, simulate};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use keel_tests::env_or;
 
 #[test]
 fn adversarial_streams_never_break_the_engine() {

@@ -18,10 +18,7 @@ use keel_feeds::venue_map::VenueMap;
 use keel_runtime::simulation::non_finite;
 
 fn lines_per_decoder() -> usize {
-    std::env::var("KEEL_FUZZ_LINES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000)
+    keel_tests::env_or("KEEL_FUZZ_LINES", 20_000)
 }
 
 /// Replacements a feed gets wrong: types, magnitudes, units, structure.
