@@ -6,7 +6,7 @@
 //!
 //! Must hold: no panic; every refused message has a stated reason; every event reaches
 //! the state machine and is applied, parked or counted as rejected (none vanishes); an
-//! answer never changes the state; an answered what-if carries no NaN and no infinity
+//! answered what-if carries no NaN and no infinity
 //! (only a maintenance ratio may be +∞: equity gone); the from-scratch checker agrees at
 //! every batch end. `KEEL_HOSTILE_WORDS` runs more messages (default sized for CI).
 
@@ -342,13 +342,10 @@ fn hostile_client_words_never_break_the_engine_or_its_answers() {
             }
         } else {
             let request = request(&mut words, &state, &instruments, &accounts);
-            // One answer in 16 is compared with a copy of the state taken before it.
-            let before = (message % 16 == 0).then(|| state.clone());
+            // The answerer borrows the state shared, and the state has no interior
+            // mutability: that an answer leaves it unchanged is the compiler's to check.
             let response = answer(&state, &request, &mut scratch);
             assert_answer_is_sound(&request, &response);
-            if let Some(before) = before {
-                assert!(state == before, "answering {request:?} changed the state");
-            }
             if response.status == STATUS_OK {
                 answered += 1;
                 sizes += u64::from(request.query == QUERY_SIZE);
