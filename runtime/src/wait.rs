@@ -22,7 +22,7 @@ pub enum WaitStrategyKind {
 
 thread_local! {
     /// (sequence being waited for, polls so far): the trait gives no per-wait state.
-    static BACKOFF_STATE: Cell<(Sequence, u32)> = const { Cell::new((-1, 0)) };
+    static POLL_STATE: Cell<(Sequence, u32)> = const { Cell::new((-1, 0)) };
 }
 
 /// The idle producer under `Yield`: polls between two `sched_yield`s. A yield costs
@@ -34,7 +34,7 @@ const IDLE_POLLS_PER_YIELD: u32 = 64;
 
 /// Polls so far while waiting for `sequence` (0 at the first).
 fn polls_waiting_for(sequence: Sequence) -> u32 {
-    BACKOFF_STATE.with(|state| {
+    POLL_STATE.with(|state| {
         let (waiting_for, polls) = state.get();
         let polls = if waiting_for == sequence {
             polls.saturating_add(1)

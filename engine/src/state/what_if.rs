@@ -127,9 +127,6 @@ fn currency_after(currencies: &mut Vec<CurrencyAfter>, slot: usize) -> &mut Curr
     let index = match currencies.iter().position(|c| c.slot == slot) {
         Some(index) => index,
         None => {
-            if currencies.capacity() == 0 {
-                currencies.reserve_exact(WHAT_IF_FILLS_MAX); // at most one per fill
-            }
             currencies.push(CurrencyAfter {
                 slot,
                 cash: None,
@@ -140,6 +137,15 @@ fn currency_after(currencies: &mut Vec<CurrencyAfter>, slot: usize) -> &mut Curr
         }
     };
     &mut currencies[index]
+}
+
+/// Empties a per-query list of the working memory; the first time, gives it room for one
+/// entry per fill, the most a query adds, so it is allocated once.
+fn clear_for_query<T>(list: &mut Vec<T>) {
+    list.clear();
+    if list.capacity() == 0 {
+        list.reserve_exact(WHAT_IF_FILLS_MAX);
+    }
 }
 
 /// Most instruments valued on demand whose margin inputs a what-if's working memory
@@ -300,15 +306,12 @@ impl ShardState {
         // Per ledger currency, the cash and entry basis after the fills, computed as the
         // fill handler computes them (same decimal steps, same f64 order): the answer's
         // equity is then the applied state's bit for bit.
-        currencies.clear();
+        clear_for_query(currencies);
         let priced = fills.iter().all(|f| !f.price.is_zero());
         let mut reduces_only = true;
         // The portfolio-margin groups the fills move: the others keep the margin the
         // account's last evaluation recorded, when that evaluation is current.
-        changed.clear();
-        if changed.capacity() == 0 {
-            changed.reserve_exact(WHAT_IF_FILLS_MAX); // at most one per fill
-        }
+        clear_for_query(changed);
         for (index, fill) in fills.iter().enumerate() {
             let instrument = self
                 .instruments
