@@ -7,14 +7,17 @@
 //! Must hold: no panic; every refused message has a stated reason; every event reaches
 //! the state machine and is applied, parked or counted as rejected (none vanishes); an
 //! answered what-if carries no NaN and no infinity
-//! (only a maintenance ratio may be +∞: equity gone); the from-scratch checker agrees at
-//! every batch end. `KEEL_HOSTILE_WORDS` runs more messages (default sized for CI).
+//! (only a maintenance ratio may be +∞: equity gone); an answer written into the
+//! engine's reused request and answer equals a fresh one; the from-scratch checker agrees
+//! at every batch end. `KEEL_HOSTILE_WORDS` runs more messages (default sized for CI).
 
 use keel_engine::state::ShardState;
 use keel_engine::state::checker::check;
 use keel_feeds::rng::SplitMix64;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
-use keel_runtime::embed::codec::{AnswerScratch, answer, as_record, decode_record};
+use keel_runtime::embed::codec::{
+    AnswerScratch, answer, answer_in_place, as_record, decode_record,
+};
 use keel_runtime::embed::wire::*;
 
 const WARM_UP_EVENTS: usize = 20_000;
@@ -310,6 +313,7 @@ fn hostile_client_words_never_break_the_engine_or_its_answers() {
 
     let mut words = Words::new(0x6B65_656C);
     let mut scratch = AnswerScratch::default();
+    let mut served = AnswerScratch::default();
     let (mut stepped, mut refused_records) = (seq, 0u64);
     let (mut answered, mut refused_requests, mut sizes) = (0u64, 0u64, 0u64);
     for message in 0..messages {
@@ -346,6 +350,11 @@ fn hostile_client_words_never_break_the_engine_or_its_answers() {
             // mutability: that an answer leaves it unchanged is the compiler's to check.
             let response = answer(&state, &request, &mut scratch);
             assert_answer_is_sound(&request, &response);
+            // The engine answers into one reused request and answer: whatever the
+            // previous message left there, the answer is the fresh one.
+            served.request = request;
+            answer_in_place(&state, &mut served);
+            assert_eq!(served.response, response, "answered in place: {request:?}");
             if response.status == STATUS_OK {
                 answered += 1;
                 sizes += u64::from(request.query == QUERY_SIZE);

@@ -14,6 +14,7 @@ use keel_engine::state::{
 use keel_engine::stress::{Scenario, Shock};
 use rust_decimal::Decimal;
 
+use super::mailbox;
 use super::wire::*;
 
 /// Decodes an ingress record, or says why it is refused (a `REFUSED_*` code).
@@ -162,6 +163,17 @@ pub fn legs(
 /// working memory; its stress budget, if any, runs a stress evaluation that allocates.
 #[derive(Debug, Default)]
 pub struct AnswerScratch {
+    work: AnswerWork,
+    /// The request and answer of the mailbox, reused: each is 0.5–0.7 KB, and building
+    /// and moving them by value cost about half of a transport-only round trip's time
+    /// (docs/BENCHMARKS.md).
+    pub request: WhatIfRequest,
+    pub response: WhatIfResponse,
+}
+
+/// What answering works in: the legs and both answers with their working memory.
+#[derive(Debug, Default)]
+struct AnswerWork {
     fills: Vec<HypotheticalFill>,
     after: WhatIf,
     before: WhatIf,
@@ -195,29 +207,49 @@ pub fn answer(
     request: &WhatIfRequest,
     scratch: &mut AnswerScratch,
 ) -> WhatIfResponse {
-    let mut response = WhatIfResponse {
-        as_of_seq: state.seq,
-        ..WhatIfResponse::default()
-    };
+    let mut response = WhatIfResponse::default();
+    answer_into(state, request, &mut scratch.work, &mut response);
+    response
+}
+
+/// [`answer`] written into `response`, which must be zero past its counts (a default
+/// one, or one this crate answered or loaded before); `response_seq` is left at 0.
+fn answer_into(
+    state: &ShardState,
+    request: &WhatIfRequest,
+    scratch: &mut AnswerWork,
+    response: &mut WhatIfResponse,
+) {
+    mailbox::clear_response(response);
+    response.as_of_seq = state.seq;
     let Some(account) = requested_account(state, request) else {
-        refuse(&mut response, (STATUS_UNKNOWN_ACCOUNT, request.account));
-        return response;
+        refuse(response, (STATUS_UNKNOWN_ACCOUNT, request.account));
+        return;
     };
     if let Err(why) = legs(state, request, &mut scratch.fills) {
-        refuse(&mut response, why);
-        return response;
+        refuse(response, why);
+        return;
     }
     if request.query == QUERY_SIZE {
-        if let Err(why) = size(state, account, request, scratch, &mut response) {
-            refuse(&mut response, why);
-            return response;
+        if let Err(why) = size(state, account, request, scratch, response) {
+            refuse(response, why);
+            return;
         }
     } else if request.query != QUERY_WHAT_IF {
-        refuse(&mut response, (STATUS_UNKNOWN_QUERY, request.query));
-        return response;
+        refuse(response, (STATUS_UNKNOWN_QUERY, request.query));
+        return;
     }
-    answer_fills(state, account, scratch, &mut response);
-    response
+    answer_fills(state, account, scratch, response);
+}
+
+/// Answers the request in `scratch.request` into `scratch.response` (see [`answer`]).
+pub fn answer_in_place(state: &ShardState, scratch: &mut AnswerScratch) {
+    let AnswerScratch {
+        work,
+        request,
+        response,
+    } = scratch;
+    answer_into(state, request, work, response);
 }
 
 fn refuse(response: &mut WhatIfResponse, (status, detail): (u64, u64)) {
@@ -231,7 +263,7 @@ fn size(
     state: &ShardState,
     account: AccountId,
     request: &WhatIfRequest,
-    scratch: &mut AnswerScratch,
+    scratch: &mut AnswerWork,
     response: &mut WhatIfResponse,
 ) -> Result<(), (u64, u64)> {
     let invalid = (STATUS_INVALID_SIZE, 0);
@@ -305,10 +337,10 @@ fn size(
 fn answer_fills(
     state: &ShardState,
     AccountId(account): AccountId,
-    scratch: &mut AnswerScratch,
+    scratch: &mut AnswerWork,
     response: &mut WhatIfResponse,
 ) {
-    let AnswerScratch {
+    let AnswerWork {
         fills,
         after,
         before: computed,

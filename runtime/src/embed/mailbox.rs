@@ -103,17 +103,30 @@ pub fn touch_request_body(shared: &[AtomicU64]) {
 }
 
 /// The engine's side: the request as the client published it; words it does not carry
-/// are zero. Call after acquiring its sequence.
+/// are zero. Call once its sequence has changed.
 pub fn load_request(shared: &[AtomicU64]) -> WhatIfRequest {
     let mut request = WhatIfRequest::default();
-    let values = words_of_mut(&mut request);
-    load_range(shared, values, REQUEST_HEAD);
+    load_request_into(shared, &mut request);
+    request
+}
+
+/// [`load_request`] into `request`, reused from request to request (no 480-byte value
+/// built and moved per request): the words the previous request carried are cleared
+/// first, so words this one does not carry are zero as long as they were before.
+pub fn load_request_into(shared: &[AtomicU64], request: &mut WhatIfRequest) {
     let (leg_count, query) = (request.leg_count, request.query);
-    let values = words_of_mut(&mut request);
+    let values = words_of_mut(request);
+    for range in request_body(leg_count, query) {
+        values[range].fill(0);
+    }
+    // Acquired: the words read after it are at least as new as this sequence.
+    values[0] = shared[0].load(Ordering::Acquire);
+    load_range(shared, values, 1..REQUEST_HEAD.end);
+    let (leg_count, query) = (request.leg_count, request.query);
+    let values = words_of_mut(request);
     for range in request_body(leg_count, query) {
         load_range(shared, values, range);
     }
-    request
 }
 
 /// The engine's side: writes `response` (zero past its counts), clearing the entries the
@@ -147,15 +160,35 @@ pub fn publish_response(shared: &[AtomicU64], response: &WhatIfResponse) {
 /// sequence); entries past its counts are zero.
 pub fn load_response(shared: &[AtomicU64]) -> WhatIfResponse {
     let mut response = WhatIfResponse::default();
-    let values = words_of_mut(&mut response);
+    load_response_into(shared, &mut response);
+    response
+}
+
+/// [`load_response`] into `response`, reused from answer to answer: its own counted
+/// entries are cleared first, so entries past the new counts are zero as long as
+/// `response` was zero past its counts (as every response loaded or answered here is).
+pub fn load_response_into(shared: &[AtomicU64], response: &mut WhatIfResponse) {
+    clear_response(response);
+    let values = words_of_mut(response);
     load_range(shared, values, RESPONSE_HEAD);
     let currencies = count_of(response.currency_count, ANSWER_CURRENCIES_MAX);
     let underlyings = count_of(response.underlying_count, SNAPSHOT_UNDERLYINGS_MAX);
-    let values = words_of_mut(&mut response);
+    let values = words_of_mut(response);
     for range in response_entries(0..currencies, 0..underlyings) {
         load_range(shared, values, range);
     }
-    response
+}
+
+/// Makes a response that is zero past its counts all zero, writing only its head and
+/// counted entries (a whole default response is 728 bytes to write).
+pub fn clear_response(response: &mut WhatIfResponse) {
+    let currencies = count_of(response.currency_count, ANSWER_CURRENCIES_MAX);
+    let underlyings = count_of(response.underlying_count, SNAPSHOT_UNDERLYINGS_MAX);
+    let values = words_of_mut(response);
+    values[RESPONSE_HEAD].fill(0);
+    for range in response_entries(0..currencies, 0..underlyings) {
+        values[range].fill(0);
+    }
 }
 
 #[cfg(test)]
@@ -180,6 +213,9 @@ mod tests {
 
     #[test]
     fn a_request_carries_its_head_its_legs_and_a_size_querys_budget() {
+        // Reused from request to request, as the engine reuses it: what one request
+        // carried must not survive into the next.
+        let mut reused = WhatIfRequest::default();
         for query in [QUERY_WHAT_IF, QUERY_SIZE] {
             for leg_count in 0..=WHAT_IF_LEGS_MAX as u64 + 1 {
                 let words = shared::<WhatIfRequest>();
@@ -202,6 +238,8 @@ mod tests {
                     expected.stress_max_loss_share = request.stress_max_loss_share;
                 }
                 assert_eq!(loaded, expected, "legs {leg_count}, query {query}");
+                load_request_into(&words, &mut reused);
+                assert_eq!(reused, expected, "reused: legs {leg_count}, query {query}");
             }
         }
     }
@@ -228,6 +266,8 @@ mod tests {
     #[test]
     fn an_answer_reads_back_whole_with_zeros_past_its_counts_whatever_came_before() {
         let words = shared::<WhatIfResponse>();
+        // Reused from answer to answer, as the client reuses it.
+        let mut reused = WhatIfResponse::default();
         let mut tag = 1.0;
         for (currencies, underlyings) in [(4, 4), (1, 2), (0, 0), (3, 1), (2, 4), (9, 9)] {
             let response = response_with(currencies, underlyings, tag);
@@ -240,6 +280,8 @@ mod tests {
                 "{currencies} currencies, {underlyings} underlyings"
             );
             assert_eq!(load_response(&words), expected);
+            load_response_into(&words, &mut reused);
+            assert_eq!(reused, expected, "reused");
             tag += 10.0;
         }
     }

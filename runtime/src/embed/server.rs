@@ -11,7 +11,7 @@ use keel_engine::events::{AccountId, Event};
 use keel_engine::state::{AccountState, ShardState};
 use rustix::fs::{FlockOperation, flock};
 
-use super::codec::{AnswerScratch, answer, decode_record, requested_account};
+use super::codec::{AnswerScratch, answer_in_place, decode_record, requested_account};
 use super::region::Region;
 use super::wire::*;
 use super::{EmbedError, check_name, client_path, egress, engine_path, layout, lock_path, mailbox};
@@ -154,21 +154,23 @@ impl EmbedServer {
             return;
         };
         let words = region.words();
-        let request_seq = words[layout::REQUEST_SEQ].load(Ordering::Acquire);
-        let request =
-            mailbox::load_request(&words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS]);
-        let owner = match requested_account(state, &request) {
+        mailbox::load_request_into(
+            &words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS],
+            &mut scratch.request,
+        );
+        let request_seq = scratch.request.request_seq;
+        let owner = match requested_account(state, &scratch.request) {
             Some(id) if state.account_names.contains_key(&id) => state.owns(id),
             _ => state.shard_index == 0,
         };
         if !owner {
             return;
         }
-        let mut response = answer(state, &request, scratch);
-        response.response_seq = request_seq;
+        answer_in_place(state, scratch);
+        scratch.response.response_seq = request_seq;
         mailbox::publish_response(
             &words[layout::RESPONSE..layout::RESPONSE + WhatIfResponse::WORDS],
-            &response,
+            &scratch.response,
         );
         // Several shard threads may answer one client (about accounts of different shards,
         // if it does not wait for each answer): an atomic add, not a single-writer bump.
