@@ -88,7 +88,7 @@ fn main() {
         latency.reset();
         for _ in 0..requests {
             let start = clock.raw();
-            let answer = client.what_if(account, &[leg], Duration::from_secs(1));
+            let answer = client.what_if_in_place(account, &[leg], Duration::from_secs(1));
             let end = clock.raw();
             assert!(answer.is_ok_and(|a| !held || a.status == 0));
             latency.saturating_record(clock.delta_as_nanos(start, end).max(1));

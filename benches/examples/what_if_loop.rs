@@ -1,11 +1,11 @@
 //! The shared-memory what-if answer alone (no transport) over a warm realistic-mix state,
-//! for profiling: `cargo run --release -p keel-benches --example what_if_loop [ROUNDS]`.
+//! answered as the engine answers (into its reused request and answer), for profiling: `cargo run --release -p keel-benches --example what_if_loop [ROUNDS]`.
 
 use std::hint::black_box;
 
 use keel_benches::synthetic_state::warm_synthetic_state;
 use keel_engine::events::InstrumentKind;
-use keel_runtime::embed::codec::{AnswerScratch, answer};
+use keel_runtime::embed::codec::{AnswerScratch, answer_in_place};
 use keel_runtime::embed::wire::{SIDE_BUY, WhatIfLeg, WhatIfRequest};
 
 fn main() {
@@ -41,9 +41,11 @@ fn main() {
         ..WhatIfLeg::default()
     };
     let mut scratch = AnswerScratch::default();
+    scratch.request = request;
     let start = std::time::Instant::now();
     for _ in 0..rounds {
-        black_box(answer(&state, black_box(&request), &mut scratch));
+        answer_in_place(&state, black_box(&mut scratch));
+        black_box(&scratch.response);
     }
     let account_state = &state.accounts[&account];
     println!(

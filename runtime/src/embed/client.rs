@@ -42,6 +42,12 @@ pub struct Client {
     accounts_max: usize,
     head: u64,
     next_request: u64,
+    /// The request and the answer, reused: building a 480-byte request and moving a
+    /// 728-byte answer by value cost about a third of a round trip's own work
+    /// (docs/BENCHMARKS.md). Only the words a request carries are published, so stale
+    /// words past them never reach the engine; the answer is zero past its counts.
+    request: WhatIfRequest,
+    answer: Answer,
 }
 
 impl std::fmt::Debug for Client {
@@ -160,6 +166,8 @@ impl Client {
                 accounts_max: header.accounts_max as usize,
                 head,
                 next_request: request.max(response) + 1,
+                request: WhatIfRequest::default(),
+                answer: Answer::default(),
             });
         }
         Err(EmbedError::NoFreeSlot(header.clients_max as usize))
@@ -208,6 +216,17 @@ impl Client {
         legs: &[Leg],
         timeout: Duration,
     ) -> Result<Answer, EmbedError> {
+        self.what_if_in_place(account, legs, timeout).copied()
+    }
+
+    /// [`what_if`](Client::what_if), the answer lent from the client's own buffer (valid
+    /// until the next question): no 728-byte copy, for callers on a latency budget.
+    pub fn what_if_in_place(
+        &mut self,
+        account: u64,
+        legs: &[Leg],
+        timeout: Duration,
+    ) -> Result<&Answer, EmbedError> {
         self.ask(account, [0; NAME_BYTES], legs, timeout)
     }
 
@@ -218,7 +237,7 @@ impl Client {
         legs: &[Leg],
         timeout: Duration,
     ) -> Result<Answer, EmbedError> {
-        self.ask(0, account_name, legs, timeout)
+        self.ask(0, account_name, legs, timeout).copied()
     }
 
     fn ask(
@@ -227,18 +246,17 @@ impl Client {
         account_name: [u8; NAME_BYTES],
         legs: &[Leg],
         timeout: Duration,
-    ) -> Result<Answer, EmbedError> {
+    ) -> Result<&Answer, EmbedError> {
         if legs.len() > WHAT_IF_LEGS_MAX {
             return Err(EmbedError::Request("more legs than KEEL_WHAT_IF_LEGS_MAX"));
         }
-        let mut request = WhatIfRequest {
-            account,
-            account_name,
-            leg_count: legs.len() as u64,
-            ..WhatIfRequest::default()
-        };
+        let request = &mut self.request;
+        request.account = account;
+        request.account_name = account_name;
+        request.leg_count = legs.len() as u64;
+        request.query = QUERY_WHAT_IF;
         request.legs[..legs.len()].copy_from_slice(legs);
-        self.request(request, timeout)
+        self.request(timeout)
     }
 
     /// Asks the largest quantity of `lot`'s instrument and side that account id `account`
@@ -254,44 +272,40 @@ impl Client {
         timeout: Duration,
     ) -> Result<Answer, EmbedError> {
         let (spot, vol, share) = stress.unwrap_or((0.0, 0.0, 0.0));
-        let mut request = WhatIfRequest {
-            account,
-            account_name,
-            leg_count: 1,
-            query: QUERY_SIZE,
-            stress_spot_move: spot,
-            stress_vol_points: vol,
-            stress_max_loss_share: share,
-            ..WhatIfRequest::default()
-        };
+        let request = &mut self.request;
+        request.account = account;
+        request.account_name = account_name;
+        request.leg_count = 1;
+        request.query = QUERY_SIZE;
+        request.stress_spot_move = spot;
+        request.stress_vol_points = vol;
+        request.stress_max_loss_share = share;
         request.legs[0] = *lot;
-        self.request(request, timeout)
+        self.request(timeout).copied()
     }
 
-    fn request(
-        &mut self,
-        mut request: WhatIfRequest,
-        timeout: Duration,
-    ) -> Result<Answer, EmbedError> {
+    /// Publishes `self.request` and waits for its answer in `self.answer`.
+    fn request(&mut self, timeout: Duration) -> Result<&Answer, EmbedError> {
         self.check_running()?;
         let seq = self.next_request;
         self.next_request += 1;
-        request.request_seq = seq;
+        self.request.request_seq = seq;
         let words = self.area.words();
         mailbox::publish_request(
             &words[layout::REQUEST..layout::REQUEST + WhatIfRequest::WORDS],
-            &request,
+            &self.request,
         );
         let started = Instant::now();
         let mut spins = 0u32;
         loop {
             if words[layout::RESPONSE_SEQ].load(Ordering::Acquire) == seq {
-                let response = mailbox::load_response(
+                mailbox::load_response_into(
                     &words[layout::RESPONSE..layout::RESPONSE + WhatIfResponse::WORDS],
+                    &mut self.answer,
                 );
                 // The engine wrote the sequence last; a newer request would change it.
-                if response.response_seq == seq {
-                    return Ok(response);
+                if self.answer.response_seq == seq {
+                    return Ok(&self.answer);
                 }
             }
             spins += 1;

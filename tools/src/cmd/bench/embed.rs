@@ -19,7 +19,7 @@ use keel_engine::events::{Event, InstrumentKind};
 use keel_engine::state::ShardState;
 use keel_feeds::{SyntheticConfig, SyntheticMarket};
 use keel_journal::{JournalConfig, JournalWriter};
-use keel_runtime::embed::codec::{AnswerScratch, answer};
+use keel_runtime::embed::codec::{AnswerScratch, answer_in_place};
 use keel_runtime::embed::wire::*;
 use keel_runtime::embed::{Client, EmbedConfig, EmbedServer, Leg};
 use keel_runtime::pipeline::Topology;
@@ -184,18 +184,18 @@ pub fn run(args: &EmbedArgs) -> anyhow::Result<Figures> {
     let listener = UnixListener::bind(&socket).context("binding the baseline socket")?;
     let baseline = std::thread::spawn(move || -> anyhow::Result<()> {
         let (mut stream, _) = listener.accept()?;
-        let mut request = WhatIfRequest::default();
+        // Answered as the engine answers: into a reused request and answer.
         let mut scratch = AnswerScratch::default();
         let mut bytes = Vec::new();
         loop {
-            match receive_words(&mut stream, words_of_mut(&mut request), &mut bytes) {
+            match receive_words(&mut stream, words_of_mut(&mut scratch.request), &mut bytes) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
-            let mut response = answer(&state, &request, &mut scratch);
-            response.response_seq = request.request_seq;
-            send_words(&mut stream, words_of(&response), &mut bytes)?;
+            answer_in_place(&state, &mut scratch);
+            scratch.response.response_seq = scratch.request.request_seq;
+            send_words(&mut stream, words_of(&scratch.response), &mut bytes)?;
         }
     });
 
@@ -352,8 +352,11 @@ fn compute_cost_ns(state: &ShardState, account: u32, instruments: &[u32]) -> f64
         .collect();
     let mut scratch = AnswerScratch::default();
     let started = Instant::now();
+    // As the engine answers: the request copied into its reused buffer, answered in place.
     for request in requests.iter().cycle().take(CALLS as usize) {
-        std::hint::black_box(answer(state, std::hint::black_box(request), &mut scratch));
+        scratch.request = *std::hint::black_box(request);
+        answer_in_place(state, &mut scratch);
+        std::hint::black_box(&scratch.response);
     }
     started.elapsed().as_nanos() as f64 / f64::from(CALLS)
 }
@@ -426,7 +429,7 @@ pub fn run_client(args: &EmbedClientArgs) -> anyhow::Result<()> {
     let leg = request_leg(args.instrument);
     let account = u64::from(args.account);
     let mut ask_shm = || -> anyhow::Result<()> {
-        let answer = client.what_if(account, &[leg], ANSWER_TIMEOUT)?;
+        let answer = client.what_if_in_place(account, &[leg], ANSWER_TIMEOUT)?;
         anyhow::ensure!(
             answer.status == STATUS_OK,
             "what-if refused: {}",
