@@ -42,10 +42,11 @@ pub struct Client {
     accounts_max: usize,
     head: u64,
     next_request: u64,
-    /// The request and the answer, reused: building a 480-byte request and moving a
-    /// 728-byte answer by value cost about a third of a round trip's own work
-    /// (docs/BENCHMARKS.md). Only the words a request carries are published, so stale
-    /// words past them never reach the engine; the answer is zero past its counts.
+    /// The request and the answer, reused: building a 480-byte request and a 728-byte
+    /// answer and moving the answer by value cost the client about 50 of the 240 ns the
+    /// mailbox's own work took on one thread (docs/BENCHMARKS.md). Only the words a
+    /// request carries are published, so stale words past them never reach the engine;
+    /// the answer is zero past its counts.
     request: WhatIfRequest,
     answer: Answer,
 }

@@ -164,9 +164,10 @@ pub fn legs(
 #[derive(Debug, Default)]
 pub struct AnswerScratch {
     work: AnswerWork,
-    /// The request and answer of the mailbox, reused: each is 0.5–0.7 KB, and building
-    /// and moving them by value cost about half of a transport-only round trip's time
-    /// (docs/BENCHMARKS.md).
+    /// The mailbox's request and answer, reused: building and moving them by value (0.5
+    /// and 0.7 KB) cost the engine about 50 of the 240 ns the mailbox's own work took on
+    /// one thread (docs/BENCHMARKS.md). `response` must stay zero past its counts, as
+    /// [`answer_in_place`] leaves it: only that and `response_seq` should write it.
     pub request: WhatIfRequest,
     pub response: WhatIfResponse,
 }
