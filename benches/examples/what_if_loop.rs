@@ -1,5 +1,6 @@
 //! The shared-memory what-if answer alone (no transport) over a warm realistic-mix state,
-//! answered as the engine answers (into its reused request and answer), for profiling: `cargo run --release -p keel-benches --example what_if_loop [ROUNDS]`.
+//! answered as the engine answers (into its reused request and answer), for profiling:
+//! `cargo run --release -p keel-benches --example what_if_loop [ROUNDS]`.
 
 use std::hint::black_box;
 

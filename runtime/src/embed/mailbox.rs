@@ -94,7 +94,7 @@ pub fn publish_request(shared: &[AtomicU64], request: &WhatIfRequest) {
 /// line a one-leg request's leg uses. Idle, these are cache hits; when a request
 /// arrives, its leg's lines are fetched together with its sequence's line instead of
 /// after it, which saves one transfer between the cores from every round trip. The
-/// values are not used: [`load_request`] reads the request after its sequence.
+/// values are not used: [`load_request_into`] reads the request after its sequence.
 pub fn touch_request_body(shared: &[AtomicU64]) {
     let leg = &shared[REQUEST_LEGS..REQUEST_LEGS + WhatIfLeg::WORDS];
     for word in leg.iter().step_by(8).chain(leg.last()) {
@@ -102,17 +102,10 @@ pub fn touch_request_body(shared: &[AtomicU64]) {
     }
 }
 
-/// The engine's side: the request as the client published it; words it does not carry
-/// are zero. Call once its sequence has changed.
-pub fn load_request(shared: &[AtomicU64]) -> WhatIfRequest {
-    let mut request = WhatIfRequest::default();
-    load_request_into(shared, &mut request);
-    request
-}
-
-/// [`load_request`] into `request`, reused from request to request (no 480-byte value
-/// built and moved per request): the words the previous request carried are cleared
-/// first, so words this one does not carry are zero as long as they were before.
+/// The engine's side, once a request's sequence has changed: the request as the client
+/// published it into `request`, reused from request to request (no 480-byte value built
+/// and moved per request). The words the previous request carried are cleared first, so
+/// words this one does not carry are zero (given they were in the first `request`).
 pub fn load_request_into(shared: &[AtomicU64], request: &mut WhatIfRequest) {
     let (leg_count, query) = (request.leg_count, request.query);
     let values = words_of_mut(request);
@@ -223,7 +216,8 @@ mod tests {
                 publish_sequence_last(&words, &full_request(4, QUERY_SIZE));
                 let request = full_request(leg_count, query);
                 publish_request(&words, &request);
-                let loaded = load_request(&words);
+                let mut loaded = WhatIfRequest::default();
+                load_request_into(&words, &mut loaded);
                 let mut expected = WhatIfRequest::default();
                 let legs = (leg_count as usize).min(WHAT_IF_LEGS_MAX);
                 expected.request_seq = request.request_seq;
