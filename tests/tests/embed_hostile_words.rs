@@ -11,6 +11,7 @@
 //! engine's reused request and answer equals a fresh one; the from-scratch checker agrees
 //! at every batch end. `KEEL_HOSTILE_WORDS` runs more messages (default sized for CI).
 
+use keel_engine::events::InstrumentKind;
 use keel_engine::state::ShardState;
 use keel_engine::state::checker::check;
 use keel_feeds::rng::SplitMix64;
@@ -300,10 +301,18 @@ fn hostile_client_words_never_break_the_engine_or_its_answers() {
         seq += 1;
         state.step(seq, &event);
     }
-    // Ids the messages draw from: every listed instrument and a few past them.
+    // Ids the messages draw from: every listed instrument (futures among them) and a few
+    // past them.
     let mut instruments: Vec<u64> = state.instruments.keys().map(|id| u64::from(id.0)).collect();
     let listed = instruments.len() as u64;
     instruments.extend([listed, listed + 1, 4_000_000]);
+    assert!(
+        state
+            .instruments
+            .values()
+            .any(|i| i.definition.kind != InstrumentKind::Option),
+        "the market lists futures too, so fills and what-ifs reach them"
+    );
     let accounts: Vec<u32> = state
         .accounts
         .keys()
